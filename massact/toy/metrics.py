@@ -1,0 +1,50 @@
+"""``Metrics`` for the toy model, backed by the judge: exact attribute accuracy, masks, toy FID."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ..metrics import Metrics
+from . import world
+
+
+@lru_cache(maxsize=1)
+def _judge():
+    from .judge import load_judge
+
+    return load_judge()
+
+
+class ToyMetrics(Metrics):
+    attributes = world.ATTRIBUTE_NAMES
+
+    @property
+    def judge(self):
+        return _judge()
+
+    @staticmethod
+    def _signed(images: torch.Tensor) -> torch.Tensor:
+        return images.float() * 2 - 1  # the judge reads [-1, 1] images, like the world renders
+
+    def caption_accuracy(self, images, prompts):
+        from .judge import caption_accuracy
+
+        scenes = [world.parse_caption(p) for p in prompts]
+        return caption_accuracy(self.judge, self._signed(images), scenes)
+
+    def attributes_of(self, images) -> dict[str, np.ndarray]:
+        from .judge import predict_attributes
+
+        return predict_attributes(self.judge, self._signed(images))
+
+    def fid(self, images) -> float:
+        from .judge import toy_fid
+
+        return float(toy_fid(self.judge, self._signed(images)))
+
+    def foreground_mask(self, images) -> np.ndarray:
+        from .judge import foreground_mask
+
+        return foreground_mask(self.judge, self._signed(images))
