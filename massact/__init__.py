@@ -1,0 +1,17 @@
+"""massact: find, measure and edit massive activations in diffusion transformers.
+
+    import massact
+    model = massact.load("toy")
+    gen = massact.generate(model, ["a large red circle at the left on a black background"], seeds=0, capture=True)
+    gen.stats.ratio_table()
+"""
+from .adapters import ADAPTERS, enumerate_blocks, supported_classes
+from .generation import Generation, generate
+from .hooks import BatchLayout, CaptureSpec, ChannelStats, EditSpec, Tracer
+from .models import MassactModel, PipelineModel, load
+from .ranking import agreement, channel_set
+
+__version__ = "0.1.0"
+__all__ = ["load", "generate", "Generation", "EditSpec", "CaptureSpec", "ChannelStats", "Tracer", "BatchLayout",
+           "channel_set", "agreement", "supported_classes", "enumerate_blocks", "ADAPTERS", "MassactModel",
+           "PipelineModel"]

@@ -209,3 +209,18 @@ def all_complete_scenes() -> list[Scene]:
     import itertools
 
     return [Scene(**dict(zip(ATTRIBUTE_NAMES, vals))) for vals in itertools.product(*ATTRIBUTES.values())]
+
+
+#: seed streams, kept apart so that no check is tuned on the data it reports:
+#: calibration (channel ranking), evaluation (claims, report), held-out (the quality bar
+#: in scripts/evaluate_toy.py, never looked at during development). The judge trains on
+#: seeds >= 10_000_000 (massact/toy/train_judge.py).
+CALIBRATION_SEED, EVALUATION_SEED, HELDOUT_SEED = 101, 202, 303
+
+
+def caption_set(n: int, seed: int = EVALUATION_SEED) -> list[str]:
+    """n complete captions drawn at random from the world (deterministic from seed)."""
+    if n < 1:
+        raise ValueError(f"n {n} out of range: ask for at least one caption")
+    rng = np.random.default_rng(seed)
+    return [random_scene(rng)[0].caption() for _ in range(n)]

@@ -1,0 +1,52 @@
+"""The ``massact`` command line."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="massact", description="massive activations in diffusion transformers")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("reproduce", help="run the claims on a model; write report/index.html and results.json")
+    r.add_argument("--model", default="toy", help="'toy' (embedded, CPU) or a diffusers checkpoint name")
+    r.add_argument("--out", default="report")
+    r.add_argument("--prompts", help="a text file, one prompt per line (toy: see `massact vocab`)")
+    r.add_argument("--seeds", type=int, default=4, help="seeds per prompt (default 4)")
+    r.add_argument("--only", help="comma-separated sections, e.g. massive,critical")
+    r.add_argument("--quick", action="store_true", help="smaller sweeps (for tests)")
+    sub.add_parser("vocab", help="print the toy world's vocabulary")
+    sub.add_parser("models", help="list supported transformer classes")
+    a = p.parse_args(argv)
+    if a.cmd == "vocab":
+        from .toy.world import vocabulary_help
+
+        print(vocabulary_help())
+        return 0
+    if a.cmd == "models":
+        from .adapters import supported_classes
+
+        print("toy (embedded)\n" + "\n".join(supported_classes()))
+        return 0
+    from .report import reproduce
+
+    prompts = None
+    if a.prompts:
+        with open(a.prompts) as f:
+            prompts = [line.strip() for line in f if line.strip()]
+        if not prompts:
+            p.error(f"{a.prompts} holds no prompts (one prompt per line)")
+    try:
+        res = reproduce(a.model, a.out, prompts=prompts, num_seeds=a.seeds,
+                        only=a.only.split(",") if a.only else None, quick=a.quick,
+                        progress=not os.environ.get("CI"))
+    except ValueError as exc:
+        print(f"massact: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {a.out}/index.html and {a.out}/results.json ({res['meta']['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Shared figure helpers: image grids, mask overlays, per-channel profiles."""
+from __future__ import annotations
+
+import base64
+import io
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+import torch
+
+
+def to_uint8(images) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] (tensor or array) -> (B, H, W, 3) uint8."""
+    x = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[None]
+    return (np.clip(x, 0, 1) * 255).round().astype(np.uint8).transpose(0, 2, 3, 1)
+
+
+def mask_overlay(images, masks, color=(255, 0, 255), opacity: float = 0.45) -> np.ndarray:
+    """Tint the masked pixels of each image (masks (B, H, W) bool, any resolution that divides H)."""
+    img = to_uint8(images).astype(np.float32)
+    m = np.asarray(masks, dtype=bool)
+    if m.ndim == 2:
+        m = m[None]
+    if m.shape[-1] != img.shape[2]:
+        rep = img.shape[2] // m.shape[-1]
+        m = m.repeat(rep, axis=1).repeat(rep, axis=2)
+    tint = np.array(color, dtype=np.float32)
+    img[m] = (1 - opacity) * img[m] + opacity * tint
+    return img.round().astype(np.uint8)
+
+
+def image_grid(images, titles: Sequence[str] | None = None, cols: int | None = None, row_titles=None,
+               scale: int = 4, title: str | None = None) -> go.Figure:
+    """A plotly figure of images (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3), with titles."""
+    arr = images if (isinstance(images, np.ndarray) and images.dtype == np.uint8) else to_uint8(images)
+    n = len(arr)
+    cols = cols or min(n, 8)
+    rows = int(np.ceil(n / cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles) if titles else None,
+                        horizontal_spacing=0.01, vertical_spacing=0.06 if titles else 0.01)
+    for i, im in enumerate(arr):
+        fig.add_trace(go.Image(z=im), row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    h, w = arr.shape[1:3]
+    fig.update_layout(width=max(300, cols * w * scale + 40), height=rows * h * scale + (80 if title else 40),
+                      margin=dict(l=10, r=10, t=60 if title else 30, b=10), title=title)
+    if titles:
+        fig.update_annotations(font_size=10)
+    return fig
+
+
+def png_data_uri(images, cols: int | None = None, scale: int = 3) -> str:
+    """A PNG grid of images as a data: URI (for the static HTML report)."""
+    from PIL import Image
+
+    arr = images if (isinstance(images, np.ndarray) and images.dtype == np.uint8) else to_uint8(images)
+    n, h, w, _ = arr.shape
+    cols = cols or n
+    rows = int(np.ceil(n / cols))
+    canvas = np.full((rows * (h + 2), cols * (w + 2), 3), 255, dtype=np.uint8)
+    for i, im in enumerate(arr):
+        r, c = divmod(i, cols)
+        canvas[r * (h + 2): r * (h + 2) + h, c * (w + 2): c * (w + 2) + w] = im
+    pil = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def channel_profile(score_row, top: int = 5, title: str = "", stat_label: str = "|mean over image tokens|"):
+    """Bar chart of one block's per-channel score, top channels labelled (Sun et al. style)."""
+    s = np.asarray(score_row.detach().cpu() if isinstance(score_row, torch.Tensor) else score_row, dtype=np.float64)
+    med = float(np.median(s))
+    order = np.argsort(-s)[:top]
+    colors = np.where(np.isin(np.arange(len(s)), order), "crimson", "steelblue")
+    fig = go.Figure(go.Bar(x=np.arange(len(s)), y=s, marker_color=colors,
+                           hovertemplate="channel %{x}<br>score %{y:.3g}<extra></extra>"))
+    fig.add_hline(y=med, line_dash="dot", annotation_text=f"median {med:.3g}")
+    for c in order:
+        fig.add_annotation(x=int(c), y=float(s[c]), text=f"ch {int(c)}<br>{s[c] / med:.1f}x", showarrow=False, yshift=18)
+    fig.update_layout(title=title, xaxis_title="channel", yaxis_title=stat_label, height=360,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def block_ratios(rows: list[dict], keys=("top1_over_median_absmean", "top1_over_median_meanabs", "max_over_median"),
+                 title: str = "How massive: top channel / median channel, per block"):
+    """Line chart of the per-block ratio table (``ChannelStats.ratio_table``)."""
+    fig = go.Figure()
+    for k in keys:
+        fig.add_trace(go.Scatter(x=[r["block"] for r in rows], y=[r[k] for r in rows], mode="lines+markers", name=k))
+    fig.update_layout(title=title, xaxis_title="block", yaxis_title="ratio", yaxis_type="log", height=380,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
