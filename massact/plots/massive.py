@@ -1,0 +1,50 @@
+"""Figures for notebook 00: how massive the channels are, over blocks, steps, prompts and training."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..hooks import ChannelStats
+
+
+def over_steps(stats: ChannelStats, block: int, channels, stat: str = "absmean") -> go.Figure:
+    """The chosen channels' statistic over denoising steps (mean over prompts), with the median channel."""
+    x = stats.get(stat)[:, block].nanmean(0)  # (steps, channels)
+    fig = go.Figure()
+    steps = list(range(x.shape[0]))
+    for c in channels:
+        fig.add_trace(go.Scatter(x=steps, y=x[:, c].tolist(), mode="lines+markers", name=f"channel {c}"))
+    fig.add_trace(go.Scatter(x=steps, y=x.median(dim=1).values.tolist(), mode="lines", name="median channel",
+                             line=dict(dash="dot", color="gray")))
+    fig.update_layout(title=f"block {block}: {stat} over denoising steps (0 = pure noise)", xaxis_title="step",
+                      yaxis_title=stat, yaxis_type="log", height=360, margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def over_prompts(stats: ChannelStats, block: int, prompts, top: int = 8, stat: str = "absmean") -> go.Figure:
+    """Heatmap prompts x channels (the pooled top channels plus the per-prompt maxima), each row / its median."""
+    x = stats.get(stat)[:, block].nanmean(1)  # (rows, channels)
+    pooled = x.mean(0).topk(top).indices.tolist()
+    per_prompt = x.argmax(1).tolist()
+    cols = pooled + [c for c in dict.fromkeys(per_prompt) if c not in pooled]
+    z = (x[:, cols] / x.median(dim=1, keepdim=True).values).numpy()
+    fig = go.Figure(go.Heatmap(z=z, x=[f"ch {c}" for c in cols], y=[p[:48] for p in prompts], colorscale="Viridis",
+                               colorbar=dict(title="x median")))
+    fig.update_layout(title=f"block {block}: the same channels dominate for every prompt?", height=120 + 28 * len(prompts),
+                      margin=dict(l=320, r=20, t=50, b=40))
+    return fig
+
+
+def training_growth(card: dict) -> go.Figure:
+    """top-1 / median |mean| per block over training steps (from the model card's history)."""
+    hist = card.get("history", {}).get("massive", [])
+    fig = go.Figure()
+    if hist:
+        nb = len(hist[0]["blocks"])
+        for b in range(nb):
+            fig.add_trace(go.Scatter(x=[h["step"] for h in hist], y=[h["blocks"][b]["top1_over_median_absmean"] for h in hist],
+                                     mode="lines", name=f"block {b}"))
+    fig.update_layout(title="Massive channels emerge during training: top-1 / median |mean| per block",
+                      xaxis_title="training step", yaxis_title="top-1 / median", height=380,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig

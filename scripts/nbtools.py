@@ -1,0 +1,52 @@
+"""Build notebooks from (kind, source, tags) cells, and execute them for the committed copies.
+
+    python scripts/nbtools.py execute notebooks/00_massive_activations.ipynb ...
+
+`execute` runs a notebook in place and keeps only the outputs of cells tagged
+nbval-check-output (the ones nbval compares); everything else is re-computed on open.
+"""
+from __future__ import annotations
+
+import sys
+
+import nbformat
+
+SETUP = '''# Setup: works on Colab, Binder and locally
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("massact") is None:  # Colab: install massact (keeps Colab's torch)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/massact/massact"], check=True)
+import massact, torch
+model = massact.load("toy")'''
+
+
+def build(cells) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for c in cells:
+        kind, src = c[0], c[1]
+        tags = list(c[2]) if len(c) > 2 else []
+        cell = nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    return nb
+
+
+def execute(path: str, timeout: int = 900) -> None:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "notebooks"}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if "nbval-check-output" not in cell.metadata.get("tags", []):
+                cell.outputs = []
+                cell.execution_count = None
+    nbformat.write(nb, path)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "execute":
+        for p in sys.argv[2:]:
+            execute(p)
+            print("executed", p)
