@@ -22,8 +22,12 @@ from .model import WEIGHTS_DIR
 def summarise_history(path: Path, every: int = 50) -> dict:
     loss, massive = [], []
     buf = []
+    # a resumed run re-logs the steps after its last checkpoint: keep the last record of each step
+    records = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
+        records[r["step"]] = r
+    for _, r in sorted(records.items()):
         buf.append(r["loss"])
         if r["step"] % every == 0:
             loss.append({"step": r["step"], "loss": round(sum(buf) / len(buf), 5), "wall_s": r["wall_s"]})
