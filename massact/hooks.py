@@ -102,6 +102,10 @@ class EditSpec:
             _check_range("row", (t, s), num_rows)
         if self.rows is not None:
             _check_range("row", self.rows, num_rows)
+        if self.token_mask is not None and (self.token_mask.dim() not in (1, 2)
+                                            or (self.token_mask.dim() == 2 and self.token_mask.shape[0] != num_rows)):
+            raise ValueError(f"token_mask has shape {tuple(self.token_mask.shape)}; valid shapes are (tokens,) or "
+                             f"(rows, tokens) = ({num_rows}, {num_tokens if num_tokens is not None else 'tokens'})")
         if self.token_mask is not None and num_tokens is not None and self.token_mask.shape[-1] != num_tokens:
             raise ValueError(f"token_mask has {self.token_mask.shape[-1]} tokens; the model has {num_tokens} image tokens")
 
@@ -135,10 +139,11 @@ class _StreamStats:
     __slots__ = ("sum", "sum_abs", "max_abs", "count")
 
     def __init__(self, x: torch.Tensor):
-        x = x.float()
+        x = x.float()  # no copy when x is already float32
+        a = x.abs()  # once, shared by sum |x| and max |x| (same results as two .abs() calls)
         self.sum = x.sum(1)
-        self.sum_abs = x.abs().sum(1)
-        self.max_abs = x.abs().amax(1)
+        self.sum_abs = a.sum(1)
+        self.max_abs = a.amax(1)
         self.count = x.shape[1]
 
 
@@ -174,8 +179,9 @@ class ChannelStats:
             if missing:
                 raise ValueError(f"steps {missing} were not captured; captured steps: {list(self.steps)}")
             x = x[:, :, list(steps)]
-        if stat == "maxabs":
-            return x.amax(dim=(0, 2))
+        if stat == "maxabs":  # max over the captured entries (steps not captured are NaN)
+            m = x.masked_fill(x.isnan(), float("-inf")).amax(dim=(0, 2))
+            return m.masked_fill(m == float("-inf"), float("nan"))
         return x.nanmean(dim=(0, 2))
 
     def ratio_table(self, steps: Sequence[int] | None = None) -> list[dict]:
@@ -232,6 +238,10 @@ class Tracer:
                     _check_range("step", (s,), num_steps)
             if capture.steps is not None and num_steps is not None:
                 _check_range("step", capture.steps, num_steps)
+        for e in self.edits:  # an edit of a block or step that never runs would silently do nothing
+            _check_range("block", e.blocks, n)
+            if e.steps is not None and num_steps is not None:
+                _check_range("step", e.steps, num_steps)
         self._handles: list = []
         self._call = -1
         self._text_len: int | None = None

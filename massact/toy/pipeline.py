@@ -48,7 +48,10 @@ class ToyModel(MassactModel):
         return BatchLayout(num_rows)
 
     def validate_prompts(self, prompts):
-        super().validate_prompts(prompts)
+        try:
+            super().validate_prompts(prompts)
+        except ValueError as exc:  # say what a valid toy prompt looks like
+            raise ValueError(f"{exc}\n{world.vocabulary_help()}") from None
         for p in prompts:
             world.parse_caption(p)  # unknown words -> ValueError listing the vocabulary
 

@@ -1,0 +1,113 @@
+"""massact.generate on the shipped toy model: seeds, prompts, the Generation it returns."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import massact
+from massact.hooks import CaptureSpec, hooks_installed
+from massact.toy import world
+
+torch.set_num_threads(1)
+
+PROMPTS = ["a large red circle at the left on a black background",
+           "a small blue square at the right on a white background",
+           "a green triangle", "a yellow circle at the top"]
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def model():
+    return massact.load("toy")
+
+
+def test_generation_fields(model):
+    gen = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], steps=STEPS, capture=True)
+    assert gen.images.shape == (3, 3, 32, 32) and gen.images.dtype == torch.float32
+    assert 0.0 <= gen.images.min() and gen.images.max() <= 1.0
+    assert gen.prompts == PROMPTS[:3] and gen.seeds == [0, 1, 2] and gen.steps == STEPS
+    assert gen.guidance == model.default_guidance
+    assert gen.stats.shape == (3, model.num_blocks, STEPS, model.width)
+    assert gen.text_stats is None and gen.tensors == {} and gen.edits == ()
+    plain = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], steps=STEPS)
+    assert plain.stats is None
+    assert torch.equal(plain.images, gen.images)  # capturing does not change the images
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_same_seed_same_image(model):
+    a = massact.generate(model, PROMPTS[:2], seeds=[11, 12], steps=STEPS)
+    b = massact.generate(model, PROMPTS[:2], seeds=[11, 12], steps=STEPS)
+    assert torch.equal(a.images, b.images)
+    c = massact.generate(model, PROMPTS[:2], seeds=[11, 13], steps=STEPS)
+    torch.testing.assert_close(c.images[0], a.images[0], rtol=0, atol=1e-5)  # see the next test
+    assert not torch.allclose(c.images[1], a.images[1], atol=1e-2)  # another seed, another image
+    # a single int seeds every row
+    d = massact.generate(model, PROMPTS[:2], seeds=11, steps=STEPS)
+    e = massact.generate(model, PROMPTS[:2], seeds=[11, 11], steps=STEPS)
+    assert d.seeds == [11, 11] and torch.equal(d.images, e.images)
+
+
+def test_same_seed_same_image_whatever_else_is_in_the_batch(model):
+    """Each row's noise comes from its own generator, so a row does not depend on the other rows.
+
+    Equality is up to float rounding, not bit-for-bit: the CPU matmul kernels pick their blocking
+    from the batch size (rows x tokens), so the same row summed in another batch can differ in the
+    last bits (~1e-6 here).
+    """
+    alone = massact.generate(model, [PROMPTS[1]], seeds=[42], steps=STEPS)
+    batch = massact.generate(model, PROMPTS, seeds=[1, 42, 3, 4], steps=STEPS)
+    other = massact.generate(model, [PROMPTS[2], PROMPTS[1]], seeds=[9, 42], steps=STEPS)
+    torch.testing.assert_close(batch.images[1], alone.images[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(other.images[1], alone.images[0], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("prompts, match", [
+    (["a red circle", "a red dragon"], "unknown word 'dragon'"),
+    (["a red"], "names no shape"),
+])
+def test_bad_prompts_list_the_vocabulary(model, prompts, match):
+    with pytest.raises(ValueError, match=match) as err:
+        massact.generate(model, prompts, seeds=0, steps=STEPS)
+    msg = str(err.value)
+    for words in world.ATTRIBUTES.values():
+        for w in words:
+            assert w in msg
+
+
+def test_empty_prompt_list(model):
+    with pytest.raises(ValueError, match="empty prompt list"):
+        massact.generate(model, [], seeds=0, steps=STEPS)
+    with pytest.raises(ValueError, match="empty or not a string"):
+        massact.generate(model, ["a red circle", "  "], seeds=0, steps=STEPS)
+    with pytest.raises(TypeError, match="list of strings"):
+        massact.generate(model, "a red circle", seeds=0, steps=STEPS)
+
+
+def test_empty_prompt_list_lists_the_vocabulary(model):
+    with pytest.raises(ValueError, match="circle") as err:
+        massact.generate(model, [], seeds=0, steps=STEPS)
+    assert "square" in str(err.value)
+
+
+def test_seed_and_step_errors(model):
+    with pytest.raises(ValueError, match="3 seeds for 2 prompts"):
+        massact.generate(model, PROMPTS[:2], seeds=[1, 2, 3], steps=STEPS)
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=r"steps .* out of range: 1\.\.1000"):
+            massact.generate(model, PROMPTS[:1], seeds=0, steps=bad)
+
+
+def test_token_map(model):
+    gen = massact.generate(model, PROMPTS[:2], seeds=[0, 1], steps=STEPS, capture=CaptureSpec(keep=((2, 3),)))
+    tm = gen.token_map(2, 3)
+    assert tm.shape == (2, model.num_image_tokens, model.width) and tm.dtype == torch.float32
+    assert model.token_grid() == (16, 16)
+    assert tm.reshape(2, 16, 16, model.width).shape[1:3] == model.token_grid()
+    with pytest.raises(KeyError, match=r"\(block 2, step 1\) was not kept; kept pairs: \[\(2, 3\)\]"):
+        gen.token_map(2, 1)
+    with pytest.raises(KeyError, match=r"keep=\(\(5, 0\),\)"):
+        gen.token_map(5, 0)
+    nothing = massact.generate(model, PROMPTS[:1], seeds=0, steps=STEPS)
+    with pytest.raises(KeyError, match="kept pairs: \\[\\]"):
+        nothing.token_map(0, 0)
