@@ -1,0 +1,172 @@
+"""Claim 2 (spatial): evaluation on planted token maps, capture errors, the report rows, the widget."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import massact
+from massact.claims import spatial as S
+from massact.hooks import hooks_installed
+from massact.toy import world
+from massact.toy.model import pack
+
+ROW_KEYS = {"arm", "k", "block", "step", "miou", "miou_oracle", "miou_activation_rule"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread for this module (a second thread only spins on a shared 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A capture whose tokens carry the rendered image's pixels on 12 'massive' channels
+    (block 0 as is, block 1 negated), noise on the others; the true masks of the world."""
+    imgs, masks, _, captions = world.sample_batch(7, 6)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 256, 64, generator=g)
+    chans = torch.randperm(64, generator=g)[:12]
+    x[:, :, chans] = pack(torch.from_numpy(imgs), 2) * 4 + 30
+    tensors = {(0, 0): x, (0, 3): x + 0.01 * torch.randn(x.shape, generator=g), (1, 0): -x, (1, 3): -x}
+    cap = S.SpatialCapture(captions, list(range(6)), torch.from_numpy((imgs + 1) / 2), tensors, (16, 16), 4)
+    score = torch.stack([x.mean(1).abs().mean(0)] * 2)
+    return cap, score, masks
+
+
+@pytest.fixture(scope="module")
+def model():
+    return massact.load("toy")
+
+
+def test_planted_top_k_finds_the_subject(planted):
+    cap, score, masks = planted
+    res = S.evaluate(cap, score, masks, k=8, random_draws=2)
+    assert res.scored and res.blocks == (0, 1) and res.steps == (0, 3)
+    for arm in res.arms:
+        for rule in S.RULES:
+            assert res.miou(arm, rule).shape == (2, 2)
+    top, bottom = res.miou("top"), res.miou("bottom")
+    assert (top > 0.6).all() and (top > bottom + 0.3).all()
+    # the border rule does not care about the sign: negated block 1 gives the same masks
+    assert np.allclose(res.iou["border"]["top"][:, 0], res.iou["border"]["top"][:, 1])
+    for r in res.rows():
+        assert set(r) == ROW_KEYS
+        assert 0 <= r["miou"] <= r["miou_oracle"] + 1e-9 <= 1 + 1e-9
+        assert r["miou_activation_rule"] <= r["miou_oracle"] + 1e-9
+    assert "reproduces" in S.reading(res)
+    assert res.best_block() in (0, 1)
+    assert ((res.flip_rate("top", "border") >= 0) & (res.flip_rate("top", "border") <= 1)).all()
+
+
+def test_masks_at_image_resolution(planted):
+    cap, score, masks = planted
+    chans = massact.channel_set(score, 8, "top", blocks=[1])[1]
+    m = S.cluster(cap, 1, 0, chans)
+    assert m.mask.shape == (6, 32, 32) and m.mask.dtype == bool
+    assert m.score.shape == (6, 16, 16) and m.labels.shape == (6, 16, 16)
+    assert m.ious(masks)["border"].mean() > 0.6
+    m3 = S.cluster(cap, 0, 0, chans, K=3)
+    assert all(len(np.unique(lab)) <= 3 for lab in m3.labels)
+
+
+def test_not_captured_block_or_step_is_a_clear_error(planted):
+    cap, score, masks = planted
+    with pytest.raises(ValueError, match=r"block 5, step 0\) was not captured.*blocks \[0, 1\].*steps \[0, 3\]"):
+        cap.tokens(5, 0)
+    with pytest.raises(ValueError, match="not captured"):
+        S.cluster(cap, 0, 2, [1, 2])
+    with pytest.raises(ValueError, match="not captured"):
+        S.evaluate(cap, score, masks, steps=[1])
+
+
+def test_k_K_and_arm_bounds(planted):
+    cap, score, masks = planted
+    for k in (0, 65, True):
+        with pytest.raises(ValueError, match="k"):
+            S.evaluate(cap, score, masks, k=k)
+    with pytest.raises(ValueError, match="K"):
+        S.evaluate(cap, score, masks, K=1)
+    with pytest.raises(ValueError, match="arm"):
+        S.evaluate(cap, score, masks, arms=("top", "middle"))
+    with pytest.raises(ValueError, match="random_draws"):
+        S.evaluate(cap, score, masks, random_draws=0)
+    with pytest.raises(ValueError, match="mask"):
+        S.truth_masks(cap.images, mask_fn=lambda im: np.zeros((2, 32, 32), bool))
+
+
+def test_without_a_foreground_mask_there_is_no_score(planted):
+    cap, score, _ = planted
+    res = S.evaluate(cap, score, None)
+    assert not res.scored and res.rows() == []
+    assert "No foreground masks" in S.reading(res)
+    with pytest.raises(ValueError, match="mask_fn"):
+        res.miou("top")
+
+
+def test_capture_keeps_exactly_the_pairs_asked(model):
+    prompts = world.caption_set(2, world.EVALUATION_SEED)
+    cap = S.capture(model, prompts, [0, 1], blocks=[0, 6], steps=[1], num_steps=2)
+    assert set(cap.tensors) == {(0, 1), (6, 1)}
+    assert cap.tokens(6, 1).shape == (2, model.num_image_tokens, model.width)
+    assert cap.images.shape == (2, 3, 32, 32)
+    assert hooks_installed(model.transformer) == 0
+    with pytest.raises(ValueError, match="not captured"):
+        cap.tokens(3, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        S.capture(model, prompts, 0, steps=[5], num_steps=2)
+    with pytest.raises(ValueError, match="out of range"):
+        S.capture(model, prompts, 0, blocks=[model.num_blocks], num_steps=2)
+
+
+def test_report_section_rows_follow_the_schema(model):
+    from massact.metrics import metrics_for
+    from massact.report import ReportContext
+
+    ctx = ReportContext(model, metrics_for(model), world.caption_set(2, world.EVALUATION_SEED),
+                        world.caption_set(1, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
+    sec = S.report_section(ctx)
+    assert sec.name == "spatial"
+    rows = sec.results["rows"]
+    assert rows and all(set(r) == ROW_KEYS for r in rows)
+    assert {r["arm"] for r in rows} == {"top", "bottom", "random"}
+    assert {r["block"] for r in rows} == set(range(model.num_blocks))
+    assert len(rows) == 3 * model.num_blocks * len(sec.results["steps"])
+    for r in rows:
+        assert isinstance(r["arm"], str) and isinstance(r["k"], int) and isinstance(r["block"], int)
+        assert isinstance(r["step"], int) and r["k"] == S.DEFAULT_K
+        for key in ("miou", "miou_oracle", "miou_activation_rule"):
+            assert isinstance(r[key], float) and 0.0 <= r[key] <= 1.0
+        assert r["miou"] <= r["miou_oracle"] + 1e-9
+    json.dumps(sec.results)
+    assert len(sec.figures) == 2
+    assert sec.images and sec.images[0][1].startswith("data:image/png;base64,")
+    assert sec.text
+
+
+def test_widget_updates_its_image_when_a_control_changes(planted):
+    from massact.widgets.spatial import SpatialExplorer
+
+    cap, score, masks = planted
+    ex = SpatialExplorer(capture=cap, score=score, mask_fn=lambda im: masks[:len(im)], max_images=3)
+    assert len(ex.cap.prompts) == 3
+    assert "IoU" in ex.html.value
+    before = bytes(ex.image.value)
+    assert before[:4] == b"\x89PNG"
+    ex.arm.value = "bottom"  # observers call update()
+    after_arm = bytes(ex.image.value)
+    assert after_arm != before
+    ex.K.value = 3
+    ex.update()
+    assert bytes(ex.image.value) != after_arm
+    for ctl, value in ((ex.block, 0), (ex.step, 0), (ex.k, 2), (ex.arm, "random"), (ex.draw, 3)):
+        ctl.value = value
+        assert ex.status.value.startswith(f"block {ex.block.value}, step {ex.step.value}")
+        assert bytes(ex.image.value)[:4] == b"\x89PNG"
+    assert ex.masks.channels == massact.channel_set(score, 2, "random", blocks=[0], seed=3)[0]
+    no_truth = SpatialExplorer(capture=cap, score=score, max_images=2)
+    assert "No foreground mask" in no_truth.html.value
