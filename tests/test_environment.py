@@ -1,0 +1,263 @@
+"""environment.yml and binder/: one CPU-only environment that covers everything massact and
+the notebooks import, checked offline where possible.
+
+* both files parse (pyyaml) and describe the same environment;
+* the pip section pins the CPU torch (torch==2.13.0 from the PyTorch CPU index);
+* every third-party import in notebooks/*.ipynb and massact/**/*.py maps (through the
+  explicit IMPORT_TO_DIST table) to a distribution that is listed, or that a listed one
+  depends on; optional imports (OPTIONAL_IMPORTS) stay inside functions;
+* binder/postBuild installs massact with --no-deps and never touches torch;
+* a pip dry run of the pip section resolves, with the CPU torch (skipped only when pip says
+  the network is unreachable).
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_FILES = (ROOT / "environment.yml", ROOT / "binder" / "environment.yml")
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+TORCH_PIN = "torch==2.13.0"
+
+#: import name -> distribution name, for every third-party module massact or a notebook imports
+IMPORT_TO_DIST = {
+    "torch": "torch",
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "sklearn": "scikit-learn",
+    "PIL": "pillow",
+    "plotly": "plotly",
+    "ipywidgets": "ipywidgets",
+    "IPython": "ipython",
+    "tqdm": "tqdm",
+    "diffusers": "diffusers",
+    "safetensors": "safetensors",
+    "huggingface_hub": "huggingface-hub",
+    "yaml": "pyyaml",
+    "nbformat": "nbformat",
+}
+#: optional imports: import name -> what needs it. They must sit inside a function (never at
+#: a module's top level), so that massact imports without them.
+OPTIONAL_IMPORTS = {
+    "transformers": "CLIP score of RealMetrics (the `clip` extra) and real checkpoints' text encoders",
+    "pandas": "ProbeResult.to_pandas (plain dicts otherwise)",
+    "accelerate": "CPU offload of real checkpoints on a GPU (presets)",
+    "google": "google.colab, only inside Colab",
+}
+FIRST_PARTY = {"massact"}
+NETWORK_ERRORS = ("Network is unreachable", "Temporary failure in name resolution", "Name or service not known",
+                  "Failed to establish a new connection", "No route to host", "Connection refused",
+                  "NewConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "Max retries exceeded",
+                  "Could not fetch URL", "ProxyError", "SSLError", "getaddrinfo failed")
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def load_env(path: Path) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def pip_section(env: dict) -> list[str]:
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict) and "pip" in dep:
+            return [str(x).strip() for x in dep["pip"]]
+    raise AssertionError("no pip: section in the environment's dependencies")
+
+
+def listed_requirements(env: dict) -> list[Requirement]:
+    return [Requirement(line) for line in pip_section(env) if not line.startswith("-")]
+
+
+@pytest.fixture(scope="module")
+def env() -> dict:
+    return load_env(ENV_FILES[0])
+
+
+# -- the two files ------------------------------------------------------------------------------
+def test_both_files_parse_and_describe_the_same_environment():
+    envs = [load_env(p) for p in ENV_FILES]
+    for p, e in zip(ENV_FILES, envs):
+        assert isinstance(e, dict) and e.get("dependencies"), f"{p} has no dependencies"
+        assert "conda-forge" in e.get("channels", []), f"{p}: use conda-forge"
+    assert envs[0] == envs[1], "environment.yml and binder/environment.yml differ"
+
+
+def test_python_and_cpu_torch_are_pinned(env):
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    assert any(re.fullmatch(r"python=3\.1[0-9]", d) for d in conda), conda
+    assert "pip" in conda
+    pip = pip_section(env)
+    assert TORCH_PIN in pip, f"the pip section must pin {TORCH_PIN} (a CPU build with the CPU index)"
+    assert f"--extra-index-url {CPU_INDEX}" in pip or f"--index-url {CPU_INDEX}" in pip, pip
+    assert not any(canonical(r.name) in ("torchvision", "torchaudio") for r in listed_requirements(env))
+
+
+def test_runtime_dependencies_are_listed(env):
+    """postBuild installs massact with --no-deps: the environment must carry its dependencies."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listed = {canonical(r.name) for r in listed_requirements(env)}
+    missing = [d for d in project["dependencies"] if canonical(Requirement(d).name) not in listed]
+    assert not missing, f"pyproject dependencies missing from environment.yml: {missing}"
+    assert "jupyterlab" in listed
+
+
+# -- imports ----------------------------------------------------------------------------------------
+def _notebook_imports() -> dict[str, set[str]]:
+    """top-level module -> notebooks importing it (code cells; `import a, b as c` and `from x import y`)."""
+    found: dict[str, set[str]] = {}
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        for cell in cells:
+            if cell["cell_type"] != "code":
+                continue
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for line in src.splitlines():
+                line = line.split("#", 1)[0].strip()
+                m = re.match(r"from\s+([A-Za-z_][\w.]*)\s+import\b", line)
+                names = [m.group(1)] if m else []
+                m = re.match(r"import\s+(.+)", line)
+                if m:
+                    names += [part.strip().split()[0] for part in m.group(1).split(",") if part.strip()]
+                for n in names:
+                    found.setdefault(n.split(".")[0], set()).add(nb.name)
+    return found
+
+
+def _package_imports() -> dict[str, list[tuple[str, bool]]]:
+    """top-level module -> [(file, at module level?)] for every absolute import in massact/."""
+    found: dict[str, list[tuple[str, bool]]] = {}
+    for path in sorted((ROOT / "massact").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        nested = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                nested |= {id(n) for n in ast.walk(node) if n is not node}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for n in names:
+                found.setdefault(n.split(".")[0], []).append((str(path.relative_to(ROOT)), id(node) not in nested))
+    return found
+
+
+def _third_party(names) -> set[str]:
+    return {n for n in names if n not in sys.stdlib_module_names and n not in FIRST_PARTY and n != "__future__"}
+
+
+def _dependency_closure(roots: set[str]) -> set[str]:
+    """Canonical names of roots and everything they require (installed metadata, no extras)."""
+    seen, todo = set(), list(roots)
+    while todo:
+        name = canonical(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            reqs = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for r in reqs:
+            req = Requirement(r)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return seen
+
+
+def test_every_import_is_mapped():
+    nb, pkg = _notebook_imports(), _package_imports()
+    assert "massact" in nb and "torch" in nb, "the notebook scan found nothing: is notebooks/ there?"
+    unknown = sorted(_third_party(set(nb) | set(pkg)) - set(IMPORT_TO_DIST) - set(OPTIONAL_IMPORTS))
+    assert not unknown, (f"imports with no distribution in IMPORT_TO_DIST: {unknown}; add the mapping (and the "
+                         "package to environment.yml, binder/environment.yml and pyproject.toml)")
+
+
+def test_every_import_is_covered_by_the_environment(env):
+    nb, pkg = _notebook_imports(), _package_imports()
+    listed = {canonical(r.name) for r in listed_requirements(env)}
+    covered = _dependency_closure(listed)
+    uncovered = {}
+    for name in sorted(_third_party(set(nb) | set(pkg)) - set(OPTIONAL_IMPORTS)):
+        dist = canonical(IMPORT_TO_DIST[name])
+        if dist not in covered:
+            uncovered[name] = (dist, sorted(nb.get(name, set())) + sorted({f for f, _ in pkg.get(name, [])}))
+    assert not uncovered, f"imported but neither listed nor a dependency of a listed package: {uncovered}"
+
+
+def test_optional_imports_are_lazy():
+    pkg = _package_imports()
+    top_level = {n: [f for f, top in pkg.get(n, []) if top] for n in OPTIONAL_IMPORTS}
+    top_level = {n: fs for n, fs in top_level.items() if fs}
+    assert not top_level, f"optional imports at module level (import them inside the function): {top_level}"
+    nb = _notebook_imports()
+    assert not (set(OPTIONAL_IMPORTS) & set(nb)), "a notebook imports an optional package"
+
+
+# -- binder/postBuild --------------------------------------------------------------------------------
+def test_postbuild_installs_massact_without_touching_torch():
+    path = ROOT / "binder" / "postBuild"
+    text = path.read_text()
+    assert text.startswith("#!"), "postBuild needs a shebang"
+    assert os.access(path, os.X_OK), "postBuild must be executable (git mode 100755)"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert any(ln.startswith("set -e") for ln in lines), "postBuild should stop at the first error (set -e...)"
+    installs = [ln for ln in lines if re.search(r"\bpip\b.*\binstall\b", ln)]
+    assert any(re.search(r"(-e\s+)?\.(\s|$)", ln) or "massact" in ln for ln in installs), "postBuild must install massact"
+    for ln in installs:
+        assert "--no-deps" in ln, f"{ln!r}: without --no-deps pip may replace the environment's CPU torch"
+    assert not any(re.search(r"\btorch\b", ln) for ln in lines), "postBuild must not install or remove torch"
+    assert not any(re.search(r"\b(conda|mamba)\s+(install|update|remove)", ln) for ln in lines)
+
+
+# -- the pip dry run ------------------------------------------------------------------------------------
+def test_pip_section_resolves_to_a_cpu_torch(env, tmp_path):
+    """`pip install --dry-run --report` of the pip section (without the index line). With
+    --ignore-installed pip resolves everything as for a fresh environment, so the report lists
+    the torch it would install. Needs an index (network, or this machine's configured wheel
+    store); skipped only when pip says the network is unreachable."""
+    reqs = [ln for ln in pip_section(env) if not ln.startswith("--extra-index-url") and not ln.startswith("--index-url")]
+    (tmp_path / "reqs.txt").write_text("\n".join(reqs) + "\n")
+    report = tmp_path / "report.json"
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+           "--report", str(report), "-r", str(tmp_path / "reqs.txt"), "--timeout", "20", "--retries", "1",
+           "--disable-pip-version-check"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+        output, rc = proc.stdout + proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        output += (exc.stderr or b"").decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        rc = None
+    network = [ln for ln in output.splitlines() if any(p in ln for p in NETWORK_ERRORS)]
+    if rc != 0 and network:
+        pytest.skip(f"pip could not reach the package index: {network[0].strip()[:200]}")
+    assert rc is not None, f"pip dry run did not finish in 240 s:\n{output[-2000:]}"
+    assert rc == 0, f"pip could not resolve environment.yml's pip section:\n{output[-3000:]}"
+    resolved = {canonical(i["metadata"]["name"]): i["metadata"]["version"]
+                for i in json.loads(report.read_text())["install"]}
+    torch_version = resolved.get("torch")
+    assert torch_version is not None, "torch missing from the resolution"
+    assert "+cpu" in torch_version or torch_version == "2.13.0", f"resolved torch {torch_version} is not the CPU pin"
+    for r in listed_requirements(env):
+        assert canonical(r.name) in resolved, f"{r.name} missing from the resolution"
+        assert r.specifier.contains(resolved[canonical(r.name)], prereleases=True), (r, resolved[canonical(r.name)])
+    assert not any(n.startswith("nvidia-") for n in resolved), "a CUDA runtime slipped into the CPU environment"
