@@ -1,0 +1,149 @@
+"""Figures of claim 1 (critical): dose-response, the early/late attribute breakdown, the
+prompt/step independence of the ranking, and image grids (plotly, or PNG for the report and
+the widget)."""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .common import image_grid, png_data_uri, to_uint8
+
+ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray"}
+METRIC_TITLES = {"caption_accuracy": "caption accuracy (judge, mean over attributes)",
+                 "toy_fid": "toy FID (lower = closer to real images)",
+                 "pixel_mse": "pixel MSE to the clean image", "clip_score": "CLIP score",
+                 "detail_ratio": "detail energy / clean"}
+
+
+def _rows(result_or_rows) -> list[dict]:
+    return result_or_rows.table() if hasattr(result_or_rows, "table") else list(result_or_rows)
+
+
+def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, blocks: str | None = None,
+                         steps: str | None = None, title: str | None = None) -> go.Figure:
+    """k against each metric (default: caption accuracy and toy FID where available, else
+    pixel MSE), one line per arm, random spread as error bars, the clean value dotted."""
+    rows = _rows(result_or_rows)
+    base = next((r for r in rows if r["arm"] == "none"), None)
+    edited = [r for r in rows if r["arm"] != "none"]
+    if not edited:
+        raise ValueError("no edited rows to plot")
+    blocks = edited[0]["blocks"] if blocks is None else blocks
+    steps = edited[0]["steps"] if steps is None else steps
+    edited = [r for r in edited if r["blocks"] == blocks and r["steps"] == steps]
+    if metrics is None:
+        metrics = [m for m in ("caption_accuracy", "toy_fid") if edited[0].get(m) is not None] or ["pixel_mse"]
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRIC_TITLES.get(m, m) for m in metrics],
+                        horizontal_spacing=0.1)
+    for j, m in enumerate(metrics, start=1):
+        for arm in ("top", "bottom", "random"):
+            rs = sorted((r for r in edited if r["arm"] == arm and r.get(m) is not None), key=lambda r: r["k"])
+            if not rs:
+                continue
+            err = [r.get(f"{m}_std") or 0.0 for r in rs]
+            fig.add_trace(go.Scatter(
+                x=[r["k"] for r in rs], y=[r[m] for r in rs], mode="lines+markers", name=f"{arm}-k",
+                legendgroup=arm, showlegend=j == 1, line=dict(color=ARM_COLORS[arm]),
+                error_y=dict(type="data", array=err, visible=arm == "random"),
+                hovertemplate=f"{arm}-%{{x}}: %{{y:.3g}}<extra></extra>"), row=1, col=j)
+        if base is not None and base.get(m) is not None:
+            fig.add_hline(y=base[m], line_dash="dot", line_color="black", row=1, col=j,
+                          annotation_text="clean", annotation_position="bottom right")
+        fig.update_xaxes(type="log", title_text="k (channels zeroed per block)", row=1, col=j,
+                         tickvals=sorted({r["k"] for r in edited}))
+    fig.update_layout(title=title or f"Dose-response: zeroing k channels per block (blocks {blocks}, steps {steps})",
+                      height=400, width=max(500, 480 * len(metrics)), margin=dict(l=50, r=20, t=70, b=50))
+    return fig
+
+
+def early_late_figure(breakdown: list[dict], k: int | None = None, blocks: str | None = None,
+                      title: str | None = None) -> go.Figure:
+    """Heatmap: attributes (rows) x arm / step range (columns), the accuracy drop against the
+    clean images (positive = the attribute breaks), plus the detail loss."""
+    rows = [r for r in breakdown if (k is None or r["k"] == k) and (blocks is None or r["blocks"] == blocks)]
+    if not rows:
+        raise ValueError("no breakdown rows to plot")
+    if k is None:  # the k that has early/late rows
+        ks = [r["k"] for r in rows if r["steps"] in ("early", "late")] or [r["k"] for r in rows]
+        k = max(ks)
+        rows = [r for r in rows if r["k"] == k]
+    order = {"early": 0, "late": 1, "all": 2}
+    arm_order = {"top": 0, "bottom": 1, "random": 2}
+    rows = sorted(rows, key=lambda r: (arm_order.get(r["arm"], 9), order.get(r["steps"], 3), str(r["steps"])))
+    attrs = [key[5:] for key in rows[0] if key.startswith("drop_") and not key.endswith("_std") and key != "drop_mean"]
+    ylabels = attrs + (["mean"] if "drop_mean" in rows[0] else []) + ["detail loss"]
+    z = [[r[f"drop_{a}"] for r in rows] for a in attrs]
+    if "drop_mean" in rows[0]:
+        z.append([r["drop_mean"] for r in rows])
+    z.append([r["detail_loss"] for r in rows])
+    z = np.array(z, dtype=float)
+    xlabels = [f"{r['arm']}-{r['k']}<br>{r['steps']} steps" for r in rows]
+    lim = float(max(0.05, np.nanmax(np.abs(z))))
+    fig = go.Figure(go.Heatmap(z=z, x=xlabels, y=ylabels, zmin=-lim, zmax=lim, colorscale="RdBu_r",
+                               text=np.vectorize(lambda v: f"{v:+.2f}")(z), texttemplate="%{text}",
+                               colorbar=dict(title="drop")))
+    fig.update_layout(title=title or f"Which attributes break? accuracy drop vs clean (k={k}; detail loss = 1 - "
+                      "detail energy ratio)", height=140 + 45 * len(ylabels), width=max(520, 110 * len(xlabels) + 200),
+                      margin=dict(l=110, r=20, t=60, b=60), yaxis_autorange="reversed")
+    return fig
+
+
+def independence_figure(ind: dict, title: str | None = None) -> go.Figure:
+    """Left: Jaccard overlaps (per prompt vs pooled, across prompts, across seeds) against
+    chance; right: each step's top-k against the all-steps ranking."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["same channels across prompts?", "same channels across steps?"],
+                        column_widths=[0.4, 0.6])
+    names = ["prompt vs pooled", "across prompts", "across seeds"]
+    vals = [ind["prompt_vs_pooled"], ind["across_prompts"], ind["across_seeds"]]
+    fig.add_trace(go.Bar(x=names, y=[v if v is not None else 0 for v in vals], marker_color="teal", showlegend=False,
+                         text=[f"{v:.2f}" if v is not None else "n/a" for v in vals], textposition="outside"), 1, 1)
+    fig.add_trace(go.Scatter(x=list(range(len(ind["step_vs_pooled"]))), y=ind["step_vs_pooled"],
+                             mode="lines+markers", name="step top-k vs pooled", line=dict(color="teal")), 1, 2)
+    for c in (1, 2):
+        fig.add_hline(y=ind["chance"], line_dash="dot", row=1, col=c, annotation_text="chance")
+        fig.update_yaxes(range=[0, 1.1], title_text=f"Jaccard of top-{ind['k']} sets" if c == 1 else None, row=1, col=c)
+    fig.update_xaxes(title_text="step (0 = noisiest)", row=1, col=2)
+    fig.update_layout(title=title or f"Is the top-{ind['k']} ranking prompt-independent? ({ind['statistic']}, "
+                      f"mean over blocks)", height=380, width=900, margin=dict(l=50, r=20, t=70, b=50))
+    return fig
+
+
+def comparison_grid(images, labels: Sequence[str], cols: int, title: str | None = None) -> go.Figure:
+    """Plotly grid: one row per label (clean / top / bottom / random), ``cols`` seeds each."""
+    titles = [f"{lab}" if j == 0 else "" for lab in labels for j in range(cols)]
+    return image_grid(images, titles=titles, cols=cols, title=title)
+
+
+def grid_png(images, cols: int, scale: int = 3) -> str:
+    """A PNG data URI of the grid (for the HTML report)."""
+    return png_data_uri(images, cols=cols, scale=scale)
+
+
+def grid_png_bytes(images, cols: int, scale: int = 4, labels: Sequence[str] | None = None) -> bytes:
+    """Raw PNG bytes of a grid (for ``ipywidgets.Image``), with an optional label per row."""
+    from PIL import Image, ImageDraw
+
+    arr = to_uint8(images)
+    n, h, w, _ = arr.shape
+    rows = int(np.ceil(n / cols))
+    pad = 2
+    label_w = 0 if not labels else 14 * max(len(lab) for lab in labels) // 2 + 8
+    canvas = np.full((rows * (h + pad), cols * (w + pad), 3), 255, dtype=np.uint8)
+    for i, im in enumerate(arr):
+        r, c = divmod(i, cols)
+        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
+    pil = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+    if labels:
+        out = Image.new("RGB", (pil.width + label_w, pil.height), "white")
+        out.paste(pil, (label_w, 0))
+        d = ImageDraw.Draw(out)
+        for r, lab in enumerate(labels[:rows]):
+            d.text((4, r * (h + pad) * scale + h * scale // 2 - 6), lab, fill="black")
+        pil = out
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()

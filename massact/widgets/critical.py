@@ -1,0 +1,139 @@
+"""Notebook 01 explorer: zero a channel set at chosen blocks and steps, see the images and metrics.
+
+    ex = CriticalExplorer(model)
+    ex.widget            # display it; change the controls, press Run
+    ex.k.value = 16; ex.update()   # what the Run button does (tests call it directly)
+
+The clean images are generated once; each Run generates the edited images for the same
+prompts and seeds (one batched call). Hooks never outlive a run: ``generate`` removes them
+even when it fails, and a failure is shown in the status line instead of the images.
+"""
+from __future__ import annotations
+
+import html
+import time
+import warnings
+
+import ipywidgets as W
+import torch
+
+from ..claims.critical import (ARMS, Calibration, calibrate, check_separation, default_evaluation_prompts,
+                               detail_energy, edit_for)
+from ..generation import generate, normalise_seeds
+from ..metrics import metrics_for
+from ..plots.critical import grid_png_bytes
+
+
+class CriticalExplorer:
+    """Controls: blocks (range), steps (early / late / all), k, arm, random draw; Run.
+
+    model: a MassactModel; calibration: a ``Calibration`` (default: ``calibrate(model)`` on
+    the toy world's calibration prompts); prompts/seeds: the images to disturb (default: 4
+    toy evaluation prompts, seeds 0..3); num_steps: sampler steps (default: the model's).
+    """
+
+    def __init__(self, model, calibration: Calibration | None = None, prompts=None, seeds=None,
+                 num_steps: int | None = None, k: int = 8, arm: str = "top", steps: str = "all",
+                 statistic: str = "absmean", metrics=None, run: bool = True):
+        self.model = model
+        self.calibration = calibrate(model, num_steps=num_steps) if calibration is None else calibration
+        self.prompts = default_evaluation_prompts(model, 4) if prompts is None else list(prompts)
+        if not self.prompts:
+            raise ValueError("empty prompt list: give at least one prompt")
+        model.validate_prompts(self.prompts)
+        self.seeds = normalise_seeds(self.prompts, list(range(len(self.prompts))) if seeds is None else seeds)
+        check_separation(self.calibration, self.prompts, self.seeds)
+        self.num_steps = num_steps or model.default_steps
+        self.statistic = statistic
+        self.score = self.calibration.score(statistic)
+        self.metrics = metrics_for(model) if metrics is None else metrics
+        nb = model.num_blocks
+        self.blocks = W.IntRangeSlider(value=(0, nb - 1), min=0, max=nb - 1, description="blocks",
+                                       continuous_update=False)
+        self.steps = W.Dropdown(options=["all", "early", "late"], value=steps, description="steps",
+                                tooltip="early = first half of the denoising steps (noisiest), late = second half")
+        self.k = W.IntSlider(value=min(k, model.width), min=1, max=min(64, model.width), description="k",
+                             continuous_update=False)
+        self.arm = W.Dropdown(options=list(ARMS), value=arm, description="arm")
+        self.draw = W.BoundedIntText(value=0, min=0, max=999, description="random draw", layout=W.Layout(width="180px"))
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.status = W.Label(value="")
+        self.image = W.Image(format="png")
+        self.html = W.HTML()
+        self.clean_images: torch.Tensor | None = None
+        self.images: torch.Tensor | None = None
+        self.last_error: Exception | None = None
+        self._clean_metrics: dict | None = None
+        for w in (self.blocks, self.steps, self.k, self.arm, self.draw):
+            w.observe(self._changed, names="value")
+        self.run_button.on_click(lambda _: self.update())
+        self.widget = W.VBox([W.HBox([self.blocks, self.steps, self.arm]), W.HBox([self.k, self.draw]),
+                              W.HBox([self.run_button, self.status]), self.image, self.html])
+        if run:
+            self.update()
+
+    def _changed(self, _change) -> None:
+        self.status.value = "settings changed: press Run"
+
+    def edit(self, rows: tuple[int, ...] | None = None):
+        """The zeroing EditSpec the controls describe."""
+        lo, hi = self.blocks.value
+        return edit_for(self.score, self.k.value, self.arm.value, range(lo, hi + 1), self.steps.value,
+                        self.num_steps, draw=self.draw.value, rows=rows)
+
+    def _measure(self, images: torch.Tensor) -> dict:
+        m = self.metrics
+        acc = m.caption_accuracy(images, self.prompts)
+        out = {"caption accuracy": None if acc is None else acc["mean"]}
+        if acc is not None:
+            out.update({f"  {a}": v for a, v in acc.items() if a != "mean"})
+        with warnings.catch_warnings():  # a handful of images gives singular covariances
+            warnings.simplefilter("ignore")
+            out["toy FID"] = m.fid(images) if len(images) >= 2 else None
+        out["pixel MSE to clean"] = m.pixel_mse(images, self.clean_images)
+        out["detail energy / clean"] = float(detail_energy(images).mean() / detail_energy(self.clean_images).mean())
+        return out
+
+    def update(self) -> None:
+        """Generate the edited images for the current controls; redraw the grid and metrics."""
+        self.run_button.disabled = True
+        n = len(self.prompts)
+        t0 = time.perf_counter()
+        try:
+            e = self.edit()
+            if self.clean_images is None:  # first run: clean and edited rows in one batched call
+                self.status.value = f"running: {2 * n} images ({self.num_steps} steps)..."
+                g = generate(self.model, self.prompts * 2, self.seeds * 2, steps=self.num_steps,
+                             edits=[self.edit(rows=tuple(range(n, 2 * n)))])
+                self.clean_images, self.images = g.images[:n], g.images[n:]
+            else:
+                self.status.value = f"running: {n} images ({self.num_steps} steps)..."
+                self.images = generate(self.model, self.prompts, self.seeds, steps=self.num_steps, edits=[e]).images
+            if self._clean_metrics is None:
+                self._clean_metrics = self._measure(self.clean_images)
+            edited = self._measure(self.images)
+            label = f"{self.arm.value}-{self.k.value}"
+            self.image.value = grid_png_bytes(torch.cat([self.clean_images, self.images]), cols=n,
+                                              labels=["clean", label])
+            self.html.value = self._table(edited, label, e)
+            self.last_error = None
+            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
+        except Exception as exc:  # show it; generate() has already removed its hooks
+            self.last_error = exc
+            self.status.value = f"error: {type(exc).__name__}: {exc}"
+            self.html.value = f"<pre>{html.escape(str(exc))}</pre>"
+        finally:
+            self.run_button.disabled = False
+
+    def _table(self, edited: dict, label: str, e) -> str:
+        def f(v):
+            return "n/a" if v is None else f"{v:.3g}"
+
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{f(self._clean_metrics.get(k))}</td><td>{f(v)}</td></tr>"
+                       for k, v in edited.items())
+        chans = "; ".join(f"block {b}: {list(c)}" for b, c in list(e.channels.items())[:3])
+        more = " ..." if len(e.channels) > 3 else ""
+        when = "all steps" if e.steps is None else f"steps {e.steps[0]}-{e.steps[-1]}"
+        return (f"<table><tr><th>metric</th><th>clean</th><th>{html.escape(label)}</th></tr>{rows}</table>"
+                f"<p style='font-size:small'>zeroed ({self.statistic} ranking, {when}): {html.escape(chans)}{more}<br>"
+                f"{len(self.prompts)} images: the toy FID of so few images is only a rough signal.</p>")

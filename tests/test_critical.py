@@ -1,0 +1,201 @@
+"""Claim 1 (critical): the disruption probe's arms, its calibration/evaluation separation, its
+errors, the report section's schema and the widget controller.
+
+None of these properties needs a trained model: they run on a tiny random toy-shaped model
+(same world, same judge-backed metrics), so nothing here depends on the shipped weights'
+quality."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import massact.claims.critical as C
+from massact.generation import generate as real_generate
+from massact.hooks import ChannelStats, hooks_installed
+from massact.toy import world
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from massact.toy.model import ToyConfig, ToyDiT
+    from massact.toy.pipeline import ToyModel
+
+    torch.manual_seed(0)
+    cfg = ToyConfig(num_double_layers=1, num_single_layers=2, num_attention_heads=2, attention_head_dim=16,
+                    text_width=32, axes_dims_rope=(4, 6, 6))
+    model = ToyModel(ToyDiT(cfg))
+    model.default_steps = 4
+    return model
+
+
+@pytest.fixture(scope="module")
+def cal(tiny):
+    return C.calibrate(tiny, prompts=world.caption_set(3, world.CALIBRATION_SEED))  # seeds 1000+i
+
+
+@pytest.fixture(scope="module")
+def eval_prompts():
+    return world.caption_set(2, world.EVALUATION_SEED)
+
+
+def _score(blocks=3, width=32, seed=0):
+    return torch.rand(blocks, width, generator=torch.Generator().manual_seed(seed))
+
+
+# -- arms -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("k", [1, 3, 8, 16])
+def test_arms_have_equal_set_sizes(k):
+    score = _score()
+    sets = {arm: C.arm_channels(score, k, arm, blocks=(0, 2)) for arm in C.ARMS}
+    for arm, cs in sets.items():
+        assert sorted(cs) == [0, 2], arm
+        assert all(len(c) == k and len(set(c)) == k for c in cs.values()), arm
+
+
+def test_ranking_direction(cal):
+    score = cal.score("absmean")
+    for stat in C.STATISTICS:
+        score = cal.score(stat)
+        top = C.arm_channels(score, 4, "top", blocks=range(score.shape[0]))
+        bottom = C.arm_channels(score, 4, "bottom", blocks=range(score.shape[0]))
+        for b in top:
+            assert score[b, list(top[b])].min() > score[b, list(bottom[b])].max()
+            assert set(top[b]) == set(score[b].topk(4).indices.tolist())
+
+
+def test_random_arm_reproducible_and_seed_dependent():
+    score = _score()
+    a = C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=0)
+    assert a == C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=0)
+    assert a != C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=1)
+    assert a != C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=0, random_seed=7)
+    # a draw's sets are nested across k, like the top-k sets
+    small = C.arm_channels(score, 4, "random", blocks=(0,), draw=0)
+    assert set(small[0]) <= set(a[0])
+
+
+# -- calibration / evaluation separation ----------------------------------------------------
+def test_probe_refuses_evaluation_images_used_for_ranking(tiny, cal):
+    with pytest.raises(ValueError, match="used for channel ranking"):
+        C.probe(tiny, cal, list(cal.prompts[:2]), list(cal.seeds[:2]), ks=(1,))
+    # the same prompts with other seeds are other images: allowed, and reported
+    assert C.check_separation(cal, list(cal.prompts[:2]), [0, 1]) == {"shared_prompts": 2, "shared_seeds": 0}
+
+
+def test_probe_ranks_on_calibration_only(tiny, eval_prompts, monkeypatch):
+    """The channels zeroed are the calibration statistics' top-k, and the probe never captures
+    statistics of the evaluation images (so it cannot rank on them)."""
+    nb, width = tiny.num_blocks, tiny.width
+    designed = torch.zeros(1, nb, 2, width)
+    designed[..., 5] = 10.0  # channel 5 is "massive" in the calibration data, by construction
+    designed[..., 9] = 5.0
+    stats = ChannelStats(designed, designed, designed, tuple(range(nb)), (0, 1))
+    fake = C.Calibration(("a red circle",), (1000,), stats)
+    calls = []
+
+    def spy(model, prompts, seeds=None, **kw):
+        calls.append((list(prompts), kw.get("capture"), kw.get("edits", ())))
+        return real_generate(model, prompts, seeds, **kw)
+
+    monkeypatch.setattr(C, "generate", spy)
+    res = C.probe(tiny, fake, eval_prompts, [0, 1], ks=(2,), arms=("top",), num_steps=2)
+    assert all(capture is None for _, capture, _ in calls), "the probe captured statistics of evaluation images"
+    edits = [e for _, _, es in calls for e in es]
+    assert len(edits) == 1 and all(set(c) == {5, 9} for c in edits[0].channels.values())
+    assert res.meta["calibration_prompts"] == ["a red circle"]
+
+
+# -- bad inputs -------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(ks=(0,)), r"k 0 out of range: k must be in 1\.\.32"),
+    (dict(ks=(33,)), r"1\.\.32"),
+    (dict(blocks=3), r"block 3 out of range: valid blocks are 0\.\.2"),
+    (dict(blocks=[0, -1]), r"valid blocks are 0\.\.2"),
+    (dict(steps=(4,)), r"step 4 out of range: valid steps are 0\.\.3"),
+    (dict(steps="middle"), r"unknown step range 'middle'"),
+    (dict(arms=("top", "middle")), r"unknown arm 'middle'"),
+    (dict(statistic="maxabs"), r"unknown statistic 'maxabs'"),
+    (dict(draws=0), r"draws 0 out of range"),
+])
+def test_bad_inputs_name_the_valid_range(tiny, cal, eval_prompts, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        C.probe(tiny, cal, eval_prompts, [0, 1], num_steps=4, **kwargs)
+
+
+def test_empty_prompts_and_step_ranges(tiny, cal):
+    with pytest.raises(ValueError, match="empty prompt list"):
+        C.probe(tiny, cal, [], 0)
+    with pytest.raises(ValueError, match="empty prompt list"):
+        C.calibrate(tiny, prompts=[])
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        C.resolve_steps("early", 1)
+    assert C.resolve_steps("early", 10) == (0, 1, 2, 3, 4)
+    assert C.resolve_steps("late", 10) == (5, 6, 7, 8, 9)
+    assert C.resolve_steps("all", 10) is None
+    assert C.resolve_blocks("1-2", 3) == (1, 2) and C.resolve_blocks(range(2), 3) == (0, 1)
+
+
+# -- the table, the reading, the report section -----------------------------------------------
+def test_probe_table_and_reading(tiny, cal, eval_prompts):
+    res = C.probe(tiny, cal, eval_prompts, [0, 1], ks=(1, 4), draws=2, num_steps=2, steps=["all", "late"])
+    per_draw = [r for r in res.rows if r["arm"] == "random"]
+    assert len(per_draw) == 2 * 2 * 2  # ks x steps x draws
+    table = res.table()
+    assert len(table) == 1 + 2 * 2 * 3
+    rnd = [r for r in table if r["arm"] == "random"]
+    assert all("caption_accuracy_std" in r and r["draws"] == 2 for r in rnd)
+    ims, labels = res.grid(k=4, n=2)
+    assert ims.shape[0] == 2 * len(labels) and labels[0] == "clean"
+    text = C.reading(res, C.attribute_breakdown(res))
+    assert "top-4" in text and isinstance(text, str)
+
+
+REQUIRED = {"arm": str, "k": int, "blocks": str, "steps": str, "caption_accuracy": float, "toy_fid": float,
+            "pixel_mse": float}
+
+
+def test_report_section_schema_quick(tiny):
+    from massact.metrics import metrics_for
+    from massact.report import ReportContext
+
+    ctx = ReportContext(tiny, metrics_for(tiny), world.caption_set(2, world.EVALUATION_SEED),
+                        world.caption_set(3, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
+    sec = C.report_section(ctx)
+    assert sec.name == "critical"
+    res = json.loads(json.dumps(sec.results))  # JSON-able
+    rows = res["rows"]
+    assert rows[0]["arm"] == "none" and res["baseline"]["arm"] == "none"
+    for r in rows:
+        for key, typ in REQUIRED.items():
+            assert isinstance(r[key], typ), (key, r)
+        assert r["arm"] in ("none", "top", "bottom", "random")
+        if r["arm"] == "random":
+            assert "caption_accuracy_std" in r and "toy_fid_std" in r
+    arms = {r["arm"] for r in rows}
+    assert arms == {"none", "top", "bottom", "random"}
+    assert sec.figures and sec.images and sec.images[0][1].startswith("data:image/png;base64,")
+    assert sec.text
+
+
+# -- the widget -------------------------------------------------------------------------------
+def test_widget_updates_image_and_leaves_no_hooks(tiny, cal, eval_prompts, monkeypatch):
+    from massact.widgets.critical import CriticalExplorer
+
+    ex = CriticalExplorer(tiny, calibration=cal, prompts=eval_prompts, num_steps=2, k=1, arm="bottom")
+    first = ex.image.value
+    assert first and ex.last_error is None and "clean" in ex.html.value
+    ex.k.value, ex.arm.value = 16, "top"
+    assert "press Run" in ex.status.value
+    ex.update()
+    assert ex.last_error is None
+    assert ex.image.value != first
+    assert hooks_installed(tiny.transformer) == 0
+    # a failure is shown, not raised, and leaves no hooks behind
+    monkeypatch.setattr(ex.metrics, "caption_accuracy", lambda *a: 1 / 0)
+    ex.update()
+    assert isinstance(ex.last_error, ZeroDivisionError) and ex.status.value.startswith("error")
+    assert hooks_installed(tiny.transformer) == 0 and not ex.run_button.disabled
