@@ -1,0 +1,352 @@
+"""Image-conditioned transport: bring a reference image into a new caption's generation.
+
+1. ``load_reference`` / ``render_reference``: a reference image (a PNG, a PIL image, an
+   array, a tensor, a generated image, or a toy-world scene drawn by the renderer) as a
+   (B, 3, 32, 32) tensor in [0, 1].
+2. ``invert``: integrate the flow ODE *backwards* (image -> noise) with the Euler sampler,
+   conditioned on the image's caption or on the empty prompt, guidance 1; each backward
+   step is corrected by a few fixed-point iterations (``refine``) so that the forward
+   sampler maps the noise back onto the image.
+3. ``invert_and_record``: regenerate from the inverted noise (same caption, guidance 1),
+   measure the reconstruction error (MSE, PSNR) and keep the image-stream tensors of that
+   trajectory at the chosen (block, step) pairs.
+4. ``subject_transfer``: sample a new caption from the inverted noise while its massive
+   channels, inside the reference's subject mask (clustering of the recorded tokens), are
+   pulled toward the recorded ones: ``EditSpec("mix", recorded=...)``.
+
+The toy model only (it exposes its sampler's pieces: ``euler``, ``from_images``, ``sample``
+with ``latents``); real models raise NotImplementedError.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..clustering import iou, token_foreground_mask
+from ..hooks import CaptureSpec, EditSpec, Tracer
+from ..ranking import channel_set
+from .transport import DEFAULT_MASK_K, TransportSpec
+
+
+def require_toy(model, what: str = "image inversion") -> None:
+    if not all(hasattr(model, a) for a in ("euler", "from_images", "to_images", "sample")):
+        raise NotImplementedError(
+            f"{what} is implemented for the toy model only: it integrates the toy sampler's flow ODE backwards "
+            f"(model.euler(reverse=True)); {getattr(model, 'name', type(model).__name__)!r} is a diffusers pipeline "
+            "whose latents and scheduler massact does not drive step by step")
+
+
+# -- references ---------------------------------------------------------------------------
+def load_reference(image, resize: bool = False, size: int = 32) -> torch.Tensor:
+    """A reference image as float (B, 3, size, size) in [0, 1].
+
+    image: a path to a PNG/JPEG, a PIL image, a uint8/float array (H, W, 3) or (B, H, W, 3),
+    or a float tensor (3, H, W) / (B, 3, H, W) in [0, 1]. Images of another size raise a
+    ValueError unless resize=True (bilinear, aspect ratio not kept)."""
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        p = Path(image)
+        if not p.exists():
+            raise FileNotFoundError(f"reference image {str(p)!r} not found")
+        image = Image.open(p)
+    if isinstance(image, Image.Image):
+        image = image.convert("RGB")
+        if image.size != (size, size):
+            if not resize:
+                raise ValueError(f"reference image is {image.size[0]}x{image.size[1]} px; the toy model takes "
+                                 f"{size}x{size} RGB images: pass resize=True to resize it")
+            image = image.resize((size, size), Image.BILINEAR)
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        return x.contiguous()
+    if isinstance(image, np.ndarray):
+        a = image
+        if a.ndim == 3:
+            a = a[None]
+        if a.ndim != 4 or a.shape[-1] != 3:
+            raise ValueError(f"array reference must be (H, W, 3) or (B, H, W, 3), got {image.shape}")
+        a = a.astype(np.float32) / 255.0 if image.dtype == np.uint8 else a.astype(np.float32)
+        image = torch.from_numpy(a).permute(0, 3, 1, 2)
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"cannot read a reference image from {type(image).__name__}: give a path, a PIL image, "
+                        "an array or a tensor")
+    x = image.detach().float().cpu()
+    if x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"tensor reference must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
+    if float(x.min()) < -1e-6 or float(x.max()) > 1 + 1e-6:
+        raise ValueError("reference image values must be in [0, 1]")
+    if tuple(x.shape[-2:]) != (size, size):
+        if not resize:
+            raise ValueError(f"reference image is {x.shape[-1]}x{x.shape[-2]} px; the toy model takes {size}x{size} "
+                             "RGB images: pass resize=True to resize it")
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    return x.contiguous()
+
+
+def render_reference(scenes, seed: int | None = None) -> tuple[torch.Tensor, list[str]]:
+    """Toy-world renderer: scenes (Scene objects or complete captions) -> images (B, 3, 32, 32)
+    in [0, 1] and their captions. seed=None draws the canonical pictures (no jitter)."""
+    from ..toy import world
+
+    if isinstance(scenes, (str, world.Scene)):
+        scenes = [scenes]
+    rng = None if seed is None else np.random.default_rng(seed)
+    imgs, caps = [], []
+    for s in scenes:
+        scene = world.parse_caption(s) if isinstance(s, str) else s
+        if not scene.is_complete():
+            raise ValueError(f"the renderer needs every attribute; {scene.caption()!r} leaves some out "
+                             f"(name size, colour, shape, position and background)")
+        img, _ = world.render(scene, rng)
+        imgs.append(torch.from_numpy((img + 1) / 2))
+        caps.append(scene.caption())
+    return torch.stack(imgs).clamp(0, 1), caps
+
+
+# -- inversion ----------------------------------------------------------------------------
+def _prompts_for(images: torch.Tensor, prompts) -> list[str]:
+    if prompts is None:
+        return [""] * len(images)
+    if isinstance(prompts, str):
+        prompts = [prompts] * len(images)
+    prompts = list(prompts)
+    if len(prompts) != len(images):
+        raise ValueError(f"{len(prompts)} captions for {len(images)} reference images: give one each (or None "
+                         "for the empty prompt)")
+    return prompts
+
+
+def _check_prompts(model, prompts: Sequence[str]) -> None:
+    nonempty = [p for p in prompts if p != ""]
+    if nonempty:
+        model.validate_prompts(nonempty)
+
+
+DEFAULT_REFINE = 2
+
+
+@torch.no_grad()
+def invert(model, images: torch.Tensor, prompts=None, steps: int | None = None, guidance: float = 1.0,
+           refine: int = DEFAULT_REFINE) -> torch.Tensor:
+    """Integrate the flow ODE backwards: images (B, 3, H, W) in [0, 1] -> noise (B, 3, H, W).
+    prompts: one caption per image, or None for the empty prompt.
+
+    refine=0 is the plain backward Euler pass (``model.euler(reverse=True)``): the backward
+    step from x_{i+1} uses v(x_{i+1}, t_{i+1}), but the forward step that must undo it uses
+    v(x_i, t_i), so the round trip is exact only in the limit of small steps. refine=r > 0 corrects each backward step with r
+    fixed-point iterations x_i <- x_{i+1} - (t_{i+1} - t_i) v(x_i, t_i), i.e. solves for the
+    x_i that the forward Euler step maps onto x_{i+1} (converges when the step is small
+    against the velocity field's variation): a far smaller round-trip error for (1 + r)
+    times the model calls."""
+    require_toy(model)
+    prompts = _prompts_for(images, prompts)
+    _check_prompts(model, prompts)
+    steps = model.default_steps if steps is None else int(steps)
+    if steps < 1:
+        raise ValueError(f"steps {steps} out of range: at least 1")
+    if not isinstance(refine, (int, np.integer)) or isinstance(refine, bool) or refine < 0:
+        raise ValueError(f"refine {refine!r} out of range: an int >= 0 (fixed-point iterations per step)")
+    x = model.from_images(images)
+    if refine == 0:
+        return model.euler(x, prompts, steps, float(guidance), reverse=True)
+    from ..toy.model import timesteps
+
+    ts = timesteps(steps)  # ts[0] = 1 (noise) ... ts[steps] = 0 (image), as the sampler runs
+    cond = model.conditioning(prompts, float(guidance))
+    for i in reversed(range(steps)):
+        t, t_next = float(ts[i]), float(ts[i + 1])  # the forward step goes t -> t_next
+        xi = x + (t - t_next) * model.velocity(x, t_next, cond, float(guidance))  # plain backward step
+        for _ in range(int(refine)):
+            xi = x - (t_next - t) * model.velocity(xi, t, cond, float(guidance))
+        x = xi
+    return x
+
+
+def sample_from(model, prompts: Sequence[str], latents: torch.Tensor, steps: int, guidance: float,
+                capture: CaptureSpec | None = None, edits: Sequence[EditSpec] = ()):
+    """Sample from given initial noise under a Tracer (generate() starts from seeds). Returns
+    (images, CaptureResult); hooks are removed also when sampling fails."""
+    require_toy(model, "sampling from given noise")
+    prompts = list(prompts)
+    for e in edits:
+        e.validate(model.num_blocks, model.width, steps, len(prompts), model.num_image_tokens)
+    layout = model.batch_layout(len(prompts), guidance)
+    with Tracer(model.transformer, layout, capture=capture, edits=edits, num_steps=steps) as tr:
+        images = model.sample(prompts, None, steps, guidance, latents=latents)
+    return images, tr.result()
+
+
+def psnr(mse: float, peak: float = 1.0) -> float:
+    return float("inf") if mse <= 0 else float(10 * math.log10(peak ** 2 / mse))
+
+
+@dataclass
+class InversionResult:
+    reference: torch.Tensor  # (B, 3, H, W) in [0, 1]
+    prompts: list[str]
+    noise: torch.Tensor  # (B, 3, H, W)
+    reconstruction: torch.Tensor  # (B, 3, H, W)
+    mse: float
+    psnr: float
+    steps: int
+    guidance: float
+    tensors: dict = field(default_factory=dict)  # (block, step) -> (B, N, D), the reconstruction's trajectory
+    per_image_mse: list = field(default_factory=list)
+    refine: int = DEFAULT_REFINE
+
+
+def invert_and_record(model, reference, prompts=None, steps: int | None = None, guidance: float = 1.0,
+                      keep_blocks: Sequence[int] | None = None, keep_steps: Sequence[int] | None = None,
+                      resize: bool = False, refine: int = DEFAULT_REFINE) -> InversionResult:
+    """Invert the reference (``invert``, with refine fixed-point iterations per step),
+    regenerate from its noise (same caption, same guidance) and keep the image-stream
+    tensors of that trajectory at keep_blocks x keep_steps (None = all)."""
+    require_toy(model)
+    images = load_reference(reference, resize=resize, size=model.height)
+    prompts = _prompts_for(images, prompts)
+    steps = model.default_steps if steps is None else int(steps)
+    noise = invert(model, images, prompts, steps, guidance, refine=refine)
+    blocks = range(model.num_blocks) if keep_blocks is None else keep_blocks
+    stepl = range(steps) if keep_steps is None else keep_steps
+    keep = tuple((int(b), int(s)) for b in blocks for s in stepl)
+    recon, res = sample_from(model, prompts, noise, steps, float(guidance),
+                             capture=CaptureSpec(blocks=(), keep=keep, stats=False))
+    per = ((recon - images) ** 2).mean(dim=(1, 2, 3))
+    mse = float(per.mean())
+    return InversionResult(images, prompts, noise, recon, mse, psnr(mse), steps, float(guidance), dict(res.tensors),
+                           [float(v) for v in per], int(refine))
+
+
+def subject_mask(inv: InversionResult, score: torch.Tensor, mask_at: tuple[int, int], grid: tuple[int, int],
+                 k: int = DEFAULT_MASK_K) -> torch.Tensor:
+    """bool (B, tokens): the reference's subject, clustered on the top-k channels of the
+    recorded tokens at (block, step)."""
+    if tuple(mask_at) not in inv.tensors:
+        raise KeyError(f"(block, step) {tuple(mask_at)} was not recorded; recorded pairs: {sorted(inv.tensors)[:8]}...")
+    b = int(mask_at[0])
+    channels = channel_set(score, k, "top", blocks=[b])[b]
+    return token_foreground_mask(inv.tensors[tuple(mask_at)], list(channels), grid)
+
+
+# -- transfer -----------------------------------------------------------------------------
+@dataclass
+class TransferResult:
+    inversion: InversionResult
+    captions: list[str]
+    spec: TransportSpec
+    clean: torch.Tensor  # the new captions from the same noise, no transport
+    output: torch.Tensor  # with transport
+    mask: torch.Tensor | None  # bool (B, tokens) or None
+    channels: dict
+    guidance: float
+
+
+def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec = TransportSpec(mask="source"),
+                     score: torch.Tensor | None = None, mask_at: tuple[int, int] | None = None,
+                     mask_k: int = DEFAULT_MASK_K, guidance: float | None = None, start: str | int = "inverted"
+                     ) -> TransferResult:
+    """Generate the new captions from the inverted noise (start="inverted") or a seed (int),
+    transporting the recorded trajectory's channels (spec.arm/k/alpha/blocks/steps) inside
+    the reference's subject mask (spec.mask="source") or everywhere (spec.mask="none")."""
+    require_toy(model, "subject transfer from an image")
+    if spec.mask == "target":
+        raise ValueError("subject transfer transports inside the reference's subject: use mask 'source' (the "
+                         "reference's mask) or 'none'")
+    mask = spec.mask == "source"
+    captions = [captions] * len(inv.reference) if isinstance(captions, str) else list(captions)
+    if len(captions) != len(inv.reference):
+        raise ValueError(f"{len(captions)} captions for {len(inv.reference)} references: give one each")
+    model.validate_prompts(captions)
+    spec.validate(model.num_blocks, model.width, inv.steps)
+    guidance = model.default_guidance if guidance is None else float(guidance)
+    blocks = spec.blocks if spec.blocks is not None else tuple(range(model.num_blocks))
+    stepl = spec.steps if spec.steps is not None else tuple(range(inv.steps))
+    missing = [(b, s) for b in blocks for s in stepl if (b, s) not in inv.tensors]
+    if missing:
+        raise ValueError(f"the inversion did not record {len(missing)} of the (block, step) pairs this transport needs, "
+                         f"e.g. {missing[:3]}: record them with invert_and_record(keep_blocks=..., keep_steps=...)")
+    if (spec.k < model.width or mask) and score is None:
+        raise ValueError("pass score=calibration_score(model): the channel arms and the subject mask rank channels")
+    if spec.k == model.width:
+        channels = {b: tuple(range(model.width)) for b in blocks}
+    else:
+        channels = channel_set(score, spec.k, spec.arm, blocks=blocks, seed=spec.seed)
+    if mask_at is None:  # the middle block at the last step of the recorded trajectory
+        mask_at = (model.num_blocks // 2, inv.steps - 1)
+    tm = subject_mask(inv, score, mask_at, model.token_grid(), mask_k) if mask else None
+    if start == "inverted":
+        latents = inv.noise
+    elif isinstance(start, (int, np.integer)) and not isinstance(start, bool):
+        from ..toy.model import initial_noise
+
+        latents = initial_noise([int(start)] * len(captions), model.dit.cfg)
+    else:
+        raise ValueError(f"start {start!r}: use 'inverted' (the reference's noise) or an int seed")
+    recorded = {(b, s): inv.tensors[(b, s)] for b in blocks for s in stepl}
+    edit = EditSpec("mix", channels, steps=spec.steps, alpha=spec.alpha,
+                    token_mask=None if tm is None else tm.float(), recorded=recorded)
+    clean, _ = sample_from(model, captions, latents, inv.steps, guidance)
+    out, _ = sample_from(model, captions, latents, inv.steps, guidance, edits=[edit])
+    return TransferResult(inv, captions, spec, clean, out, tm, channels, guidance)
+
+
+def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, output: torch.Tensor) -> dict:
+    """Which of the reference's attributes the output carries, and whether it keeps the new
+    caption's others. Over the items where the reference and the clean new-caption image
+    differ in attribute a: carried[a] = share of outputs showing the reference's value,
+    kept[a] = share still showing the clean image's value. stable: over the attributes where
+    they agree, the share the output keeps. Mask IoU of the output with each."""
+    n = len(reference)
+    out = {"carried": {}, "kept": {}, "differing": {}, "stable": None, "iou_reference": None, "iou_clean": None,
+           "n": n}
+    attrs = metrics.attributes_of(torch.cat([reference, clean, output]))
+    if attrs:
+        same, total = 0, 0
+        for a, lab in attrs.items():
+            lab = np.asarray(lab)
+            r, c, o = lab[:n], lab[n:2 * n], lab[2 * n:]
+            d = r != c
+            out["differing"][a] = int(d.sum())
+            out["carried"][a] = float((o[d] == r[d]).mean()) if d.any() else None
+            out["kept"][a] = float((o[d] == c[d]).mean()) if d.any() else None
+            same += int((o[~d] == c[~d]).sum())
+            total += int((~d).sum())
+        out["stable"] = same / total if total else None
+    fg = metrics.foreground_mask(torch.cat([reference, clean, output]))
+    if fg is not None:
+        fg = np.asarray(fg, bool)
+        out["iou_reference"] = float(np.mean([iou(fg[2 * n + i], fg[i]) for i in range(n)]))
+        out["iou_clean"] = float(np.mean([iou(fg[2 * n + i], fg[n + i]) for i in range(n)]))
+    return out
+
+
+def transfer_reading(inv: InversionResult, m: dict) -> str:
+    """Sentences built from the numbers of one subject-transfer run."""
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    fix = f", {inv.refine} fixed-point corrections per step" if inv.refine else ""
+    text = (f"Inversion ({inv.steps} Euler steps backwards{fix}, guidance {inv.guidance:g}): reconstruction MSE "
+            f"{inv.mse:.4f} (PSNR {inv.psnr:.1f} dB)")
+    text += ", a faithful round trip." if inv.psnr >= 25 else (", a rough round trip." if inv.psnr >= 15 else
+                                                              ", a poor round trip: the recorded trajectory is not the reference's.")
+    carried = {a: v for a, v in m["carried"].items() if v is not None}
+    if carried:
+        hi = [a for a, v in carried.items() if v >= 0.5]
+        lo = [a for a, v in carried.items() if v < 0.5]
+        text += " Carried from the reference: " + ", ".join(f"{a} {pct(v)}" for a, v in carried.items()) + "."
+        if hi:
+            text += f" The output takes the reference's {', '.join(hi)}"
+            text += f" and keeps the new caption's {', '.join(lo)}." if lo else "."
+        else:
+            text += " No attribute is carried in most cases."
+    if m.get("stable") is not None:
+        text += f" Attributes the two already share stay in {pct(m['stable'])} of cases."
+    return text

@@ -1,0 +1,150 @@
+"""Figures for claim 3 (transport) and the use cases: image strips and adoption charts."""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from .common import image_grid, to_uint8
+
+ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray", "pixel_blend": "darkorange",
+              "embedding_lerp": "seagreen"}
+
+
+def _setting_name(r: dict) -> str:
+    if r["arm"] in ("pixel_blend", "embedding_lerp"):
+        return f"{r['arm'].replace('_', ' ')} {r['alpha']:g}"
+    where = []
+    if r.get("blocks") not in (None, "all"):
+        where.append(f"blocks {r['blocks'][0]}-{r['blocks'][-1]}")
+    if r.get("steps") not in (None, "all"):
+        where.append(f"steps {r['steps'][0]}-{r['steps'][-1]}")
+    mask = ", mask" if r.get("mask") == "spatial" else ""
+    return f"{r['arm']}-{r['k']} a{r['alpha']:g}{mask}" + (f" ({', '.join(where)})" if where else "")
+
+
+def adoption_bars(rows: Sequence[dict], settings: Sequence[str] | None = None,
+                  title: str = "Which attributes come from the source? (source adoption per attribute)") -> go.Figure:
+    """Grouped bars: one group per attribute, one bar per setting (report rows of the sweep),
+    plus a 'target preservation' group. settings: names to show (default: every row)."""
+    fig = go.Figure()
+    rows = [r for r in rows if settings is None or _setting_name(r) in settings]
+    for r in rows:
+        name = _setting_name(r)
+        attrs = list(r["source_adoption"])
+        y = [r["source_adoption"][a] for a in attrs] + [r["target_preservation"]]
+        fig.add_trace(go.Bar(x=attrs + ["target preservation"], y=[np.nan if v is None else v for v in y], name=name,
+                             marker_color=ARM_COLORS.get(r["arm"]) if r.get("mask") != "spatial" else None,
+                             hovertemplate=name + "<br>%{x}: %{y:.2f}<extra></extra>"))
+    fig.update_layout(barmode="group", title=title, yaxis=dict(title="share of pairs", range=[0, 1.05]), height=420,
+                      margin=dict(l=50, r=20, t=50, b=40), legend=dict(font=dict(size=10)))
+    return fig
+
+
+def adoption_lines(points: Sequence[dict], x: str = "alpha", title: str | None = None) -> go.Figure:
+    """Lines over a swept quantity: points are dicts with key x, "source_adoption" {attr: v}
+    and "target_preservation" (e.g. one per alpha or per number of blocks)."""
+    pts = sorted(points, key=lambda p: p[x])
+    xs = [p[x] for p in pts]
+    fig = go.Figure()
+    attrs = list(pts[0]["source_adoption"]) if pts else []
+    for a in attrs:
+        fig.add_trace(go.Scatter(x=xs, y=[np.nan if p["source_adoption"].get(a) is None else p["source_adoption"][a]
+                                          for p in pts], mode="lines+markers", name=f"adopts {a}"))
+    fig.add_trace(go.Scatter(x=xs, y=[np.nan if p["target_preservation"] is None else p["target_preservation"]
+                                      for p in pts], mode="lines+markers", name="target preservation",
+                             line=dict(dash="dash", color="black")))
+    fig.update_layout(title=title or f"Source adoption and target preservation as {x} grows", xaxis_title=x,
+                      yaxis=dict(title="share of pairs", range=[-0.05, 1.05]), height=380,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def method_lines(curves: dict[str, Sequence[dict]], y: str = "mean_adoption", x: str = "alpha",
+                 title: str = "Transport against the baselines") -> go.Figure:
+    """One line per method (transport, pixel blend, embedding lerp) of y over x."""
+    fig = go.Figure()
+    for name, pts in curves.items():
+        pts = sorted(pts, key=lambda p: p[x])
+        fig.add_trace(go.Scatter(x=[p[x] for p in pts], y=[np.nan if p.get(y) is None else p[y] for p in pts],
+                                 mode="lines+markers", name=name.replace("_", " "),
+                                 line=dict(color=ARM_COLORS.get(name))))
+    fig.update_layout(title=title, xaxis_title=x, yaxis=dict(title=y.replace("_", " "), range=[-0.05, 1.05]),
+                      height=360, margin=dict(l=50, r=20, t=50, b=40))
+    return fig
+
+
+def strip(columns: Sequence[torch.Tensor], labels: Sequence[str], title: str | None = None, scale: int = 4) -> go.Figure:
+    """Plotly grid: one row per pair, one column per image set (each (n, 3, H, W))."""
+    n = len(columns[0])
+    imgs = torch.stack([c.float() for c in columns], 1).reshape(-1, *columns[0].shape[1:])
+    titles = [labels[j] if i == 0 else "" for i in range(n) for j in range(len(columns))]
+    return image_grid(imgs, titles=titles, cols=len(columns), scale=scale, title=title)
+
+
+def strip_png(columns: Sequence[torch.Tensor], labels: Sequence[str] | None = None, scale: int = 4,
+              label_height: int = 14) -> bytes:
+    """PNG bytes of a grid (rows = pairs, columns = image sets), labels above the columns.
+    What the widgets show in an ipywidgets.Image."""
+    from PIL import Image, ImageDraw
+
+    n = len(columns[0])
+    cols = len(columns)
+    arr = to_uint8(torch.stack([c.float() for c in columns], 1).reshape(-1, *columns[0].shape[1:]))
+    h, w = arr.shape[1] * scale, arr.shape[2] * scale
+    pad = 4
+    top = label_height if labels else 0
+    canvas = Image.new("RGB", (cols * (w + pad) + pad, top + n * (h + pad) + pad), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for j in range(cols):
+        if labels:
+            draw.text((pad + j * (w + pad), 1), str(labels[j])[: max(4, w // 6)], fill=(0, 0, 0))
+        for i in range(n):
+            im = Image.fromarray(arr[i * cols + j]).resize((w, h), Image.NEAREST)
+            canvas.paste(im, (pad + j * (w + pad), top + pad + i * (h + pad)))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def adoption_html(m: dict, title: str = "") -> str:
+    """A small HTML table of one measurement (``transport.measure`` output)."""
+    def pct(v):
+        return "n/a" if v is None else f"{100 * v:.0f}%"
+
+    rows = "".join(f"<tr><td>{a}</td><td>{pct(v)}</td><td>{m.get('differing_pairs', {}).get(a, '')}</td></tr>"
+                   for a, v in m.get("source_adoption", {}).items())
+    head = f"<b>{title}</b><br>" if title else ""
+    return (head + "<table><tr><th>attribute</th><th>source adoption</th><th>pairs differing</th></tr>" + rows +
+            "</table>" + f"target preservation: {pct(m.get('target_preservation'))} "
+            f"(attribute agreement {pct(m.get('attribute_agreement'))}, mask IoU {pct(m.get('mask_iou'))}); "
+            f"pixel MSE to target {m.get('pixel_mse_to_target', float('nan')):.4f}, "
+            f"to source {m.get('pixel_mse_to_source', float('nan')):.4f}")
+
+
+def interpolation_figure(res: dict, pair: int = 0, title: str | None = None, scale: int = 3) -> go.Figure:
+    """The interpolation strip of ``use_cases.interpolation``: one row per method, one column per point."""
+    methods = list(res["images"])
+    xs = res["x"]
+    xl = "alpha" if res["by"] == "alpha" else "blocks"
+    imgs = torch.stack([res["images"][m][j, pair] for m in methods for j in range(len(xs))])
+    titles = [f"{m.replace('_', ' ')}, {xl} {x:g}" for m in methods for x in xs]
+    return image_grid(imgs, titles=titles, cols=len(xs), scale=scale,
+                      title=title or f"{res['targets'][pair]!r} -> {res['sources'][pair]!r}")
+
+
+def composition_bars(per_attribute: dict, title: str = "Composition: take one attribute, keep the rest") -> go.Figure:
+    """Per attribute (source and target differ in it only): adoption of it, preservation of the rest."""
+    attrs = list(per_attribute)
+    fig = go.Figure()
+    for key, name, color in (("adoption", "takes the source's attribute", "crimson"),
+                             ("target_preservation", "keeps the target's rest", "steelblue")):
+        fig.add_trace(go.Bar(x=attrs, y=[np.nan if per_attribute[a][key] is None else per_attribute[a][key]
+                                         for a in attrs], name=name, marker_color=color))
+    fig.update_layout(barmode="group", title=title, yaxis=dict(title="share of pairs", range=[0, 1.05]),
+                      xaxis_title="the attribute source and target differ in", height=360,
+                      margin=dict(l=50, r=20, t=50, b=40))
+    return fig

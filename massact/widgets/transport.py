@@ -1,0 +1,347 @@
+"""Notebook 03/04 controllers: activation transport, prompt interpolation, subject transfer.
+
+    ex = TransportExplorer(model, "a large red circle at the left on a black background",
+                           "a small blue square at the right on a white background", score=score)
+    ex.widget                          # display it; move a control (live) or press Run
+    ex.alpha.value = 0.5; ex.update()  # what Run does (tests call it directly)
+
+Each controller holds its ipywidgets, an ``ipywidgets.Image`` (a PNG strip drawn with PIL)
+and an ``ipywidgets.HTML`` with the numbers. The clean pass (and, for subject transfer, the
+inversion) is computed once and reused; each update runs one batched generate call.
+Hooks never outlive an update: ``generate`` / ``Tracer`` remove them even when sampling
+fails, and a failure is shown in the status line.
+"""
+from __future__ import annotations
+
+import html
+import time
+
+import ipywidgets as W
+import torch
+
+from ..claims import inversion as I
+from ..claims import transport as T
+from ..claims.use_cases import interpolation
+from ..clustering import upsample_mask
+from ..metrics import metrics_for
+from ..plots.common import mask_overlay
+from ..plots.transport import adoption_html, strip_png
+from ..ranking import ARMS
+
+
+def _words(model, attrs: dict | None, i: int) -> dict[str, str]:
+    """Attribute labels of image i as words (toy world), or label numbers."""
+    if not attrs:
+        return {}
+    names = None
+    if getattr(model, "name", None) == "toy":
+        from ..toy import world
+
+        names = world.ATTRIBUTES
+    return {a: (names[a][int(v[i])] if names else str(int(v[i]))) for a, v in attrs.items()}
+
+
+def _overlay(images: torch.Tensor, token_mask: torch.Tensor, grid) -> torch.Tensor:
+    m = upsample_mask(token_mask.reshape(-1, *grid).numpy(), images.shape[-1])
+    return torch.from_numpy(mask_overlay(images, m)).permute(0, 3, 1, 2).float() / 255
+
+
+def _attribute_table(model, metrics, columns: dict[str, torch.Tensor], i: int = 0) -> str:
+    """HTML: one row per attribute, one column per image set, image i of each (the judge's reading)."""
+    names = list(columns)
+    attrs = metrics.attributes_of(torch.cat([columns[n][i:i + 1] for n in names]))
+    if not attrs:
+        return ""
+    words = [_words(model, attrs, j) for j in range(len(names))]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = ""
+    for a in attrs:
+        cells = "".join(f"<td>{html.escape(w[a])}</td>" for w in words)
+        body += f"<tr><td>{html.escape(a)}</td>{cells}</tr>"
+    return f"<table><tr><th>attribute (judge)</th>{head}</tr>{body}</table>"
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f}%"
+
+
+class _Base:
+    def _start(self, what: str):
+        self.run_button.disabled = True
+        self.status.value = f"running: {what}..."
+        return time.perf_counter()
+
+    def _fail(self, exc: Exception):
+        self.last_error = exc
+        self.status.value = f"error: {type(exc).__name__}: {exc}"
+        self.html.value = f"<pre>{html.escape(str(exc))}</pre>"
+
+    def _changed(self, _change=None):
+        if getattr(self, "live", None) is not None and self.live.value:
+            self.update()
+        else:
+            self.status.value = "settings changed: press Run"
+
+
+class TransportExplorer(_Base):
+    """alpha, blocks, steps, k, mask (none / source / target), arm -> source | target | output strip.
+
+    sources/targets: one caption each or lists of the same length (one row per pair);
+    score: calibration scores (blocks, channels) (default: ``calibration_score(model)``);
+    steps: sampler steps (default: the model's); live: recompute on every control change."""
+
+    def __init__(self, model, sources, targets, seeds=0, score: torch.Tensor | None = None, steps: int | None = None,
+                 k: int = T.DEFAULT_K, alpha: float = 1.0, arm: str = "top", mask: str = "none",
+                 mask_at: tuple[int, int] | None = None, metrics=None, live: bool = True, run: bool = True):
+        sources = [sources] if isinstance(sources, str) else list(sources)
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        self.sources, self.targets, self.seeds = T.check_pairs(sources, targets, seeds)
+        model.validate_prompts(self.sources + self.targets)
+        self.model = model
+        self.num_steps = steps or model.default_steps
+        self.score = T.calibration_score(model) if score is None else score
+        self.metrics = metrics_for(model) if metrics is None else metrics
+        self.mask_at = T.default_mask_at(model, self.num_steps) if mask_at is None else tuple(mask_at)
+        nb, ns = model.num_blocks, self.num_steps
+        self.alpha = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha", continuous_update=False)
+        self.blocks = W.IntRangeSlider(value=(0, nb - 1), min=0, max=nb - 1, description="blocks", continuous_update=False)
+        self.steps = W.IntRangeSlider(value=(0, ns - 1), min=0, max=ns - 1, description="steps", continuous_update=False)
+        self.k = W.IntSlider(value=min(k, model.width), min=1, max=model.width, description="k", continuous_update=False)
+        self.arm = W.Dropdown(options=list(ARMS), value=arm, description="arm")
+        self.mask = W.ToggleButtons(options=list(T.MASKS), value=mask, description="mask",
+                                    tooltips=["every token", "the source's spatial mask", "the target's spatial mask"])
+        self.live = W.Checkbox(value=live, description="update on change")
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.status = W.Label(value="")
+        self.image = W.Image(format="png")
+        self.html = W.HTML()
+        self.clean: T.PairRun | None = None
+        self.result: T.TransportResult | None = None
+        self.measure: dict | None = None
+        self.last_error: Exception | None = None
+        for w in (self.alpha, self.blocks, self.steps, self.k, self.arm, self.mask):
+            w.observe(self._changed, names="value")
+        self.run_button.on_click(lambda _: self.update())
+        self.widget = W.VBox([W.HBox([self.alpha, self.k, self.arm]), W.HBox([self.blocks, self.steps]),
+                              self.mask, W.HBox([self.run_button, self.live, self.status]), self.image, self.html])
+        if run:
+            self.update()
+
+    def spec(self) -> T.TransportSpec:
+        lo, hi = self.blocks.value
+        s0, s1 = self.steps.value
+        nb = self.model.num_blocks
+        return T.TransportSpec(self.arm.value, int(self.k.value), float(self.alpha.value), self.mask.value,
+                               blocks=None if (lo, hi) == (0, nb - 1) else tuple(range(lo, hi + 1)),
+                               steps=None if (s0, s1) == (0, self.num_steps - 1) else tuple(range(s0, s1 + 1)))
+
+    def update(self) -> None:
+        """Transport with the current controls; redraw the strip and the numbers."""
+        t0 = self._start(f"{2 * len(self.sources)} images, {self.num_steps} steps")
+        try:
+            spec = self.spec()
+            if self.clean is None:
+                self.clean = T.clean_pass(self.model, self.sources, self.targets, self.seeds, steps=self.num_steps,
+                                          keep=(self.mask_at,))
+            res = T.transport(self.model, self.sources, self.targets, self.seeds, spec, score=self.score,
+                              clean=self.clean, mask_at=self.mask_at)
+            self.result = res
+            out = res.outputs[0]
+            cols, labels = [res.sources, res.targets, out], ["source", "target", f"{spec.arm}-{spec.k} a{spec.alpha:g}"]
+            if spec.mask != "none":
+                base = res.sources if spec.mask == "source" else res.targets
+                cols.append(_overlay(base, res.masks[spec.mask], self.model.token_grid()))
+                labels.append(f"{spec.mask} mask")
+            self.image.value = strip_png(cols, labels)
+            self.measure = T.measure(self.metrics, res.sources, res.targets, out)
+            table = _attribute_table(self.model, self.metrics, {"source": res.sources, "target": res.targets,
+                                                                "output": out})
+            self.html.value = (f"<b>{html.escape(spec.label())}</b><br>{table}" +
+                               adoption_html(self.measure, f"over {len(self.sources)} pair(s)"))
+            self.last_error = None
+            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self.run_button.disabled = False
+
+
+class InterpolationExplorer(_Base):
+    """Use case 1: a strip from the target to the source, by alpha or by the number of
+    blocks, for transport and the two baselines (rows), with the numbers per point."""
+
+    def __init__(self, model, source: str, target: str, seed: int = 0, score: torch.Tensor | None = None,
+                 steps: int | None = None, by: str = "alpha", points: int = 5, k: int = T.DEFAULT_K, arm: str = "top",
+                 metrics=None, run: bool = True):
+        self.model = model
+        self.num_steps = steps or model.default_steps
+        self.score = T.calibration_score(model) if score is None else score
+        self.metrics = metrics_for(model) if metrics is None else metrics
+        self.source = W.Text(value=source, description="source", layout=W.Layout(width="480px"))
+        self.target = W.Text(value=target, description="target", layout=W.Layout(width="480px"))
+        self.seed = W.BoundedIntText(value=seed, min=0, max=2 ** 31 - 1, description="seed", layout=W.Layout(width="180px"))
+        self.by = W.ToggleButtons(options=["alpha", "blocks"], value=by, description="by")
+        self.points = W.IntSlider(value=points, min=2, max=9, description="points (alpha)", continuous_update=False)
+        self.k = W.IntSlider(value=min(k, model.width), min=1, max=model.width, description="k", continuous_update=False)
+        self.arm = W.Dropdown(options=list(ARMS), value=arm, description="arm")
+        self.mask = W.ToggleButtons(options=["none", "source"], value="none", description="mask")
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.status = W.Label(value="")
+        self.image = W.Image(format="png")
+        self.html = W.HTML()
+        self.result: dict | None = None
+        self.last_error: Exception | None = None
+        self._clean_key, self._clean = None, None
+        for w in (self.source, self.target, self.seed, self.by, self.points, self.k, self.arm, self.mask):
+            w.observe(self._changed, names="value")
+        self.run_button.on_click(lambda _: self.update())
+        self.widget = W.VBox([self.source, self.target, W.HBox([self.seed, self.by, self.points]),
+                              W.HBox([self.k, self.arm, self.mask]), W.HBox([self.run_button, self.status]),
+                              self.image, self.html])
+        if run:
+            self.update()
+
+    def update(self) -> None:
+        t0 = self._start("interpolation strip")
+        try:
+            src, tgt, seed = self.source.value.strip(), self.target.value.strip(), int(self.seed.value)
+            self.model.validate_prompts([src, tgt])
+            key = (src, tgt, seed, self.mask.value)
+            if key != self._clean_key:
+                mask_at = T.default_mask_at(self.model, self.num_steps)
+                self._clean = T.clean_pass(self.model, [src], [tgt], [seed], steps=self.num_steps,
+                                           keep=(mask_at,) if self.mask.value != "none" else ())
+                self._clean_key = key
+            spec = T.TransportSpec(self.arm.value, int(self.k.value), mask=self.mask.value)
+            res = interpolation(self.model, [src], [tgt], [seed], by=self.by.value, points=int(self.points.value),
+                                spec=spec, score=self.score, metrics=self.metrics, clean=self._clean)
+            self.result = res
+            methods = list(res["images"])
+            xs = res["x"]
+            # strip_png: columns are image sets of n rows -> one column per point, one row per method
+            cols = [torch.stack([res["images"][m][j, 0] for m in methods]) for j in range(len(xs))]
+            xl = "alpha" if res["by"] == "alpha" else "blocks"
+            self.image.value = strip_png(cols, [f"{xl} {x:g}" for x in xs])
+            rows = "".join(f"<tr><td>{html.escape(m)}</td>" +
+                           "".join(f"<td>{_pct(p['mean_adoption'])} / {_pct(p['target_preservation'])}</td>"
+                                   for p in res["curves"][m]) + "</tr>" for m in methods)
+            head = "".join(f"<th>{xl} {x:g}</th>" for x in xs)
+            self.html.value = (f"<p>rows (top to bottom): {', '.join(methods)}</p>"
+                               f"<table><tr><th>method: mean source adoption / target preservation</th>{head}</tr>"
+                               f"{rows}</table>")
+            self.last_error = None
+            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self.run_button.disabled = False
+
+
+class SubjectTransferExplorer(_Base):
+    """Use case 2: a reference (a toy-world caption the renderer draws, or an uploaded PNG)
+    is inverted to noise once; each Run generates the new caption with and without the
+    reference's channels. Strip: reference | reconstruction | new caption | transfer."""
+
+    def __init__(self, model, reference: str = "a large red circle at the left on a black background",
+                 caption: str = "a small blue square at the right on a white background",
+                 score: torch.Tensor | None = None, steps: int | None = None, k: int = T.DEFAULT_K,
+                 alpha: float = 1.0, metrics=None, run: bool = True):
+        I.require_toy(model, "subject transfer from an image")
+        self.model = model
+        self.num_steps = steps or model.default_steps
+        self.score = T.calibration_score(model) if score is None else score
+        self.metrics = metrics_for(model) if metrics is None else metrics
+        nb, ns = model.num_blocks, self.num_steps
+        self.reference = W.Text(value=reference, description="reference", layout=W.Layout(width="480px"),
+                                tooltip="a complete toy-world caption; the renderer draws it")
+        self.upload = W.FileUpload(accept=".png,.jpg,.jpeg", multiple=False, description="or a PNG")
+        self.resize = W.Checkbox(value=True, description="resize to 32x32")
+        self.use_caption = W.Checkbox(value=True, description="invert with the reference's caption")
+        self.caption = W.Text(value=caption, description="new caption", layout=W.Layout(width="480px"))
+        self.alpha = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha", continuous_update=False)
+        self.k = W.IntSlider(value=min(k, model.width), min=1, max=model.width, description="k", continuous_update=False)
+        self.arm = W.Dropdown(options=list(ARMS), value="top", description="arm")
+        self.blocks = W.IntRangeSlider(value=(0, nb - 1), min=0, max=nb - 1, description="blocks", continuous_update=False)
+        self.steps = W.IntRangeSlider(value=(0, ns - 1), min=0, max=ns - 1, description="steps", continuous_update=False)
+        self.mask = W.ToggleButtons(options=["source", "none"], value="source", description="mask",
+                                    tooltips=["the reference's subject mask", "every token"])
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.status = W.Label(value="")
+        self.image = W.Image(format="png")
+        self.html = W.HTML()
+        self.inversion: I.InversionResult | None = None
+        self.transfer: I.TransferResult | None = None
+        self.measure: dict | None = None
+        self.last_error: Exception | None = None
+        self._inv_key = None
+        for w in (self.reference, self.upload, self.resize, self.use_caption, self.caption, self.alpha, self.k,
+                  self.arm, self.blocks, self.steps, self.mask):
+            w.observe(self._changed, names="value")
+        self.run_button.on_click(lambda _: self.update())
+        self.widget = W.VBox([W.HBox([self.reference]), W.HBox([self.upload, self.resize, self.use_caption]),
+                              self.caption, W.HBox([self.alpha, self.k, self.arm]), W.HBox([self.blocks, self.steps]),
+                              self.mask, W.HBox([self.run_button, self.status]), self.image, self.html])
+        if run:
+            self.update()
+
+    def _uploaded(self):
+        """(key, PIL image) of the uploaded file, or None."""
+        v = self.upload.value
+        if not v:
+            return None
+        item = v[0] if isinstance(v, (tuple, list)) else next(iter(v.values()))  # ipywidgets 8 / 7
+        import io
+
+        from PIL import Image
+
+        data = bytes(item["content"])
+        return (item.get("name", ""), len(data), hash(data)), Image.open(io.BytesIO(data))
+
+    def _reference(self):
+        up = self._uploaded()
+        if up is not None:
+            key, pil = up
+            img = I.load_reference(pil, resize=self.resize.value, size=self.model.height)
+            return ("upload",) + key + (self.resize.value,), img, None
+        imgs, caps = I.render_reference(self.reference.value.strip())
+        return ("render", caps[0]), imgs, caps[0]
+
+    def update(self) -> None:
+        t0 = self._start(f"inversion and transfer ({self.num_steps} steps)")
+        try:
+            key, img, cap = self._reference()
+            key = key + (self.use_caption.value,)
+            if key != self._inv_key:
+                self.status.value = "inverting the reference..."
+                self.inversion = I.invert_and_record(self.model, img, cap if self.use_caption.value else None,
+                                                     steps=self.num_steps)
+                self._inv_key = key
+            inv = self.inversion
+            lo, hi = self.blocks.value
+            s0, s1 = self.steps.value
+            nb = self.model.num_blocks
+            spec = T.TransportSpec(self.arm.value, int(self.k.value), float(self.alpha.value), self.mask.value,
+                                   blocks=None if (lo, hi) == (0, nb - 1) else tuple(range(lo, hi + 1)),
+                                   steps=None if (s0, s1) == (0, self.num_steps - 1) else tuple(range(s0, s1 + 1)))
+            self.status.value = "generating..."
+            tr = I.subject_transfer(self.model, inv, self.caption.value.strip(), spec, score=self.score)
+            self.transfer = tr
+            cols = [inv.reference, inv.reconstruction, tr.clean, tr.output]
+            labels = ["reference", "reconstruction", "new caption", "transfer"]
+            if tr.mask is not None:
+                cols.append(_overlay(inv.reconstruction, tr.mask, self.model.token_grid()))
+                labels.append("subject mask")
+            self.image.value = strip_png(cols, labels)
+            self.measure = I.measure_transfer(self.metrics, inv.reference, tr.clean, tr.output)
+            table = _attribute_table(self.model, self.metrics, {"reference": inv.reference, "new caption": tr.clean,
+                                                                "transfer": tr.output})
+            self.html.value = (f"<p>{html.escape(I.transfer_reading(inv, self.measure))}</p>{table}"
+                               f"<p style='font-size:small'>{html.escape(spec.label())}; inverted with "
+                               f"{'its caption' if inv.prompts[0] else 'the empty prompt'}; new caption sampled from "
+                               f"the inverted noise, guidance {tr.guidance:g}</p>")
+            self.last_error = None
+            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self.run_button.disabled = False

@@ -1,0 +1,217 @@
+"""Image inversion and subject transfer (claim 3, use case 2) on the shipped toy weights."""
+import numpy as np
+import pytest
+import torch
+
+import massact
+from massact.claims import inversion as I
+from massact.claims import transport as T
+from massact.hooks import hooks_installed
+from massact.metrics import metrics_for
+
+torch.set_num_threads(1)
+
+REFERENCE = "a large red circle at the left on a black background"
+NEW = "a small blue square at the right on a white background"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return massact.load("toy")
+
+
+@pytest.fixture(scope="module")
+def score(model):
+    from massact.toy import world
+
+    g = massact.generate(model, world.caption_set(2, world.CALIBRATION_SEED), [1000, 1001], steps=2, capture=True)
+    return g.stats.score("absmean")
+
+
+@pytest.fixture(scope="module")
+def small_inversion(model):
+    img, caps = I.render_reference(REFERENCE)
+    return I.invert_and_record(model, img, caps, steps=4)
+
+
+def test_round_trip_error_is_small(model):
+    img, caps = I.render_reference(REFERENCE)
+    other, _ = I.render_reference(NEW)
+    keep = dict(keep_blocks=(), keep_steps=())
+    fine = I.invert_and_record(model, img, caps, **keep)  # the model's default steps, default refinement
+    naive = I.invert_and_record(model, img, caps, refine=0, **keep)
+    coarse = I.invert_and_record(model, img, caps, steps=5, refine=0, **keep)
+    # Plain backward Euler is exact only in the limit of small steps: its error shrinks with the
+    # step count; the fixed-point corrections solve each step's inverse and shrink it further.
+    assert fine.mse <= naive.mse < coarse.mse
+    # "small": far below the gap between two different scenes, and above 20 dB PSNR
+    # (RMS error under 10% of the range)
+    assert fine.mse < 0.05 * float(((img - other) ** 2).mean())
+    assert fine.psnr > 20, fine.psnr
+    assert fine.reconstruction.shape == img.shape and fine.noise.shape == img.shape
+    assert abs(fine.psnr - I.psnr(fine.mse)) < 1e-9 and not fine.tensors
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_plain_inversion_is_the_samplers_reverse_pass(model):
+    img, caps = I.render_reference(REFERENCE)
+    ours = I.invert(model, img, caps, steps=3, refine=0)
+    assert torch.equal(ours, model.euler(model.from_images(img), caps, 3, 1.0, reverse=True))
+    with pytest.raises(ValueError, match="refine"):
+        I.invert(model, img, caps, steps=3, refine=-1)
+
+
+def test_records_the_reconstruction_trajectory(model, small_inversion):
+    inv = small_inversion
+    assert set(inv.tensors) == {(b, s) for b in range(model.num_blocks) for s in range(4)}
+    assert inv.tensors[(3, 2)].shape == (1, model.num_image_tokens, model.width)
+    # the reconstruction is an ordinary generation from the inverted noise: recording it changes nothing
+    again, _ = I.sample_from(model, inv.prompts, inv.noise, inv.steps, inv.guidance)
+    assert torch.equal(again, inv.reconstruction)
+
+
+def test_transporting_a_trajectory_into_itself_changes_nothing(model, score, small_inversion):
+    inv = small_inversion
+    # same caption, guidance and noise as the recording: every recorded activation is what
+    # the run computes anyway, so replacing all of them is the identity
+    tr = I.subject_transfer(model, inv, inv.prompts, T.TransportSpec("top", model.width, mask="none"),
+                            guidance=inv.guidance)
+    assert torch.equal(tr.clean, inv.reconstruction)
+    assert torch.equal(tr.output, inv.reconstruction)
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_subject_transfer_alpha_zero_is_the_new_caption(model, score, small_inversion):
+    tr = I.subject_transfer(model, small_inversion, NEW, T.TransportSpec("top", 4, alpha=0.0, mask="source"),
+                            score=score)
+    assert torch.equal(tr.output, tr.clean)
+    assert tr.mask.shape == (1, model.num_image_tokens)
+    full = I.subject_transfer(model, small_inversion, NEW, T.TransportSpec("top", 8, mask="source"), score=score)
+    m = I.measure_transfer(metrics_for(model), small_inversion.reference, full.clean, full.output)
+    assert set(m["carried"]) == set(m["kept"]) and m["n"] == 1
+    assert isinstance(I.transfer_reading(small_inversion, m), str)
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_subject_transfer_checks_its_inputs(model, score, small_inversion):
+    with pytest.raises(ValueError, match="captions for 1 references"):
+        I.subject_transfer(model, small_inversion, [NEW, NEW], score=score)
+    with pytest.raises(ValueError, match="steps"):
+        I.subject_transfer(model, small_inversion, NEW, T.TransportSpec(steps=(9,)), score=score)
+    with pytest.raises(ValueError, match="reference's"):
+        I.subject_transfer(model, small_inversion, NEW, T.TransportSpec(mask="target"), score=score)
+    partial = I.invert_and_record(model, small_inversion.reference, small_inversion.prompts, steps=4,
+                                  keep_blocks=(3,), keep_steps=(2,))
+    with pytest.raises(ValueError, match="did not record"):
+        I.subject_transfer(model, partial, NEW, T.TransportSpec(mask="none"), score=score)
+    with pytest.raises(ValueError, match="unknown word"):
+        I.subject_transfer(model, small_inversion, "a red dragon", score=score)
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_load_reference_sizes_and_formats(tmp_path):
+    from PIL import Image
+
+    big = np.zeros((64, 48, 3), dtype=np.uint8)
+    big[..., 0] = 255
+    p = tmp_path / "ref.png"
+    Image.fromarray(big).save(p)
+    with pytest.raises(ValueError, match="resize=True"):
+        I.load_reference(p)
+    x = I.load_reference(str(p), resize=True)
+    assert x.shape == (1, 3, 32, 32) and torch.allclose(x[0, 0], torch.ones(32, 32))
+    small = tmp_path / "ok.png"
+    Image.fromarray(big[:32, :32]).save(small)
+    assert I.load_reference(small).shape == (1, 3, 32, 32)
+    assert I.load_reference(big[:32, :32]).shape == (1, 3, 32, 32)
+    assert I.load_reference(torch.rand(3, 32, 32)).shape == (1, 3, 32, 32)
+    with pytest.raises(ValueError, match="resize=True"):
+        I.load_reference(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        I.load_reference(torch.full((3, 32, 32), 2.0))
+    with pytest.raises(FileNotFoundError):
+        I.load_reference(tmp_path / "missing.png")
+
+
+def test_render_reference():
+    img, caps = I.render_reference([REFERENCE, NEW])
+    assert img.shape == (2, 3, 32, 32) and 0 <= float(img.min()) and float(img.max()) <= 1
+    assert caps == [REFERENCE, NEW]
+    with pytest.raises(ValueError, match="every attribute"):
+        I.render_reference("a red circle")
+
+
+def test_real_models_raise_not_implemented():
+    class FakeRealModel:
+        name = "black-forest-labs/FLUX.1-schnell"
+
+    with pytest.raises(NotImplementedError, match="toy model only"):
+        I.invert(FakeRealModel(), torch.rand(1, 3, 32, 32))
+    with pytest.raises(NotImplementedError, match="toy model only"):
+        I.invert_and_record(FakeRealModel(), torch.rand(1, 3, 32, 32))
+
+
+def test_use_cases_report_section_schema(model):
+    import json
+
+    from massact.claims import use_cases as U
+    from massact.report import ReportContext
+    from massact.toy import world
+
+    ctx = ReportContext(model, metrics_for(model), world.caption_set(4, world.EVALUATION_SEED),
+                        world.caption_set(8, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
+    ctx.cache["calibration"] = massact.generate(model, ctx.calibration_prompts[:2], [1000, 1001], steps=2,
+                                                capture=True).stats
+    s = U.report_section(ctx)
+    json.dumps(s.results)
+    assert s.name == "use_cases" and s.text
+    it = s.results["interpolation"]
+    assert {"transport", "pixel_blend", "embedding_lerp"} <= set(it)
+    for name in ("transport", "pixel_blend", "embedding_lerp"):
+        assert [p["alpha"] for p in it[name]] == sorted(p["alpha"] for p in it[name])
+        assert it[name][0]["alpha"] == 0.0 and it[name][-1]["alpha"] == 1.0
+        assert it[name][0]["target_preservation"] in (None, 1.0)  # alpha 0 is the target itself
+    st = s.results["subject_transfer"]
+    assert st["inversion"]["mse"] >= 0 and set(st["carried"]) == set(metrics_for(model).attributes)
+    assert "composition" in s.results
+    assert len(s.images) == 3 and all(uri.startswith("data:image/png;base64,") for _, uri in s.images)
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_use_case_explorers_update_their_images(model, score):
+    from massact.widgets.transport import InterpolationExplorer, SubjectTransferExplorer
+
+    ie = InterpolationExplorer(model, REFERENCE, NEW, score=score, steps=3, points=3)
+    assert ie.last_error is None and ie.image.value
+    before = ie.image.value
+    ie.by.value = "blocks"
+    ie.update()
+    assert ie.last_error is None and ie.image.value != before
+    se = SubjectTransferExplorer(model, REFERENCE, NEW, score=score, steps=3)
+    assert se.last_error is None and se.image.value
+    before = se.image.value
+    se.caption.value = "a large green triangle at the top on a gray background"
+    se.update()
+    assert se.last_error is None and se.image.value != before
+    se.caption.value = "a red dragon"
+    se.update()
+    assert se.last_error is not None and "unknown word" in se.status.value
+    # a learner's PNG of another size: resized when asked, a clear error otherwise
+    import datetime
+    import io
+
+    from PIL import Image
+
+    a = np.zeros((64, 64, 3), np.uint8)
+    a[16:48, 16:48, 2] = 255
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    se.caption.value = NEW
+    se.upload.value = ({"name": "mine.png", "type": "image/png", "size": len(buf.getvalue()),
+                        "content": memoryview(buf.getvalue()), "last_modified": datetime.datetime.now()},)
+    se.update()
+    assert se.last_error is None and se.inversion.prompts == [""]  # no caption: the empty prompt
+    se.resize.value = False
+    se.update()
+    assert se.last_error is not None and "resize" in se.status.value
+    assert hooks_installed(model.transformer) == 0
