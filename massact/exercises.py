@@ -425,7 +425,9 @@ def check_transport(your_mix: Callable) -> bool:
             return _crashed("your mix", exc)
         if not torch.equal(xt, xt0) or not torch.equal(xs, xs0):
             return _fail("your function changed its inputs in place", "work on a copy: x_target.clone()")
-        out = torch.as_tensor(out)
+        if not isinstance(out, torch.Tensor):
+            return _fail(f"your function returned {type(out).__name__}, not a tensor",
+                         "return a tensor shaped like x_target")
         if tuple(out.shape) != tuple(xt.shape):
             return _fail(f"output shape {tuple(out.shape)}, expected {tuple(xt.shape)}",
                          "return a tensor shaped like x_target")
