@@ -1,11 +1,15 @@
-"""Shared pytest configuration for massact's tests.
+"""Shared pytest fixtures for massact's tests.
 
-Kept deliberately minimal. Notebook output sanitizers for nbval live in
-``tests/nbval_sanitize.cfg`` (passed by ``make test`` via ``--nbval-sanitize-with``).
-Markers (``browser``, ``slow``) are registered in ``pyproject.toml``.
+Notebook output sanitizers for nbval live in ``tests/nbval_sanitize.cfg`` (passed by
+``make test`` via ``--nbval-sanitize-with``). Markers (``browser``, ``slow``) are
+registered in ``pyproject.toml``.
 """
+import pytest
 
 
-def pytest_collection_modifyitems(config, items):
-    """Hook point for collection-time marking; intentionally marks nothing for now."""
-    return None
+@pytest.fixture(scope="session")
+def model():
+    """The shipped toy model, loaded once per session (tests never retrain it)."""
+    import massact
+
+    return massact.load("toy")

@@ -17,10 +17,6 @@ torch.set_num_threads(1)
 STEPS = 4
 
 
-@pytest.fixture(scope="module")
-def model():
-    return massact.load("toy")
-
 
 def verdict(capsys, ok_expected: bool, result: bool) -> str:
     out = capsys.readouterr().out

@@ -16,10 +16,6 @@ PROMPTS = ["a large red circle at the left on a black background",
 STEPS = 4
 
 
-@pytest.fixture(scope="module")
-def model():
-    return massact.load("toy")
-
 
 def test_generation_fields(model):
     gen = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], steps=STEPS, capture=True)
@@ -40,7 +36,7 @@ def test_same_seed_same_image(model):
     b = massact.generate(model, PROMPTS[:2], seeds=[11, 12], steps=STEPS)
     assert torch.equal(a.images, b.images)
     c = massact.generate(model, PROMPTS[:2], seeds=[11, 13], steps=STEPS)
-    torch.testing.assert_close(c.images[0], a.images[0], rtol=0, atol=1e-5)  # see the next test
+    torch.testing.assert_close(c.images[0], a.images[0], rtol=0, atol=1e-4)  # see the next test
     assert not torch.allclose(c.images[1], a.images[1], atol=1e-2)  # another seed, another image
     # a single int seeds every row
     d = massact.generate(model, PROMPTS[:2], seeds=11, steps=STEPS)
@@ -53,13 +49,13 @@ def test_same_seed_same_image_whatever_else_is_in_the_batch(model):
 
     Equality is up to float rounding, not bit-for-bit: the CPU matmul kernels pick their blocking
     from the batch size (rows x tokens), so the same row summed in another batch can differ in the
-    last bits (~1e-6 here).
+    last bits (~1e-6 to 1e-5 here, depending on the thread count).
     """
     alone = massact.generate(model, [PROMPTS[1]], seeds=[42], steps=STEPS)
     batch = massact.generate(model, PROMPTS, seeds=[1, 42, 3, 4], steps=STEPS)
     other = massact.generate(model, [PROMPTS[2], PROMPTS[1]], seeds=[9, 42], steps=STEPS)
-    torch.testing.assert_close(batch.images[1], alone.images[0], rtol=0, atol=1e-5)
-    torch.testing.assert_close(other.images[1], alone.images[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(batch.images[1], alone.images[0], rtol=0, atol=1e-4)
+    torch.testing.assert_close(other.images[1], alone.images[0], rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("prompts, match", [

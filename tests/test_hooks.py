@@ -19,10 +19,6 @@ PROMPTS = ["a large red circle at the left on a black background",
 STEPS = 4
 
 
-@pytest.fixture(scope="module")
-def model():
-    return massact.load("toy")
-
 
 def all_channels(model):
     return {b: tuple(range(model.width)) for b in range(model.num_blocks)}

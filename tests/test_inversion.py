@@ -15,10 +15,6 @@ REFERENCE = "a large red circle at the left on a black background"
 NEW = "a small blue square at the right on a white background"
 
 
-@pytest.fixture(scope="module")
-def model():
-    return massact.load("toy")
-
 
 @pytest.fixture(scope="module")
 def score(model):

@@ -38,10 +38,6 @@ def planted():
     return cap, score, masks
 
 
-@pytest.fixture(scope="module")
-def model():
-    return massact.load("toy")
-
 
 def test_planted_top_k_finds_the_subject(planted):
     cap, score, masks = planted

@@ -21,10 +21,6 @@ TGT = ["a small blue square at the right on a white background", "a large yellow
 SEEDS = [3, 4]
 
 
-@pytest.fixture(scope="module")
-def model():
-    return massact.load("toy")
-
 
 @pytest.fixture(scope="module")
 def score(model):
