@@ -20,13 +20,14 @@ from .metrics import ToyMetrics
 from .pipeline import ToyModel
 
 
-def evaluate(model: ToyModel, n_prompts: int = 64, seeds_per_prompt: int = 2, fid_images: int = 256,
+def evaluate(model: ToyModel, n_prompts: int = 64, seeds_per_prompt: int = 2, fid_images: int = 128,
              batch: int = 32) -> dict:
     metrics = ToyMetrics()
     prompts = world.caption_set(n_prompts, world.HELDOUT_SEED)
     rows = [(p, 900_000 + 97 * i + j) for i, p in enumerate(prompts) for j in range(seeds_per_prompt)]
-    extra = world.caption_set(max(0, fid_images - len(rows)), world.HELDOUT_SEED + 1)
-    rows += [(p, 950_000 + i) for i, p in enumerate(extra)]
+    if fid_images > len(rows):  # more images for the FID than the accuracy set holds
+        extra = world.caption_set(fid_images - len(rows), world.HELDOUT_SEED + 1)
+        rows += [(p, 950_000 + i) for i, p in enumerate(extra)]
     images = []
     for i in range(0, len(rows), batch):
         chunk = rows[i: i + batch]
