@@ -42,14 +42,18 @@ demo: setup
 test: setup browser-deps
 	$(VENV_PY) -m pytest -q -m "not browser" tests
 ifneq ($(NOTEBOOKS),)
-	$(VENV_PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
+	@set -e; for nb in $(NOTEBOOKS); do \
+		start=$$(date +%s); \
+		$(VENV_PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+			--nbval-sanitize-with tests/nbval_sanitize.cfg $$nb; \
+		echo "nbval $$nb: $$(( $$(date +%s) - start )) s"; \
+	done
 else
 	@echo "no notebooks/*.ipynb: skipping nbval"
 endif
 	@if [ -d tests/browser ]; then \
-		echo "$(VENV_PY) -m pytest -q -m browser tests/browser"; \
-		$(VENV_PY) -m pytest -q -m browser tests/browser; \
+		echo "$(VENV_PY) -m pytest -q -s -m browser tests/browser"; \
+		$(VENV_PY) -m pytest -q -s -m browser tests/browser; \
 	else \
 		echo "no tests/browser: skipping browser tests"; \
 	fi
