@@ -141,11 +141,16 @@ def test_notebook_runs_and_widget_responds(notebook, lab, browser_context):
     page = browser_context.new_page()
     t0 = time.time()
     try:
-        page.goto(f"{lab['url']}/lab/tree/{notebook.name}?token={lab['token']}", wait_until="domcontentloaded")
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+        # a workspace of its own (reset), so JupyterLab does not reopen the previous notebooks
+        page.goto(f"{lab['url']}/lab/workspaces/ws-{notebook.stem}/tree/{notebook.name}?reset&token={lab['token']}",
+                  wait_until="domcontentloaded")
+        page.wait_for_function("(name) => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                               "&& window.jupyterapp.shell.currentWidget.context "
+                               "&& window.jupyterapp.shell.currentWidget.context.path === name "
                                "&& window.jupyterapp.shell.currentWidget.sessionContext "
                                "&& window.jupyterapp.shell.currentWidget.sessionContext.session "
-                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel", timeout=120_000)
+                               "&& window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+                               arg=notebook.name, timeout=120_000)
         page.wait_for_function("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
                                timeout=120_000)
         # do not await "run all" on a cold kernel: fire it, then poll for idle
