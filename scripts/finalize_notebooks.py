@@ -2,24 +2,16 @@
 
     python scripts/finalize_notebooks.py
 """
+import sys
 from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 ROOT = Path(__file__).resolve().parents[1]
 
-SETUP = '''# Setup: works on Colab, Binder and locally. On Colab it installs massact (keeping Colab's
-# torch; it says when the runtime must restart); on a GPU it also offers real checkpoints.
-import importlib, importlib.util, subprocess, sys
-if importlib.util.find_spec("massact") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "git+https://github.com/massact/massact@main"], check=True)
-    importlib.invalidate_caches()
-    _dir = importlib.util.find_spec("massact").submodule_search_locations[0]
-    print(subprocess.run([sys.executable, f"{_dir}/presets.py", "--colab-setup"], capture_output=True, text=True).stdout)
-import massact, torch
-from massact.presets import notebook_model
-model = notebook_model()  # the toy DiT on a CPU; on a GPU also a preset chooser'''
+from nbtools import SETUP  # noqa: E402  (the one shared first cell)
 
 EXERCISES = {
     "00_massive_activations": (
@@ -62,22 +54,27 @@ EXERCISES = {
         "check_use_case(model, interpolate)"),
 }
 
-for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
-    nb = nbformat.read(path, as_version=4)
-    first = next(c for c in nb.cells if c.cell_type == "code")
-    first.source = SETUP
-    first.metadata["tags"] = ["nbval-ignore-output"]
-    if path.stem in EXERCISES and not any("massact.exercises import" in c.source for c in nb.cells):
-        md, code = EXERCISES[path.stem]
-        # before the closing "Next:" pointer when there is one
-        at = len(nb.cells)
-        if nb.cells[-1].cell_type == "markdown" and "next" in nb.cells[-1].source.lower():
-            at -= 1
-        cell = nbformat.v4.new_code_cell(code)
-        cell.metadata["tags"] = ["nbval-ignore-output"]
-        nb.cells[at:at] = [nbformat.v4.new_markdown_cell(md), cell]
-    for c in nb.cells:
-        if c.cell_type == "code":
-            c.outputs, c.execution_count = ([], None) if "nbval-check-output" not in c.metadata.get("tags", []) else (c.outputs, c.execution_count)
-    nbformat.write(nb, path)
-    print("finalized", path.name)
+def main():
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        first.source = SETUP
+        first.metadata["tags"] = ["nbval-ignore-output"]
+        if path.stem in EXERCISES and not any("massact.exercises import" in c.source for c in nb.cells):
+            md, code = EXERCISES[path.stem]
+            # before the closing "Next:" pointer when there is one
+            at = len(nb.cells)
+            if nb.cells[-1].cell_type == "markdown" and "next" in nb.cells[-1].source.lower():
+                at -= 1
+            cell = nbformat.v4.new_code_cell(code)
+            cell.metadata["tags"] = ["nbval-ignore-output"]
+            nb.cells[at:at] = [nbformat.v4.new_markdown_cell(md), cell]
+        for c in nb.cells:
+            if c.cell_type == "code":
+                c.outputs, c.execution_count = ([], None) if "nbval-check-output" not in c.metadata.get("tags", []) else (c.outputs, c.execution_count)
+        nbformat.write(nb, path)
+        print("finalized", path.name)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,12 +11,18 @@ import sys
 
 import nbformat
 
-SETUP = '''# Setup: works on Colab, Binder and locally
-import importlib.util, subprocess, sys
-if importlib.util.find_spec("massact") is None:  # Colab: install massact (keeps Colab's torch)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/massact/massact"], check=True)
+SETUP = '''# Setup: works on Colab, Binder and locally. On Colab it installs massact (keeping Colab's
+# torch; it says when the runtime must restart); on a GPU it also offers real checkpoints.
+import importlib, importlib.util, subprocess, sys
+if importlib.util.find_spec("massact") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "git+https://github.com/massact/massact@main"], check=True)
+    importlib.invalidate_caches()
+    _dir = importlib.util.find_spec("massact").submodule_search_locations[0]
+    print(subprocess.run([sys.executable, f"{_dir}/presets.py", "--colab-setup"], capture_output=True, text=True).stdout)
 import massact, torch
-model = massact.load("toy")'''
+from massact.presets import notebook_model
+model = notebook_model()  # the toy DiT on a CPU; on a GPU also a preset chooser'''
 
 
 def build(cells) -> nbformat.NotebookNode:
