@@ -41,10 +41,12 @@ demo: setup
 
 test: setup browser-deps
 	$(VENV_PY) -m pytest -q -m "not browser" tests
+# nbval compares the outputs stored in the tagged cells (scripts/record_checked_outputs.py);
+# progress bars are off so that none lands in a compared output.
 ifneq ($(NOTEBOOKS),)
 	@set -e; for nb in $(NOTEBOOKS); do \
 		start=$$(date +%s); \
-		$(VENV_PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+		TQDM_DISABLE=1 $(VENV_PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 			--nbval-sanitize-with tests/nbval_sanitize.cfg $$nb; \
 		echo "nbval $$nb: $$(( $$(date +%s) - start )) s"; \
 	done

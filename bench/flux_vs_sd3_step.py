@@ -1,4 +1,4 @@
-"""Time one training step (forward+backward, batch 32, 256 image tokens) of the toy-sized
+"""Time one training step (forward+backward, batch 32, the toy's image tokens) of the toy-sized
 Flux and SD3 transformers, to choose the toy DiT's class (issue: Flux unless >2x slower).
 
     python bench/flux_vs_sd3_step.py
@@ -14,11 +14,12 @@ torch.manual_seed(0)
 B, T = 32, 12
 cfg = ToyConfig()
 flux = build_transformer(cfg)
-sd3 = SD3Transformer2DModel(sample_size=32, patch_size=2, in_channels=3, out_channels=3,
+sd3 = SD3Transformer2DModel(sample_size=cfg.image_size, patch_size=cfg.patch, in_channels=3, out_channels=3,
                             num_layers=cfg.num_double_layers + cfg.num_single_layers,
                             attention_head_dim=cfg.attention_head_dim, num_attention_heads=cfg.num_attention_heads,
                             joint_attention_dim=cfg.text_width, caption_projection_dim=cfg.width,
-                            pooled_projection_dim=cfg.text_width, pos_embed_max_size=16)
+                            pooled_projection_dim=cfg.text_width,
+                            pos_embed_max_size=cfg.image_size // cfg.patch)
 text, pooled, t = torch.randn(B, T, cfg.text_width), torch.randn(B, cfg.text_width), torch.rand(B)
 
 
@@ -30,7 +31,7 @@ def step_flux():
 
 
 def step_sd3():
-    x = torch.randn(B, 3, 32, 32)
+    x = torch.randn(B, 3, cfg.image_size, cfg.image_size)
     out = sd3(hidden_states=x, encoder_hidden_states=text, pooled_projections=pooled, timestep=t * 1000,
               return_dict=False)[0]
     out.square().mean().backward()
@@ -42,4 +43,4 @@ for name, fn, m in [("flux", step_flux, flux), ("sd3", step_sd3, sd3)]:
     ts = []
     for _ in range(5):
         t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
-    print(f"{name}: {n:.2f}M params, train step median {sorted(ts)[2]:.3f} s (batch {B}, 256 tokens)")
+    print(f"{name}: {n:.2f}M params, train step median {sorted(ts)[2]:.3f} s (batch {B}, {cfg.num_image_tokens} image tokens, patch {cfg.patch})")

@@ -286,6 +286,21 @@ def batch_oracle_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.maximum(batch_iou(pred, truth), batch_iou(~pred, truth))
 
 
+def grid_ceiling_iou(truth: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """IoU of the majority-vote token mask (each token takes the majority of its pixels).
+
+    truth (..., H, W) bool -> (...). A reference for mIoU on coarse grids, where a token
+    covers a block of pixels and shape edges cannot be followed exactly: about the best a
+    token-level mask can do (not a strict bound: IoU is not additive over tokens)."""
+    truth = np.asarray(truth, bool)
+    H, W = truth.shape[-2:]
+    h, w = grid
+    if H % h or W % w:
+        raise ValueError(f"image size {(H, W)} is not a multiple of the token grid {(h, w)}")
+    blocks = truth.reshape(truth.shape[:-2] + (h, H // h, w, W // w)).mean(axis=(-3, -1))
+    return batch_iou(upsample_mask(blocks > 0.5, (H, W)), truth)
+
+
 def upsample_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """A token-grid mask (h, w) -> pixels (H, W) by nearest neighbour (H a multiple of h)."""
     H, W = (size, size) if isinstance(size, int) else size

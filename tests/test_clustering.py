@@ -169,3 +169,15 @@ def test_upsample_mask():
     assert C.upsample_mask(np.stack([m, ~m]), (32, 32)).shape == (2, 32, 32)
     with pytest.raises(ValueError, match="multiple"):
         C.upsample_mask(m, 33)
+
+
+def test_grid_ceiling_iou():
+    truth = np.zeros((2, 8, 8), dtype=bool)
+    truth[0, 0:4, 0:4] = True          # aligned with a 2x2 grid of 4x4 tokens: reachable exactly
+    truth[1, 1:4, 1:4] = True          # 9 of a token's 16 pixels: the majority token overshoots
+    ceiling = C.grid_ceiling_iou(truth, (2, 2))
+    assert ceiling.shape == (2,)
+    assert ceiling[0] == pytest.approx(1.0)
+    assert ceiling[1] == pytest.approx(9 / 16)
+    with pytest.raises(ValueError, match="multiple of the token grid"):
+        C.grid_ceiling_iou(truth, (3, 3))

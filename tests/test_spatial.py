@@ -43,6 +43,8 @@ def test_planted_top_k_finds_the_subject(planted):
     cap, score, masks = planted
     res = S.evaluate(cap, score, masks, k=8, random_draws=2)
     assert res.scored and res.blocks == (0, 1) and res.steps == (0, 3)
+    # the majority-vote token mask: a reference between the trivial mask and a perfect one
+    assert res.all_foreground_iou < res.grid_ceiling <= 1.0
     for arm in res.arms:
         for rule in S.RULES:
             assert res.miou(arm, rule).shape == (2, 2)

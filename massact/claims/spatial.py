@@ -9,7 +9,7 @@ channels, and that it varies by block.
 How this module measures it:
 
 1. ``capture``: one ``generate`` call keeps the image-token tensors of every chosen
-   (block, step) pair for a batch of prompts (256 x 128 floats per row and pair on the toy).
+   (block, step) pair for a batch of prompts (64 x 128 floats per row and pair on the toy).
 2. ``calibration_score``: channels are ranked by |mean| on *calibration* prompts (never the
    evaluation prompts), like ``report.calibration_stats``.
 3. ``evaluate``: for each (block, step) and channel set (top-k, bottom-k and several seeded
@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..clustering import batch_iou, check_args, kmeans, normalise, polarity_masks, upsample_mask
+from ..clustering import batch_iou, check_args, grid_ceiling_iou, kmeans, normalise, polarity_masks, upsample_mask
 from ..generation import generate
 from ..hooks import CaptureSpec
 from ..ranking import ARMS, channel_set
@@ -223,6 +223,7 @@ class SpatialResult:
     num_images: int
     iou: dict | None
     foreground_fraction: float | None = None  # mean share of pixels in the true mask
+    grid_ceiling: float | None = None  # mIoU of the majority-vote token mask (about the grid's best)
     sets: list = field(default_factory=list, repr=False)  # [(arm, draw, {block: channels})]
 
     @property
@@ -320,7 +321,7 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
     masks = polarity_masks(labels, z.sum(-1).numpy(), cap.grid, K)
     shape = (len(sets), len(blocks), len(steps), R) + tuple(cap.grid)
     if truth is None:
-        return SpatialResult(k, K, arms, blocks, steps, random_draws, R, None, None, sets)
+        return SpatialResult(k, K, arms, blocks, steps, random_draws, R, None, sets=sets)
     truth = np.asarray(truth, bool)
     if truth.shape[0] != R:
         raise ValueError(f"{truth.shape[0]} foreground masks for {R} images")
@@ -331,7 +332,9 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
         for a in arms:
             sel = [i for i, (arm, _, _) in enumerate(sets) if arm == a]
             out[r][a] = iou[r][sel]
-    return SpatialResult(k, K, arms, blocks, steps, random_draws, R, out, float(truth.mean()), sets)
+    ceiling = float(grid_ceiling_iou(truth, cap.grid).mean())
+    return SpatialResult(k, K, arms, blocks, steps, random_draws, R, out, float(truth.mean()),
+                         grid_ceiling=ceiling, sets=sets)
 
 
 def run(model, prompts: Sequence[str], seeds=0, score: torch.Tensor | None = None,
@@ -374,7 +377,9 @@ def reading(result: SpatialResult, margin: float = 0.1) -> str:
     chance = result.all_foreground_iou
     parts = [f"At the last evaluated step ({step}), clustering on the top-{result.k} channels (border rule) reaches "
              f"mIoU {top[bi]:.2f} at its best block, {bb} (blocks range {top.min():.2f}-{top.max():.2f}); "
-             f"marking every pixel as foreground would score {chance:.2f}."]
+             f"marking every pixel as foreground would score {chance:.2f}"
+             + (f", and the token grid's own reference mask (each token the majority of its pixels) scores "
+                f"{result.grid_ceiling:.2f}." if result.grid_ceiling is not None else ".")]
     others = {a: result.curve(a, "border") for a in ("bottom", "random") if a in result.arms}
     if others:
         parts.append(f"At block {bb}: " + ", ".join(f"{a}-{result.k} {v[bi]:.2f}" for a, v in others.items()) + ".")
@@ -455,6 +460,7 @@ def report_section(ctx):
         best = res.best_block()
         results["best_block_top"] = best
         results["all_foreground_iou"] = round(res.all_foreground_iou, 4)
+        results["grid_ceiling_iou"] = round(res.grid_ceiling, 4)
         figures = [miou_curves(res), miou_heatmap(res)]
     else:
         best = cap.blocks[len(cap.blocks) // 2]

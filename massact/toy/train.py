@@ -79,7 +79,7 @@ def train(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
     cfg = ToyConfig(num_double_layers=args.double, num_single_layers=args.single,
-                    num_attention_heads=args.heads, attention_head_dim=args.head_dim)
+                    num_attention_heads=args.heads, attention_head_dim=args.head_dim, patch=args.patch)
     model = ToyDiT(cfg)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
@@ -119,6 +119,9 @@ def train(args) -> None:
         pred = model.velocity(pack(xt, cfg.patch), t, text, pooled)
         loss = torch.nn.functional.mse_loss(pred, target)
         lr = args.lr * min(1.0, (step + 1) / args.warmup)
+        decay_from = int(args.decay_start * args.steps)
+        if step >= decay_from:  # linear decay to 10% over the last part of the run
+            lr *= 1.0 - 0.9 * (step - decay_from) / max(1, args.steps - decay_from)
         for pg in opt.param_groups:
             pg["lr"] = lr
         opt.zero_grad(set_to_none=True)
@@ -133,7 +136,7 @@ def train(args) -> None:
         now = time.time()
         wall += now - t_last
         t_last = now
-        rec = {"step": step, "loss": float(loss), "lr": lr, "wall_s": round(wall, 1)}
+        rec = {"step": step, "loss": loss.item(), "lr": lr, "wall_s": round(wall, 1)}
         if step % args.log_every == 0 or step == args.steps:
             rec["massive"] = massive_ratios(ema)
             best = max(r["top1_over_median_absmean"] for r in rec["massive"])
@@ -154,8 +157,11 @@ def train(args) -> None:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/toy", help="run folder (checkpoint, history.jsonl); resumes if present")
-    p.add_argument("--steps", type=int, default=6000)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--patch", type=int, default=4, help="pixels per token side (4: 8x8 = 64 image tokens)")
+    p.add_argument("--decay-start", type=float, default=0.75,
+                   help="fraction of --steps after which the learning rate decays linearly to 10%%")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--ema", type=float, default=0.999)
@@ -166,8 +172,8 @@ def main(argv=None):
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--head-dim", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--log-every", type=int, default=100)
-    p.add_argument("--ckpt-every", type=int, default=100)
+    p.add_argument("--log-every", type=int, default=250)
+    p.add_argument("--ckpt-every", type=int, default=200)
     p.add_argument("--export", action="store_true", help="copy the final EMA weights into the package")
     train(p.parse_args(argv))
 
