@@ -420,4 +420,4 @@ def test_vocabulary_is_pinned():
         "single_transformer_blocks.0", "single_transformer_blocks.1", "single_transformer_blocks.2",
         "single_transformer_blocks.3"]
     assert [b.index for b in massact.enumerate_blocks(model.transformer)] == list(range(7))
-    assert model.num_blocks == 7 and model.width == 128 and model.num_image_tokens == 256
+    assert model.num_blocks == 7 and model.width == 128 and model.num_image_tokens == 64  # 8x8 grid of 4x4-pixel tokens

@@ -98,8 +98,8 @@ def test_token_map(model):
     gen = massact.generate(model, PROMPTS[:2], seeds=[0, 1], steps=STEPS, capture=CaptureSpec(keep=((2, 3),)))
     tm = gen.token_map(2, 3)
     assert tm.shape == (2, model.num_image_tokens, model.width) and tm.dtype == torch.float32
-    assert model.token_grid() == (16, 16)
-    assert tm.reshape(2, 16, 16, model.width).shape[1:3] == model.token_grid()
+    assert model.token_grid() == (8, 8)
+    assert tm.reshape(2, 8, 8, model.width).shape[1:3] == model.token_grid()
     with pytest.raises(KeyError, match=r"\(block 2, step 1\) was not kept; kept pairs: \[\(2, 3\)\]"):
         gen.token_map(2, 1)
     with pytest.raises(KeyError, match=r"keep=\(\(5, 0\),\)"):

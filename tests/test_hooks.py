@@ -122,9 +122,9 @@ def test_capture_of_missing_blocks_or_steps_errors(model, spec, match):
     (dict(op="zero", channels={0: (1,)}, steps=(4,)), r"step 4 out of range: valid steps are 0\.\.3"),
     (dict(op="replace", channels={0: (1,)}, source_rows=((0, 2),)), r"row 2 out of range: valid rows are 0\.\.1"),
     (dict(op="zero", channels={0: (1,)}, rows=(5,)), r"row 5 out of range: valid rows are 0\.\.1"),
-    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(255)), r"token_mask has 255 tokens.*256"),
-    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(3, 256)), r"\(rows, tokens\) = \(2, 256\)"),
-    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(2, 16, 16)), r"\(rows, tokens\) = \(2, 256\)"),
+    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(63)), r"token_mask has 63 tokens.*64"),
+    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(3, 64)), r"\(rows, tokens\) = \(2, 64\)"),
+    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(2, 8, 8)), r"\(rows, tokens\) = \(2, 64\)"),
 ])
 def test_editspec_range_errors_name_the_valid_range(model, kwargs, match):
     spec = EditSpec(**kwargs)

@@ -36,10 +36,12 @@ def test_round_trip_error_is_small(model):
     keep = dict(keep_blocks=(), keep_steps=())
     fine = I.invert_and_record(model, img, caps, **keep)  # the model's default steps, default refinement
     naive = I.invert_and_record(model, img, caps, refine=0, **keep)
-    coarse = I.invert_and_record(model, img, caps, steps=5, refine=0, **keep)
-    # Plain backward Euler is exact only in the limit of small steps: its error shrinks with the
-    # step count; the fixed-point corrections solve each step's inverse and shrink it further.
-    assert fine.mse <= naive.mse < coarse.mse
+    many = I.invert_and_record(model, img, caps, steps=2 * model.default_steps, refine=0, **keep)
+    # Plain backward Euler is exact only in the limit of small steps: doubling the step count
+    # shrinks its error; the fixed-point corrections solve each step's inverse and shrink it
+    # at the default step count. (Not monotone at every count: on the shipped model 5 plain
+    # steps beat 10 and 20, where the backward pass lands on another trajectory.)
+    assert fine.mse <= naive.mse and many.mse < naive.mse
     # "small": far below the gap between two different scenes, and above 20 dB PSNR
     # (RMS error under 10% of the range)
     assert fine.mse < 0.05 * float(((img - other) ** 2).mean())

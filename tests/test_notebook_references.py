@@ -23,3 +23,5 @@ def test_checked_cells_have_references_and_others_are_unrun(path):
     for c in code:
         if c not in checked:
             assert not c.outputs and c.execution_count is None, f"{path.name}: an unchecked cell stores output"
+    assert "widgets" not in nb.metadata, f"{path.name} stores widget state"
+    assert not any("execution" in c.metadata for c in nb.cells), f"{path.name} stores execution timings"

@@ -129,7 +129,7 @@ def _check_prompts(model, prompts: Sequence[str]) -> None:
         model.validate_prompts(nonempty)
 
 
-DEFAULT_REFINE = 2
+DEFAULT_REFINE = 4
 
 
 @torch.no_grad()
