@@ -38,7 +38,7 @@ cells = [
     ("code", "print('absmean tensor: (prompts, blocks, steps, channels) =', gen.stats.shape)", CHK),
     ("md", "## 3 · A few channels stand out\n\nFor each block, rank channels by the paper's score and compare the top "
            "channel to the *median* channel. Sun et al. call an activation massive when it is around 1000x the median; "
-           "in a tiny model trained for an hour we should expect smaller ratios — the point is the *shape*: a handful "
+           "in a tiny model trained for 90 minutes on a CPU we should expect smaller ratios — the point is the *shape*: a handful "
            "of spikes over a flat floor."),
     ("code", "from massact.plots import block_ratios, channel_profile\n"
              "rows = gen.stats.ratio_table()\n"
