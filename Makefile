@@ -41,7 +41,7 @@ demo: setup
 
 test: setup browser-deps
 	$(VENV_PY) -m pytest -q -m "not browser" tests
-# nbval compares the outputs stored in the tagged cells (scripts/record_checked_outputs.py);
+# nbval compares the outputs stored in the tagged cells (scripts/nbtools.py execute);
 # progress bars are off so that none lands in a compared output.
 ifneq ($(NOTEBOOKS),)
 	@set -e; for nb in $(NOTEBOOKS); do \

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from nbtools import SETUP  # noqa: E402  (the one shared first cell)
+from nbtools import SETUP, strip  # noqa: E402  (the one shared first cell)
 
 EXERCISES = {
     "00_massive_activations": (
@@ -69,9 +69,7 @@ def main():
             cell = nbformat.v4.new_code_cell(code)
             cell.metadata["tags"] = ["nbval-ignore-output"]
             nb.cells[at:at] = [nbformat.v4.new_markdown_cell(md), cell]
-        for c in nb.cells:
-            if c.cell_type == "code":
-                c.outputs, c.execution_count = ([], None) if "nbval-check-output" not in c.metadata.get("tags", []) else (c.outputs, c.execution_count)
+        strip(nb)
         nbformat.write(nb, path)
         print("finalized", path.name)
 

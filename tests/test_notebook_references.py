@@ -17,7 +17,7 @@ def test_checked_cells_have_references_and_others_are_unrun(path):
     assert checked, f"{path.name} has no {CHECK} cell"
     for c in checked:
         assert c.execution_count is not None and c.outputs, (
-            f"{path.name}: a {CHECK} cell has no stored output; run scripts/record_checked_outputs.py")
+            f"{path.name}: a {CHECK} cell has no stored output; run scripts/nbtools.py execute")
         assert all(o.output_type == "stream" for o in c.outputs), f"{path.name}: checked outputs must be plain text"
         assert not any("%|" in o.text for o in c.outputs), f"{path.name}: a progress bar was stored"
     for c in code:

@@ -40,7 +40,7 @@ def miou_curves(result, step: int | None = None, rules=("border", "oracle", "act
     if result.all_foreground_iou is not None:
         fig.add_hline(y=result.all_foreground_iou, line_dash="dashdot", line_color="black",
                       annotation_text="all-foreground mask", annotation_position="bottom right")
-    if getattr(result, "grid_ceiling", None) is not None:
+    if result.grid_ceiling is not None:
         fig.add_hline(y=result.grid_ceiling, line_dash="dot", line_color="gray",
                       annotation_text="majority-vote token mask", annotation_position="top right")
     fig.update_layout(title=title or f"mIoU with the true foreground, per block (step {step}, k={result.k}, "
