@@ -1,9 +1,10 @@
 """How the claims measure images: one small interface, two implementations.
 
-The claims never import the toy world. They ask ``metrics_for(model)`` for an object with
-this interface; on the toy model it is backed by the judge (exact attributes, masks, a
-toy FID), on real checkpoints by pixel distances plus whatever the user plugs in (a CLIP
-scorer, a mask function). A metric that is not available returns None.
+The claims never import the toy world. They ask the model (``model.metrics()``, or
+``metrics_for(model)``) for an object with this interface; on the toy model it is backed
+by the judge (exact attributes, masks, a toy FID), on real checkpoints by pixel distances
+plus whatever the user plugs in (a CLIP scorer, a mask function). A metric that is not
+available returns None; ``attributes`` names the attributes read exactly (() for none).
 """
 from __future__ import annotations
 
@@ -75,9 +76,5 @@ class RealMetrics(Metrics):
 
 
 def metrics_for(model, **kwargs) -> Metrics:
-    """The judge-backed metrics for the toy model, RealMetrics(**kwargs) otherwise."""
-    if getattr(model, "name", None) == "toy":
-        from .toy.metrics import ToyMetrics
-
-        return ToyMetrics()
-    return RealMetrics(**kwargs)
+    """The model's metrics: ``model.metrics(**kwargs)`` (kept for callers of the old name)."""
+    return model.metrics(**kwargs)

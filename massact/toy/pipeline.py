@@ -1,4 +1,10 @@
-"""The toy model as a ``MassactModel``: rectified-flow Euler sampling with classifier-free guidance."""
+"""The toy model as a ``MassactModel``: rectified-flow Euler sampling with classifier-free guidance.
+
+It knows its world (``ToyWorld``: caption streams, attribute pairs, the renderer) and its
+metrics (``ToyMetrics``, the judge), and exposes its sampler step by step: initial noise,
+timesteps, prompt encoding, velocity, and the one Euler loop (``euler``) that sampling,
+inversion (with fixed-point refinement) and embedding interpolation all run.
+"""
 from __future__ import annotations
 
 import json
@@ -9,8 +15,9 @@ from tqdm.auto import tqdm
 
 from ..hooks import BatchLayout
 from ..models import MassactModel
-from . import world
-from .model import ToyDiT, WEIGHTS_DIR, initial_noise, load_weights, pack, timesteps, unpack
+from . import model as _model
+from .model import ToyDiT, WEIGHTS_DIR, load_weights, pack, unpack
+from .world_api import ToyWorld
 
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
@@ -18,6 +25,7 @@ DEFAULT_GUIDANCE = 3.0
 
 class ToyModel(MassactModel):
     name = "toy"
+    exposes_sampler = True
 
     def __init__(self, dit: ToyDiT, device: str = "cpu", dtype: torch.dtype | None = None):
         self.dit = dit.to(device=device, dtype=dtype or torch.float32).eval().requires_grad_(False)
@@ -26,6 +34,7 @@ class ToyModel(MassactModel):
         self.default_steps = DEFAULT_STEPS
         self.default_guidance = DEFAULT_GUIDANCE
         self.height = self.width_px = dit.cfg.image_size
+        self.world = ToyWorld()
 
     @classmethod
     def load(cls, path=None, device: str = "cpu", dtype: torch.dtype | None = None) -> "ToyModel":
@@ -47,15 +56,26 @@ class ToyModel(MassactModel):
             return BatchLayout(num_rows, batch_branches=("uncond", "cond"))
         return BatchLayout(num_rows)
 
-    def validate_prompts(self, prompts):
-        try:
-            super().validate_prompts(prompts)
-        except ValueError as exc:  # say what a valid toy prompt looks like
-            raise ValueError(f"{exc}\n{world.vocabulary_help()}") from None
-        for p in prompts:
-            world.parse_caption(p)  # unknown words -> ValueError listing the vocabulary
+    def metrics(self, **kwargs):
+        """The judge-backed ``ToyMetrics`` (exact attributes, masks, toy FID).
+
+        Args:
+            **kwargs: accepted for a model-agnostic call (``clip_model``, ``mask_fn``) and
+              ignored: the judge reads the toy's images exactly.
+        """
+        from .metrics import ToyMetrics
+
+        return ToyMetrics()
 
     # -- the sampler, in pieces so inversion and transport can reuse them -------------------
+    def initial_noise(self, seeds: Sequence[int]) -> torch.Tensor:
+        """Starting noise (B, 3, H, W) on the CPU, one ``torch.Generator("cpu")`` per seed."""
+        return _model.initial_noise(seeds, self.dit.cfg)
+
+    def timesteps(self, num_steps: int) -> torch.Tensor:
+        """num_steps + 1 times from 1 (noise) to 0 (image)."""
+        return _model.timesteps(num_steps)
+
     def to_images(self, x: torch.Tensor) -> torch.Tensor:
         return ((x.float().clamp(-1, 1) + 1) / 2).cpu()
 
@@ -66,10 +86,14 @@ class ToyModel(MassactModel):
                              f"(B, 3, {self.height}, {self.width_px}) images in [0, 1]")
         return images.to(self.device, torch.float32) * 2 - 1
 
-    def conditioning(self, prompts: Sequence[str], guidance: float):
+    def encode_prompts(self, prompts: Sequence[str], guidance: float):
+        """(text states, pooled) for the prompts, stacked [uncond; cond] when guidance > 1."""
         caps = ([""] * len(prompts) if guidance > 1 else []) + list(prompts)
         text, pooled = self.dit.encode(caps)
         return text, pooled
+
+    #: the name the notebooks and exercises know
+    conditioning = encode_prompts
 
     @torch.no_grad()
     def velocity(self, x: torch.Tensor, t: float, cond, guidance: float) -> torch.Tensor:
@@ -87,19 +111,47 @@ class ToyModel(MassactModel):
         return unpack(v, self.dit.cfg.patch, self.height)
 
     @torch.no_grad()
-    def euler(self, x: torch.Tensor, prompts, steps: int, guidance: float, reverse: bool = False,
-              progress: bool = False) -> torch.Tensor:
-        """Integrate the flow ODE: noise -> image (reverse=False) or image -> noise (reverse=True)."""
-        ts = timesteps(steps)
+    def euler(self, x: torch.Tensor, prompts, num_steps: int, guidance: float, reverse: bool = False,
+              progress: bool = False, conditioning=None, refine: int = 0) -> torch.Tensor:
+        """Integrate the flow ODE: noise -> image (reverse=False) or image -> noise (reverse=True).
+
+        Args:
+            x: the start (B, 3, H, W) in model space.
+            prompts: one prompt per row (ignored when ``conditioning`` is given).
+            num_steps: Euler steps.
+            guidance: classifier-free guidance scale.
+            reverse: integrate image -> noise.
+            progress: a progress bar.
+            conditioning: ``encode_prompts`` output to use instead of the prompts'.
+            refine: reverse only: fixed-point iterations per step that solve for the point the
+              forward step maps onto the current one (0 = the plain backward step).
+        Returns:
+            the end point (B, 3, H, W) in model space.
+        """
+        if refine and not reverse:
+            raise ValueError(f"refine {refine} applies to the reverse pass only (reverse=True)")
+        ts = self.timesteps(num_steps)
         if reverse:
             ts = ts.flip(0)
-        cond = self.conditioning(prompts, guidance)
-        for i in tqdm(range(steps), disable=not progress, desc="sampling", leave=False):
+        cond = self.encode_prompts(prompts, guidance) if conditioning is None else conditioning
+        for i in tqdm(range(num_steps), disable=not progress, desc="sampling", leave=False):
             t, t_next = float(ts[i]), float(ts[i + 1])
             # the velocity is taken at the current time; reversing integrates the same ODE backwards
-            x = x + (t_next - t) * self.velocity(x, t, cond, guidance)
+            x_next = x + (t_next - t) * self.velocity(x, t, cond, guidance)
+            for _ in range(int(refine)):
+                # the forward step from x_next (at t_next) must land on x: x_next = x - (t - t_next) v(x_next, t_next)
+                x_next = x - (t - t_next) * self.velocity(x_next, t_next, cond, guidance)
+            x = x_next
         return x
 
-    def sample(self, prompts, seeds, steps, guidance, progress=False, latents: torch.Tensor | None = None):
-        x = initial_noise(seeds, self.dit.cfg).to(self.device) if latents is None else latents.to(self.device)
-        return self.to_images(self.euler(x, prompts, steps, guidance, progress=progress))
+    def invert(self, images: torch.Tensor, prompts: Sequence[str], num_steps: int, guidance: float,
+               refine: int = 0) -> torch.Tensor:
+        """Images (B, 3, H, W) in [0, 1] -> noise: the reverse Euler pass with ``refine``
+        fixed-point corrections per step (inputs validated by ``claims.inversion.invert``)."""
+        return self.euler(self.from_images(images), prompts, num_steps, guidance, reverse=True, refine=refine)
+
+    def sample(self, prompts, seeds, num_steps, guidance, progress=False, latents: torch.Tensor | None = None,
+               conditioning=None):
+        x = self.initial_noise(seeds).to(self.device) if latents is None else latents.to(self.device)
+        return self.to_images(self.euler(x, prompts, num_steps, guidance, progress=progress,
+                                         conditioning=conditioning))

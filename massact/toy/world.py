@@ -16,6 +16,7 @@ trained with such partial captions and draws one plausible value for the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass, asdict
+from functools import lru_cache
 import re
 
 import numpy as np
@@ -224,3 +225,46 @@ def caption_set(n: int, seed: int = EVALUATION_SEED) -> list[str]:
         raise ValueError(f"n {n} out of range: ask for at least one caption")
     rng = np.random.default_rng(seed)
     return [random_scene(rng)[0].caption() for _ in range(n)]
+
+
+@lru_cache(maxsize=1)
+def _disjoint_streams() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The calibration and evaluation caption streams, disjoint by construction.
+
+    The two seed streams draw scenes in turn (calibration draw i, then evaluation draw i);
+    a caption already taken by either stream is skipped, until every complete scene of the
+    world is taken. So no caption is in both streams and none repeats within one; each
+    stream is prefix-consistent (the first n never depend on how many are asked for). The
+    first 16 captions of each equal ``caption_set(16, CALIBRATION_SEED / EVALUATION_SEED)``
+    (no draw is skipped before then), so earlier results are unchanged.
+    """
+    rngs = (np.random.default_rng(CALIBRATION_SEED), np.random.default_rng(EVALUATION_SEED))
+    streams: tuple[list[str], list[str]] = ([], [])
+    taken: set[str] = set()
+    total = len(all_complete_scenes())
+    while len(taken) < total:
+        for rng, out in zip(rngs, streams):
+            c = random_scene(rng)[0].caption()
+            if c not in taken:
+                taken.add(c)
+                out.append(c)
+    return tuple(streams[0]), tuple(streams[1])
+
+
+def _stream(which: int, label: str, n) -> list[str]:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int (how many {label} prompts), got {n!r}")
+    stream = _disjoint_streams()[which]
+    if not 1 <= n <= len(stream):
+        raise ValueError(f"n {n} out of range: the toy world's {label} stream holds 1..{len(stream)} distinct captions")
+    return list(stream[: int(n)])
+
+
+def calibration_captions(n: int) -> list[str]:
+    """The first n captions of the calibration stream (channel ranking); never evaluation captions."""
+    return _stream(0, "calibration", n)
+
+
+def evaluation_captions(n: int) -> list[str]:
+    """The first n captions of the evaluation stream (claims, report); never calibration captions."""
+    return _stream(1, "evaluation", n)
