@@ -8,7 +8,8 @@
 from .adapters import ADAPTERS, enumerate_blocks, supported_classes
 from .generation import Generation, generate
 from .hooks import BatchLayout, CaptureSpec, ChannelStats, EditSpec, Tracer
-from .models import MassactModel, PipelineModel, load
+from .loading import load
+from .models import MassactModel, PipelineModel
 from .ranking import agreement, channel_set
 
 __version__ = "0.1.0"

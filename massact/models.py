@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .adapters import ADAPTERS, Adapter, BlockRef, adapter_for, enumerate_blocks, supported_classes
+from .adapters import Adapter, BlockRef, adapter_for, enumerate_blocks, supported_classes
 from .hooks import BatchLayout
 from .metrics import Metrics, RealMetrics
 from .world import World, check_prompt_list
@@ -227,26 +227,3 @@ class PipelineModel(MassactModel):
         out = self.pipe(**kwargs)
         return out.images.float().cpu().clamp(0, 1)
 
-
-def load(name_or_pipeline="toy", device: str = "cpu", dtype: torch.dtype | None = None, **kwargs) -> MassactModel:
-    """The embedded toy model ("toy"), a hub checkpoint (diffusers ``from_pretrained``) or a pipeline."""
-    if isinstance(name_or_pipeline, str) and name_or_pipeline == "toy":
-        from .toy.pipeline import ToyModel
-
-        return ToyModel.load(device=device, dtype=dtype)
-    if isinstance(name_or_pipeline, str):
-        # real checkpoints: needs the weights locally or a hub connection (never in CI)
-        from diffusers import DiffusionPipeline
-
-        pipe = DiffusionPipeline.from_pretrained(name_or_pipeline, torch_dtype=dtype or torch.bfloat16)
-        if kwargs.pop("cpu_offload", False):
-            pipe.enable_model_cpu_offload()
-        else:
-            pipe.to(device)
-        return PipelineModel(pipe, name=name_or_pipeline, **kwargs)
-    if hasattr(name_or_pipeline, "transformer"):
-        return PipelineModel(name_or_pipeline, **kwargs)
-    if isinstance(name_or_pipeline, MassactModel):
-        return name_or_pipeline
-    raise ValueError(f"cannot load {name_or_pipeline!r}: give 'toy', a diffusers checkpoint name, or a pipeline "
-                     f"whose transformer is one of: {', '.join(sorted(ADAPTERS))}")

@@ -142,7 +142,7 @@ def write_html(sections: list[Section], out: Path, meta: dict) -> None:
 def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", prompts: list[str] | None = None,
               num_seeds: int = 4, only: list[str] | None = None, quick: bool = False, progress: bool = True) -> dict:
     """Run every registered section and write results.json and index.html under out."""
-    from .models import load
+    from .loading import load
 
     t0 = time.time()
     model = load(model) if not isinstance(model, MassactModel) else model

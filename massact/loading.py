@@ -1,0 +1,66 @@
+"""``massact.load``: a model by name, from a pipeline, or as given.
+
+This module sits above both the core model class (``models.py``) and the toy wing: it is
+the one place that turns the name "toy" into the embedded model, so that neither the core
+nor the claims need to know the toy exists.
+"""
+from __future__ import annotations
+
+import torch
+
+from .adapters import supported_classes
+from .models import MassactModel, PipelineModel
+from .world import World
+
+#: the model ``load()`` gives without arguments (the embedded toy, CPU-sized)
+DEFAULT_MODEL = "toy"
+
+
+def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype | None = None,
+         **kwargs) -> MassactModel:
+    """The embedded toy model ("toy"), a hub checkpoint (diffusers ``from_pretrained``) or a pipeline.
+
+    Args:
+        name_or_pipeline: "toy", a diffusers checkpoint name or local directory, a loaded
+          diffusers pipeline, or a ``MassactModel`` (returned as is).
+        device: where the weights go ("cpu", "cuda", ...).
+        dtype: the weights' dtype (default: float32 for the toy, bfloat16 for checkpoints).
+        **kwargs: ``PipelineModel`` options (name, height, width, steps, guidance, world)
+          and ``cpu_offload=True`` for checkpoints.
+    Returns:
+        a ``MassactModel``.
+    """
+    if isinstance(name_or_pipeline, str) and name_or_pipeline == "toy":
+        if kwargs:
+            raise TypeError(f"load('toy') takes device and dtype only, not {sorted(kwargs)}")
+        from .toy.pipeline import ToyModel
+
+        return ToyModel.load(device=device, dtype=dtype)
+    if isinstance(name_or_pipeline, str):
+        # real checkpoints: needs the weights locally or a hub connection (never in CI)
+        from diffusers import DiffusionPipeline
+
+        pipe = DiffusionPipeline.from_pretrained(name_or_pipeline, torch_dtype=dtype or torch.bfloat16)
+        if kwargs.pop("cpu_offload", False):
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(device)
+        return PipelineModel(pipe, name=name_or_pipeline, **kwargs)
+    if hasattr(name_or_pipeline, "transformer"):
+        return PipelineModel(name_or_pipeline, **kwargs)
+    if isinstance(name_or_pipeline, MassactModel):
+        return name_or_pipeline
+    raise ValueError(f"cannot load {name_or_pipeline!r}: give 'toy', a diffusers checkpoint name, or a pipeline "
+                     f"whose transformer is one of: {', '.join(supported_classes())}")
+
+
+def default_world() -> World:
+    """The world of the default model (the toy's), without loading any weights.
+
+    For the few public helpers that predate ``model.world`` and take no model
+    (``transport.attribute_pairs``, ``inversion.render_reference``); new code asks the
+    model: ``model.world``.
+    """
+    from .toy.world_api import ToyWorld
+
+    return ToyWorld()
