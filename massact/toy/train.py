@@ -51,9 +51,10 @@ def massive_ratios(model: ToyDiT, t: float = 0.5, seed: int = 0) -> list[dict]:
         g = torch.Generator("cpu").manual_seed(seed)
         x0 = torch.from_numpy(world.sample_batch(seed + 12345, len(PROBE_CAPTIONS))[0])
         eps = torch.randn(x0.shape, generator=g)
-        xt = pack((1 - t) * x0 + t * eps, model.cfg.patch)
+        dev = model.img_ids.device
+        xt = pack((1 - t) * x0 + t * eps, model.cfg.patch).to(dev)
         text, pooled = model.encode(PROBE_CAPTIONS)
-        model.velocity(xt, torch.full((len(xt),), t), text, pooled)
+        model.velocity(xt, torch.full((len(xt),), t, device=dev), text, pooled)
     finally:
         for h in handles:
             h.remove()
@@ -72,20 +73,43 @@ def massive_ratios(model: ToyDiT, t: float = 0.5, seed: int = 0) -> list[dict]:
     return rows
 
 
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: no CUDA device here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def save_snapshot(ema: ToyDiT, out: Path, step: int, wall: float, seed: int) -> Path:
+    """A float16 copy of the EMA weights at this step, for the claims-across-training view."""
+    snap_dir = out / "snapshots"
+    snap_dir.mkdir(exist_ok=True)
+    half = copy.deepcopy(ema).half()
+    path = snap_dir / f"toy_dit_step{step:05d}.safetensors"
+    save_weights(half, path, {"steps": step, "train_minutes": round(wall / 60, 1), "seed": seed,
+                              "dtype": "float16"})
+    return path
+
+
 def train(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
+    device = _device(args.device)
+    snapshot_steps = {int(s) for s in args.snapshots.split(",") if s.strip()} if args.snapshots else set()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
     cfg = ToyConfig(num_double_layers=args.double, num_single_layers=args.single,
                     num_attention_heads=args.heads, attention_head_dim=args.head_dim, patch=args.patch)
-    model = ToyDiT(cfg)
+    model = ToyDiT(cfg)  # built on the CPU from the seed, so CPU and CUDA runs start identically
     ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
+    model.to(device)
+    ema.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay, betas=(0.9, 0.99))
     step, wall = 0, 0.0
     if ckpt_path.exists():
-        ck = torch.load(ckpt_path, weights_only=False)
+        ck = torch.load(ckpt_path, weights_only=False, map_location=device)
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
@@ -111,8 +135,9 @@ def train(args) -> None:
         caps = ["" if rng.random() < args.cfg_drop else c for c in caps]
         g = torch.Generator("cpu").manual_seed(args.seed * 7919 + step)
         x0 = torch.from_numpy(imgs)
-        eps = torch.randn(x0.shape, generator=g)
+        eps = torch.randn(x0.shape, generator=g)  # drawn on the CPU: the same data on any device
         t = torch.sigmoid(torch.randn(len(x0), generator=g))  # logit-normal
+        x0, eps, t = x0.to(device), eps.to(device), t.to(device)
         xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * eps
         target = pack(eps - x0, cfg.patch)
         text, pooled = model.encode(caps)
@@ -144,6 +169,8 @@ def train(args) -> None:
                   flush=True)
         log.write(json.dumps(rec) + "\n")
         log.flush()
+        if step in snapshot_steps:
+            save_snapshot(ema, out, step, wall, args.seed)
         if step % args.ckpt_every == 0 or step == args.steps:
             save_checkpoint()
             t_last = time.time()
@@ -171,6 +198,9 @@ def main(argv=None):
     p.add_argument("--single", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--head-dim", type=int, default=32)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW decoupled weight decay")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--snapshots", default="", help="comma-separated steps at which a float16 EMA copy is kept")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--log-every", type=int, default=250)
     p.add_argument("--ckpt-every", type=int, default=200)
