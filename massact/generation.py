@@ -1,9 +1,10 @@
 """Generate images while capturing channel statistics and applying edits.
 
-``generate(model, prompts, seeds, capture=..., edits=...)`` is the one entry point the
-claims use: it validates every input against the model (block, channel, step, row
-ranges), installs a ``hooks.Tracer`` for exactly the duration of sampling, and returns a
-``Generation`` holding the images and whatever was captured.
+``generate(model, prompts, seeds, num_steps=..., capture=..., edits=...)`` is the one
+entry point the claims use. It is the boundary: it checks every argument once (types,
+finite numbers, ranges against the model), installs a ``hooks.Tracer`` for exactly the
+duration of sampling, and returns a ``Generation`` holding the images and whatever was
+captured. Nothing below it re-checks.
 """
 from __future__ import annotations
 
@@ -12,21 +13,47 @@ from typing import Sequence
 
 import torch
 
+from .checks import check_bool, check_finite, check_int, check_seeds
 from .hooks import CaptureSpec, ChannelStats, EditSpec, Tracer
 from .models import MassactModel
+
+#: the most denoising steps a run may ask for (a typo guard: 1e4 steps would take hours)
+MAX_STEPS = 1000
+
+#: what generate needs of a model (a MassactModel has all of them)
+MODEL_INTERFACE = ("transformer", "sample", "batch_layout", "validate_prompts", "default_steps",
+                   "default_guidance", "num_blocks", "width", "num_image_tokens")
 
 
 @dataclass
 class Generation:
+    """The images of one ``generate`` call and what was captured.
+
+    Attributes:
+        prompts: one prompt per row.
+        seeds: one seed per row.
+        images: (rows, 3, H, W) float32 in [0, 1].
+        num_steps: the number of denoising steps (``.steps`` is a read-only alias).
+        guidance: the guidance scale used.
+        stats / text_stats: streamed statistics (None when not captured).
+        tensors: (block, step) -> (rows, tokens, channels) float32, the kept tensors.
+        edits: the edits applied.
+    """
+
     prompts: list[str]
     seeds: list[int]
     images: torch.Tensor  # (rows, 3, H, W) float32 in [0, 1]
-    steps: int
+    num_steps: int
     guidance: float
     stats: ChannelStats | None = None
     text_stats: ChannelStats | None = None
     tensors: dict = field(default_factory=dict)  # (block, step) -> (rows, tokens, channels) float32
     edits: tuple[EditSpec, ...] = ()
+
+    @property
+    def steps(self) -> int:
+        """Alias of ``num_steps`` (the number of denoising steps), kept for older code."""
+        return self.num_steps
 
     def token_map(self, block: int, step: int) -> torch.Tensor:
         """The kept image-token tensor of (block, step); a clear error if it was not kept."""
@@ -37,35 +64,109 @@ class Generation:
 
 
 def normalise_seeds(prompts: Sequence[str], seeds) -> list[int]:
-    if seeds is None:
-        seeds = 0
-    if isinstance(seeds, int):
-        return [int(seeds)] * len(prompts)
-    seeds = [int(s) for s in seeds]
-    if len(seeds) != len(prompts):
-        raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts: give one seed per prompt or a single int")
-    return seeds
+    """One seed per prompt: None (0 for all), one int for all, or one int each.
+
+    Args:
+        prompts: the prompts (only their number matters).
+        seeds: None, an int >= 0 or a sequence of ints >= 0 (floats and bools are refused).
+    Returns:
+        a list of len(prompts) ints.
+    """
+    return check_seeds(seeds, len(prompts))
 
 
-def generate(model: MassactModel, prompts: Sequence[str], seeds=None, steps: int | None = None,
+def check_model(model) -> None:
+    """Refuse anything that is not a massact model, naming how to get one.
+
+    Raises:
+        TypeError naming the missing parts and ``massact.load``.
+    """
+    if isinstance(model, MassactModel):
+        return
+    missing = [a for a in MODEL_INTERFACE if not hasattr(model, a)]
+    if missing:
+        hint = (" (a diffusers pipeline: wrap it with massact.load(pipeline))" if hasattr(model, "transformer")
+                else "")
+        raise TypeError(f"model must be a massact model, e.g. massact.load('toy'), massact.load('<hub id>') or "
+                        f"massact.load(pipeline); got {type(model).__name__}{hint}, which lacks {', '.join(missing)}")
+
+
+def _as_prompts(prompts) -> list[str]:
+    if isinstance(prompts, (str, bytes)):
+        raise TypeError("prompts must be a list of strings, e.g. ['a red circle'], not one string")
+    try:
+        return list(prompts)
+    except TypeError:
+        raise TypeError(f"prompts must be a list of strings, e.g. ['a red circle'], got {type(prompts).__name__}") \
+            from None
+
+
+def _as_capture(capture) -> CaptureSpec | None:
+    if capture is None or capture is False:
+        return None
+    if capture is True:
+        return CaptureSpec()
+    if isinstance(capture, CaptureSpec):
+        return capture
+    raise TypeError(f"capture must be None, True (every block and step) or a CaptureSpec(...), got {capture!r}")
+
+
+def _as_edits(edits) -> tuple[EditSpec, ...]:
+    if isinstance(edits, EditSpec):
+        return (edits,)
+    if isinstance(edits, (str, bytes, dict)) or not isinstance(edits, (list, tuple)):
+        raise TypeError(f"edits must be an EditSpec or a list of them, e.g. [EditSpec('zero', {{3: (5, 9)}})], "
+                        f"got {edits!r}")
+    bad = [e for e in edits if not isinstance(e, EditSpec)]
+    if bad:
+        raise TypeError(f"edits must be EditSpec objects, e.g. EditSpec('zero', {{3: (5, 9)}}); got {bad[0]!r}")
+    return tuple(edits)
+
+
+def generate(model: MassactModel, prompts: Sequence[str], seeds=None, num_steps: int | None = None,
              guidance: float | None = None, capture: CaptureSpec | bool | None = None,
-             edits: Sequence[EditSpec] | EditSpec = (), progress: bool = False) -> Generation:
-    """Sample images for prompts (one seed each), capturing and editing the image stream."""
-    prompts = list(prompts) if not isinstance(prompts, str) else prompts
+             edits: Sequence[EditSpec] | EditSpec = (), progress: bool = False, *,
+             steps: int | None = None) -> Generation:
+    """Sample images for prompts (one seed each), capturing and editing the image stream.
+
+    Args:
+        model: a massact model (``massact.load(...)``).
+        prompts: a list of prompts, one row each.
+        seeds: None (0 for every row), an int for every row, or one int per row; each row
+          draws its noise from its own ``torch.Generator("cpu")``, so the same seed gives
+          the same image whatever else is in the batch.
+        num_steps: the number of denoising steps, 1..1000 (None: the model's default).
+        guidance: the guidance scale, a finite number >= 0 (None: the model's default).
+        capture: None/False (nothing), True (statistics of every block and step) or a
+          ``CaptureSpec``.
+        edits: an ``EditSpec`` or a list of them.
+        progress: show a progress bar.
+        steps: an old name of ``num_steps``, still accepted.
+    Returns:
+        a ``Generation``.
+    Raises:
+        TypeError / ValueError naming what is valid; no hook is left installed.
+    """
+    check_model(model)
+    if steps is not None:
+        if num_steps is not None and num_steps != steps:
+            raise ValueError(f"num_steps {num_steps!r} and steps {steps!r} disagree: give num_steps only")
+        num_steps = steps
+    prompts = _as_prompts(prompts)
     model.validate_prompts(prompts)
     seeds = normalise_seeds(prompts, seeds)
-    steps = model.default_steps if steps is None else steps
-    if not isinstance(steps, int) or steps < 1 or steps > 1000:
-        raise ValueError(f"steps {steps!r} out of range: 1..1000")
-    guidance = model.default_guidance if guidance is None else float(guidance)
-    if capture is True:
-        capture = CaptureSpec()
-    if isinstance(edits, EditSpec):
-        edits = [edits]
-    for e in edits:
-        e.validate(model.num_blocks, model.width, steps, len(prompts), model.num_image_tokens)
+    num_steps = check_int("num_steps", model.default_steps if num_steps is None else num_steps, 1, MAX_STEPS,
+                          what="the number of denoising steps")
+    guidance = check_finite("guidance", model.default_guidance if guidance is None else guidance, 0.0,
+                            what="1 = no classifier-free guidance")
+    capture = _as_capture(capture)
+    edits = _as_edits(edits)
+    progress = check_bool("progress", progress)
     layout = model.batch_layout(len(prompts), guidance)
-    with Tracer(model.transformer, layout, capture=capture or None, edits=edits, num_steps=steps) as tr:
-        images = model.sample(prompts, seeds, steps, guidance, progress=progress)
+    # the Tracer checks blocks, channels, steps, rows and tokens of capture and edits, once
+    tracer = Tracer(model.transformer, layout, capture=capture, edits=edits, num_steps=num_steps,
+                    width=model.width, num_tokens=model.num_image_tokens)
+    with tracer as tr:
+        images = model.sample(prompts, seeds, num_steps, guidance, progress=progress)
     res = tr.result()
-    return Generation(prompts, seeds, images, steps, guidance, res.stats, res.text_stats, res.tensors, tuple(edits))
+    return Generation(prompts, seeds, images, num_steps, guidance, res.stats, res.text_stats, res.tensors, edits)

@@ -3,10 +3,14 @@
 Vocabulary (stable; tests pin it):
 
 * **block** – global block number in execution order (see ``adapters.enumerate_blocks``);
-* **step** – denoising step, 0 = first (noisiest) step;
-* **row** – one prompt of the batch being generated (row i = prompts[i]); with
-  classifier-free guidance the transformer sees each row once per branch (``cond`` and
-  ``uncond``); statistics are taken on the ``cond`` branch, edits apply to both.
+* **step** – denoising step index, 0 = first (noisiest) step; ``num_steps`` is the count;
+* **row** – one prompt of the batch being generated (row i = prompts[i]);
+* **branch** – with classifier-free guidance the transformer sees each row once per
+  branch, ``cond`` and ``uncond``; statistics are taken on the ``cond`` branch, edits
+  apply to both.
+
+(**arm** and **selection**, which name the channels an edit acts on, are defined in
+``massact.selection``.)
 
 Statistics are streamed: for each (block, step) the hook keeps, per row and channel, the
 float32 sum of x, sum of |x| and max |x| over image tokens, so memory is
@@ -16,6 +20,11 @@ only for the (block, step) pairs named in ``CaptureSpec.keep``.
 An edit is data: an ``EditSpec`` (frozen dataclass) says what to do to which channels of
 which blocks at which steps; ``Tracer`` applies it inside a ``with`` block and removes
 every hook on exit, also when an exception is raised.
+
+Validation: ``EditSpec`` and ``CaptureSpec`` check types and values when they are built
+(floats and bools are never indices; alpha and token-mask values are finite and in
+[0, 1]); ``Tracer`` checks the ranges against the transformer (blocks), the run (steps)
+and the batch (rows) once, before any hook is installed. Hook code trusts both.
 """
 from __future__ import annotations
 
@@ -26,8 +35,11 @@ import torch
 from torch import nn
 
 from .adapters import BlockRef, enumerate_blocks, replace_image_stream, split_streams, adapter_for
+from .checks import check_bool, check_finite, check_index, check_indices, is_int, valid_range
 
-OPS = ("zero", "replace", "mix")
+#: the edit operations; "replace" is accepted as an alias of "mix" at alpha 1
+OPS = ("zero", "mix")
+OP_ALIASES = {"replace": "mix"}
 STATISTICS = ("absmean", "meanabs", "maxabs")
 STATISTIC_HELP = {
     "absmean": "|mean over image tokens| (the paper's score)",
@@ -37,9 +49,50 @@ STATISTIC_HELP = {
 
 
 def _check_range(name: str, values, upper: int) -> None:
+    """Range check of already type-checked indices (the Tracer's once-per-run check)."""
     for v in values:
-        if not isinstance(v, (int,)) or isinstance(v, bool) or not 0 <= v < upper:
-            raise ValueError(f"{name} {v!r} out of range: valid {name}s are 0..{upper - 1}")
+        if not 0 <= v < upper:
+            raise ValueError(f"{name} {v} out of range: {valid_range(name, upper)}")
+
+
+def _index_tuple(name: str, values, allow_empty: bool = False) -> tuple[int, ...]:
+    return check_indices(name, values, None, allow_empty=allow_empty)
+
+
+def _pairs(name: str, values, what: str) -> tuple[tuple[int, int], ...]:
+    """A sequence of (a, b) int pairs, e.g. source_rows=((0, 1),) or keep=((3, 2),)."""
+    example = {"source_rows": "((target_row, source_row), ...), e.g. ((0, 1),)",
+               "keep": "((block, step), ...), e.g. ((3, 2),)"}[name]
+    if isinstance(values, (str, bytes)) or is_int(values) or not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a tuple of pairs {example}, not {values!r}")
+    out = []
+    for p in values:
+        if isinstance(p, (str, bytes)) or not isinstance(p, (list, tuple)) or len(p) != 2:
+            raise TypeError(f"{name} must be a tuple of pairs {example}; {p!r} is not a pair")
+        out.append((check_index(what[0], p[0]), check_index(what[1], p[1])))
+    return tuple(out)
+
+
+def _check_token_mask(tm) -> torch.Tensor | None:
+    if tm is None:
+        return None
+    if not isinstance(tm, torch.Tensor):
+        raise TypeError(f"token_mask must be a torch tensor of shape (tokens,) or (rows, tokens) with values in "
+                        f"[0, 1], got {type(tm).__name__}")
+    if tm.dtype != torch.bool and not tm.is_floating_point():
+        raise TypeError(f"token_mask has dtype {tm.dtype}: give bool or float values in [0, 1] "
+                        "(1 = edit the token, 0 = leave it)")
+    if tm.dim() not in (1, 2):
+        raise ValueError(f"token_mask has shape {tuple(tm.shape)}; valid shapes are (tokens,) or (rows, tokens)")
+    if tm.is_floating_point():
+        v = tm.detach().float()
+        if not torch.isfinite(v).all():
+            raise ValueError("token_mask has NaN or infinite values: token-mask values must be finite, in [0, 1] "
+                             "(1 = edit the token, 0 = leave it)")
+        if v.numel() and (v.min() < 0 or v.max() > 1):
+            raise ValueError(f"token_mask values range over [{float(v.min()):g}, {float(v.max()):g}]: token-mask "
+                             "values must be in [0, 1] (1 = edit the token, 0 = leave it)")
+    return tm
 
 
 @dataclass(frozen=True)
@@ -47,13 +100,27 @@ class EditSpec:
     """One intervention on the image stream.
 
     op:
-      * ``"zero"``: x <- x * (1 - alpha M)   (alpha = 1 zeroes the channels)
-      * ``"replace"``: x <- x (1 - M) + x_src M   (the paper's transport, alpha fixed at 1)
-      * ``"mix"``: x <- x (1 - alpha M) + x_src alpha M, alpha in [0, 1]
+      * ``"zero"``: x <- x (1 - alpha M)   (alpha = 1 zeroes the channels)
+      * ``"mix"``: x <- x (1 - alpha M) + x_src alpha M, alpha in [0, 1] (alpha = 1
+        replaces the channels by the source's: the paper's transport)
+      * ``"replace"``: an alias of ``"mix"`` at alpha 1, normalised to ``op="mix"``
     where M = p m^T: m the indicator of ``channels[block]``, p the ``token_mask`` (all ones
     when None). The source x_src is another row of the same batch (``source_rows``: a
     tuple of (target_row, source_row) pairs) or a recorded run (``recorded``: a mapping
     (block, step) -> tensor (rows or 1, tokens, channels), e.g. ``CaptureResult.tensors``).
+
+    Args:
+        op: "zero" or "mix" ("replace" = "mix" with alpha 1).
+        channels: {block: (channel, ...)}, ints only, at least one block and one channel each.
+        steps: step indices (a tuple of ints) or None for every step.
+        alpha: a finite number in [0, 1].
+        token_mask: None, or a bool/float tensor (tokens,) or (rows, tokens) with values in [0, 1].
+        source_rows: ((target_row, source_row), ...) for "mix" from the same batch.
+        recorded: {(block, step): tensor} for "mix" from a recorded run.
+        rows: the rows a "zero" or recorded "mix" edits (None = all; source_rows name their targets).
+
+    Types and values are checked here; ranges (blocks, channels, steps, rows, tokens)
+    against the model and run by ``validate``, which ``Tracer`` calls.
     """
 
     op: str
@@ -66,19 +133,51 @@ class EditSpec:
     rows: tuple[int, ...] | None = None  # rows to edit for zero/recorded; None = all
 
     def __post_init__(self):
-        if self.op not in OPS:
-            raise ValueError(f"unknown op {self.op!r}; choose one of {OPS}")
-        if not isinstance(self.alpha, (int, float)) or not 0.0 <= float(self.alpha) <= 1.0:
-            raise ValueError(f"alpha {self.alpha!r} out of range: alpha must be in [0, 1]")
-        if self.op == "replace" and self.alpha != 1.0:
-            raise ValueError("op 'replace' is alpha = 1; use op 'mix' for another alpha")
-        if self.op in ("replace", "mix") and not self.source_rows and self.recorded is None:
-            raise ValueError(f"op {self.op!r} needs a source: source_rows=((target, source), ...) or recorded=...")
+        op = self.op
+        if not isinstance(op, str) or (op not in OPS and op not in OP_ALIASES):
+            raise ValueError(f"unknown op {op!r}; choose one of {OPS} ('replace' = 'mix' with alpha 1)")
+        alpha = check_finite("alpha", self.alpha, 0.0, 1.0)
+        if op == "replace":
+            if alpha != 1.0:
+                raise ValueError(f"op 'replace' is 'mix' with alpha 1, but alpha is {self.alpha!r}: use op 'mix' "
+                                 "for another alpha")
+            op = "mix"
+        if not isinstance(self.channels, Mapping):
+            raise TypeError(f"channels must be a dict {{block: (channel, ...)}}, e.g. {{3: (5, 9)}}, "
+                            f"got {type(self.channels).__name__}")
         if not self.channels:
             raise ValueError("EditSpec needs at least one block in channels={block: (channel, ...)}")
-        object.__setattr__(self, "channels", {int(b): tuple(int(c) for c in cs) for b, cs in self.channels.items()})
-        if self.steps is not None:
-            object.__setattr__(self, "steps", tuple(int(s) for s in self.steps))
+        channels = {}
+        for b, cs in self.channels.items():
+            b = check_index("block", b)
+            channels[b] = _index_tuple("channel", cs)
+            if len(set(channels[b])) != len(channels[b]):
+                raise ValueError(f"channels of block {b} contain duplicates: {list(channels[b])}")
+        steps = None if self.steps is None else _index_tuple("step", self.steps)
+        source_rows = _pairs("source_rows", self.source_rows, ("row", "row"))
+        targets = [t for t, _ in source_rows]
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"source_rows {list(source_rows)} name a target row twice: each target takes one source")
+        rows = None if self.rows is None else _index_tuple("row", self.rows)
+        recorded = self.recorded
+        if recorded is not None:
+            if not isinstance(recorded, Mapping):
+                raise TypeError("recorded must be a dict {(block, step): tensor (rows or 1, tokens, channels)}, e.g. "
+                                "CaptureResult.tensors")
+            for key, t in recorded.items():
+                _pairs("keep", (key,), ("block", "step"))
+                if not isinstance(t, torch.Tensor) or t.dim() != 3:
+                    raise TypeError(f"recorded[{key!r}] must be a tensor (rows or 1, tokens, channels)")
+        if op == "mix" and not source_rows and recorded is None:
+            raise ValueError(f"op {self.op!r} needs a source: source_rows=((target, source), ...) or recorded=...")
+        if source_rows and recorded is not None:
+            raise ValueError("give source_rows or recorded, not both: an edit has one source")
+        if op == "zero" and (source_rows or recorded is not None):
+            raise ValueError("op 'zero' takes no source: drop source_rows/recorded, or use op 'mix'")
+        for name, v in (("op", op), ("alpha", alpha), ("channels", channels), ("steps", steps),
+                        ("token_mask", _check_token_mask(self.token_mask)), ("source_rows", source_rows),
+                        ("rows", rows)):
+            object.__setattr__(self, name, v)
 
     @property
     def blocks(self) -> tuple[int, ...]:
@@ -92,34 +191,85 @@ class EditSpec:
                 "source_rows": [list(p) for p in self.source_rows],
                 "recorded": self.recorded is not None}
 
-    def validate(self, num_blocks: int, width: int, num_steps: int, num_rows: int, num_tokens: int | None = None):
+    def validate(self, num_blocks: int, width: int | None = None, num_steps: int | None = None,
+                 num_rows: int | None = None, num_tokens: int | None = None) -> None:
+        """Check the ranges against a model and a run (None = not known, not checked).
+
+        Args:
+            num_blocks: the transformer's blocks.
+            width: channels of the image stream.
+            num_steps: denoising steps of the run.
+            num_rows: rows of the batch.
+            num_tokens: image tokens per row.
+        Raises:
+            ValueError naming the valid range.
+        """
         _check_range("block", self.blocks, num_blocks)
-        for cs in self.channels.values():
-            _check_range("channel", cs, width)
-        if self.steps is not None:
+        if width is not None:
+            for cs in self.channels.values():
+                _check_range("channel", cs, width)
+        if self.steps is not None and num_steps is not None:
             _check_range("step", self.steps, num_steps)
-        for t, s in self.source_rows:
-            _check_range("row", (t, s), num_rows)
-        if self.rows is not None:
-            _check_range("row", self.rows, num_rows)
-        if self.token_mask is not None and (self.token_mask.dim() not in (1, 2)
-                                            or (self.token_mask.dim() == 2 and self.token_mask.shape[0] != num_rows)):
-            raise ValueError(f"token_mask has shape {tuple(self.token_mask.shape)}; valid shapes are (tokens,) or "
+        if num_rows is not None:
+            for t, s in self.source_rows:
+                _check_range("row", (t, s), num_rows)
+            if self.rows is not None:
+                _check_range("row", self.rows, num_rows)
+        tm = self.token_mask
+        if tm is not None and num_rows is not None and tm.dim() == 2 and tm.shape[0] != num_rows:
+            raise ValueError(f"token_mask has shape {tuple(tm.shape)}; valid shapes are (tokens,) or "
                              f"(rows, tokens) = ({num_rows}, {num_tokens if num_tokens is not None else 'tokens'})")
-        if self.token_mask is not None and num_tokens is not None and self.token_mask.shape[-1] != num_tokens:
-            raise ValueError(f"token_mask has {self.token_mask.shape[-1]} tokens; the model has {num_tokens} image tokens")
+        if tm is not None and num_tokens is not None and tm.shape[-1] != num_tokens:
+            raise ValueError(f"token_mask has {tm.shape[-1]} tokens; the model has {num_tokens} image tokens")
+        for (b, s), t in (self.recorded or {}).items():
+            want = (num_rows if num_rows is not None else t.shape[0], num_tokens or t.shape[1], width or t.shape[2])
+            if t.shape[0] not in (1, want[0]) or tuple(t.shape[1:]) != want[1:]:
+                raise ValueError(f"recorded[({b}, {s})] has shape {tuple(t.shape)}; valid shapes are "
+                                 f"(rows or 1, tokens, channels) = ({want[0]} or 1, {want[1]}, {want[2]})")
 
 
 @dataclass(frozen=True)
 class CaptureSpec:
-    """What to record. blocks/steps None = all; keep = (block, step) pairs whose full
-    image-token tensors (cond rows, float32, on CPU) are stored."""
+    """What to record.
+
+    Args:
+        blocks: block numbers whose statistics are streamed (a tuple of ints; None = all;
+          () = none, e.g. when only ``keep`` is wanted).
+        steps: step indices to record (a tuple of ints; None = all).
+        text: also stream statistics of the text tokens (two-stream models).
+        keep: (block, step) pairs whose full image-token tensors (cond rows, float32, on
+          CPU) are stored.
+        stats: stream statistics at all (False: only ``keep``).
+    """
 
     blocks: tuple[int, ...] | None = None
     steps: tuple[int, ...] | None = None
-    text: bool = False  # also stream statistics of text tokens (two-stream models)
+    text: bool = False
     keep: tuple[tuple[int, int], ...] = ()
     stats: bool = True
+
+    def __post_init__(self):
+        if self.blocks is not None:
+            object.__setattr__(self, "blocks", _index_tuple("block", self.blocks, allow_empty=True))
+        if self.steps is not None:
+            object.__setattr__(self, "steps", _index_tuple("step", self.steps, allow_empty=True))
+        object.__setattr__(self, "keep", _pairs("keep", self.keep, ("block", "step")))
+        check_bool("text", self.text)
+        check_bool("stats", self.stats)
+
+    def validate(self, num_blocks: int, num_steps: int | None = None) -> None:
+        """Check block and step ranges (num_steps None: steps not checked).
+
+        Raises:
+            ValueError naming the valid range.
+        """
+        _check_range("block", self.blocks or (), num_blocks)
+        for b, s in self.keep:
+            _check_range("block", (b,), num_blocks)
+            if num_steps is not None:
+                _check_range("step", (s,), num_steps)
+        if self.steps is not None and num_steps is not None:
+            _check_range("step", self.steps, num_steps)
 
 
 @dataclass(frozen=True)
@@ -212,16 +362,85 @@ class CaptureResult:
     num_calls: int
 
 
+class _EditPlan:
+    """One edit at one block, prepared once per run: the channel indices and the weight.
+
+    The weight P has shape (rows or 1, tokens or 1, 1): the token mask (when there is one)
+    times the row selection (when ``rows`` is given), else a single 1. The hook then
+    updates only ``x[..., channels]`` (rows, tokens, k), never a dense (rows, tokens,
+    channels) mask. The arithmetic is the same elementwise arithmetic as the dense form
+    x (1 - alpha M) + x_src alpha M, so the results are bit for bit the same.
+    """
+
+    __slots__ = ("edit", "block", "channels", "targets", "sources", "_cache")
+
+    def __init__(self, edit: EditSpec, block: int):
+        self.edit, self.block = edit, block
+        self.channels = torch.tensor(edit.channels[block], dtype=torch.long)
+        self.targets = torch.tensor([t for t, _ in edit.source_rows], dtype=torch.long)
+        self.sources = torch.tensor([s for _, s in edit.source_rows], dtype=torch.long)
+        self._cache: dict = {}
+
+    def _prepared(self, x: torch.Tensor):
+        """(channels, alpha P, 1 - alpha P, targets, sources) on x's device and dtype (cached)."""
+        key = (x.device, x.dtype, x.shape[0])
+        if key not in self._cache:
+            e, dev, dt = self.edit, x.device, x.dtype
+            p = torch.ones(1, 1, 1, dtype=dt, device=dev)
+            if e.token_mask is not None:
+                tm = e.token_mask.to(device=dev, dtype=dt)
+                p = tm[None, :, None] if tm.dim() == 1 else tm[:, :, None]
+            if e.rows is not None and not e.source_rows:  # source_rows already names its targets
+                keep = torch.zeros(x.shape[0], 1, 1, dtype=dt, device=dev)
+                keep[list(e.rows)] = 1
+                p = p * keep
+            ap = float(e.alpha) * p
+            self._cache[key] = (self.channels.to(dev), ap, 1 - ap, self.targets.to(dev), self.sources.to(dev))
+        return self._cache[key]
+
+    def apply_(self, step: int, x: torch.Tensor) -> None:
+        """Edit x (rows, tokens, channels) in place; rows are in prompt order."""
+        e = self.edit
+        src = None
+        if e.recorded is not None:
+            if (self.block, step) not in e.recorded:
+                return
+            src = e.recorded[(self.block, step)][..., self.channels]
+        ch, ap, keep, tgt, srow = self._prepared(x)
+        xc = x[..., ch]  # (rows, tokens, k), a copy
+        if e.op == "zero":
+            x[..., ch] = xc * keep
+        elif src is not None:
+            x[..., ch] = xc * keep + src.to(device=x.device, dtype=x.dtype) * ap
+        else:
+            apt, keept = (ap[tgt], keep[tgt]) if ap.shape[0] > 1 else (ap, keep)
+            xc[tgt] = xc[tgt] * keept + xc[srow] * apt  # sources read before any target is written
+            x[..., ch] = xc
+
+
 class Tracer:
     """Install capture and edit hooks on a transformer for the duration of a ``with`` block.
 
-    >>> with Tracer(transformer, layout, capture=CaptureSpec(), edits=[spec]) as tr:
+    >>> with Tracer(transformer, layout, capture=CaptureSpec(), edits=[spec], num_steps=20) as tr:
     ...     run_the_sampler()
     >>> tr.result().stats.score("absmean")
+
+    Args:
+        transformer: a transformer whose class is in ``adapters.ADAPTERS``.
+        layout: how the rows reach the transformer (``MassactModel.batch_layout``).
+        capture: what to record (None = nothing).
+        edits: the ``EditSpec`` edits to apply.
+        num_steps: the run's number of denoising steps (None: steps are not range-checked).
+        width: channels of the image stream (None: channels are not range-checked).
+        num_tokens: image tokens per row (None: token masks are not length-checked).
+
+    Every range is checked here, once, before any hook is installed: an edit of a block or
+    step that never runs would otherwise silently do nothing.
     """
 
     def __init__(self, transformer: nn.Module, layout: BatchLayout, capture: CaptureSpec | None = None,
-                 edits: Sequence[EditSpec] = (), num_steps: int | None = None):
+                 edits: Sequence[EditSpec] = (), num_steps: int | None = None, width: int | None = None,
+                 num_tokens: int | None = None):
         self.transformer = transformer
         self.adapter = adapter_for(transformer)
         self.blocks: list[BlockRef] = enumerate_blocks(transformer)
@@ -231,27 +450,19 @@ class Tracer:
         self.num_steps = num_steps
         n = len(self.blocks)
         if capture is not None:
-            _check_range("block", capture.blocks or (), n)
-            for b, s in capture.keep:
-                _check_range("block", (b,), n)
-                if num_steps is not None:
-                    _check_range("step", (s,), num_steps)
-            if capture.steps is not None and num_steps is not None:
-                _check_range("step", capture.steps, num_steps)
-        for e in self.edits:  # an edit of a block or step that never runs would silently do nothing
-            _check_range("block", e.blocks, n)
-            if e.steps is not None and num_steps is not None:
-                _check_range("step", e.steps, num_steps)
+            capture.validate(n, num_steps)
+        for e in self.edits:
+            e.validate(n, width, num_steps, layout.num_rows, num_tokens)
         self._handles: list = []
         self._call = -1
         self._text_len: int | None = None
         self._stats: dict[tuple[int, int], _StreamStats] = {}
         self._text_stats: dict[tuple[int, int], _StreamStats] = {}
         self._tensors: dict[tuple[int, int], torch.Tensor] = {}
-        self._edits_by_block: dict[int, list[EditSpec]] = {}
+        self._edits_by_block: dict[int, list[_EditPlan]] = {}
         for e in self.edits:
             for b in e.blocks:
-                self._edits_by_block.setdefault(b, []).append(e)
+                self._edits_by_block.setdefault(b, []).append(_EditPlan(e, b))
 
     # -- hook management --------------------------------------------------------------
     def __enter__(self):
@@ -314,12 +525,13 @@ class Tracer:
             step = self.step
             img, txt = split_streams(output, ref.spec, self._text_len)
             branches = self._row_slices(img.shape[0])
-            edits = [e for e in self._edits_by_block.get(ref.index, ()) if e.steps is None or step in e.steps]
-            if edits:
+            plans = [p for p in self._edits_by_block.get(ref.index, ())
+                     if p.edit.steps is None or step in p.edit.steps]
+            if plans:
                 new = img.clone()
-                for e in edits:
-                    for br, sl in branches.items():
-                        new[sl] = self._apply(e, ref.index, step, new[sl], br)
+                for p in plans:
+                    for sl in branches.values():
+                        p.apply_(step, new[sl])  # in place on this branch's rows of the copy
                 output = replace_image_stream(output, ref.spec, self._text_len, new)
                 img = new
             c = self.capture
@@ -331,35 +543,15 @@ class Tracer:
                         self._text_stats[(ref.index, step)] = _StreamStats(txt[sl].detach())
                 if (ref.index, step) in c.keep:
                     self._tensors[(ref.index, step)] = img[sl].detach().float().cpu().clone()
-            return output if edits else None
+            return output if plans else None
 
         return post
 
-    def _apply(self, e: EditSpec, block: int, step: int, x: torch.Tensor, branch: str) -> torch.Tensor:
-        """Return x (rows, tokens, channels) edited by e; rows are in prompt order."""
-        ch = torch.tensor(e.channels[block], dtype=torch.long, device=x.device)
-        m = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
-        m[ch] = 1
-        p = torch.ones(x.shape[0], x.shape[1], 1, dtype=x.dtype, device=x.device)
-        if e.token_mask is not None:
-            tm = e.token_mask.to(device=x.device, dtype=x.dtype)
-            p = (tm.expand(x.shape[0], -1) if tm.dim() == 1 else tm)[..., None].clone()
-        M = p * m  # (rows, tokens, channels)
-        a = float(e.alpha)
-        if e.rows is not None and not e.source_rows:  # source_rows already names its targets
-            keep = torch.zeros(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
-            keep[list(e.rows)] = 1
-            M = M * keep
-        if e.op == "zero":
-            return x * (1 - a * M)
-        if e.recorded is not None:
-            if (block, step) not in e.recorded:
-                return x
-            src = e.recorded[(block, step)].to(device=x.device, dtype=x.dtype).expand_as(x)
-            return x * (1 - a * M) + src * (a * M)
+    def _apply(self, e: EditSpec, block: int, step: int, x: torch.Tensor, branch: str = "cond") -> torch.Tensor:
+        """x (rows, tokens, channels) edited by e at (block, step), as a new tensor (the hook
+        edits in place; this form lets a test or a checker compare formulas)."""
         out = x.clone()
-        for t, s in e.source_rows:
-            out[t] = x[t] * (1 - a * M[t]) + x[s] * (a * M[t])
+        _EditPlan(e, block).apply_(step, out)
         return out
 
     # -- results --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def test_generation_fields(model):
     gen = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], steps=STEPS, capture=True)
     assert gen.images.shape == (3, 3, 32, 32) and gen.images.dtype == torch.float32
     assert 0.0 <= gen.images.min() and gen.images.max() <= 1.0
-    assert gen.prompts == PROMPTS[:3] and gen.seeds == [0, 1, 2] and gen.steps == STEPS
+    assert gen.prompts == PROMPTS[:3] and gen.seeds == [0, 1, 2] and gen.num_steps == STEPS
     assert gen.guidance == model.default_guidance
     assert gen.stats.shape == (3, model.num_blocks, STEPS, model.width)
     assert gen.text_stats is None and gen.tensors == {} and gen.edits == ()
@@ -89,9 +89,23 @@ def test_empty_prompt_list_lists_the_vocabulary(model):
 def test_seed_and_step_errors(model):
     with pytest.raises(ValueError, match="3 seeds for 2 prompts"):
         massact.generate(model, PROMPTS[:2], seeds=[1, 2, 3], steps=STEPS)
-    for bad in (0, -1, 2.5):
-        with pytest.raises(ValueError, match=r"steps .* out of range: 1\.\.1000"):
-            massact.generate(model, PROMPTS[:1], seeds=0, steps=bad)
+    for bad in (0, -1, 1001):
+        with pytest.raises(ValueError, match=r"num_steps .* out of range: num_steps must be in 1\.\.1000"):
+            massact.generate(model, PROMPTS[:1], seeds=0, num_steps=bad)
+    for bad in (2.5, True):
+        with pytest.raises(TypeError, match=r"num_steps .* is not an integer: num_steps must be in 1\.\.1000"):
+            massact.generate(model, PROMPTS[:1], seeds=0, num_steps=bad)
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_steps_is_an_alias_of_num_steps(model):
+    a = massact.generate(model, PROMPTS[:1], seeds=0, num_steps=2)
+    b = massact.generate(model, PROMPTS[:1], seeds=0, steps=2)
+    assert a.num_steps == b.num_steps == b.steps == 2 and torch.equal(a.images, b.images)
+    with pytest.raises(ValueError, match="give num_steps only"):
+        massact.generate(model, PROMPTS[:1], seeds=0, num_steps=2, steps=3)
+    with pytest.raises(AttributeError):
+        a.steps = 3  # read-only alias
 
 
 def test_token_map(model):

@@ -101,30 +101,34 @@ def test_partial_capture_scores_and_ratio_table(model):
 
 
 # -- capture of blocks / steps that do not exist ---------------------------------------------------
-@pytest.mark.parametrize("spec, match", [
-    (CaptureSpec(blocks=(7,)), r"block 7 out of range: valid blocks are 0\.\.6"),
-    (CaptureSpec(blocks=(-1,)), r"block -1 out of range: valid blocks are 0\.\.6"),
-    (CaptureSpec(steps=(4,)), r"step 4 out of range: valid steps are 0\.\.3"),
-    (CaptureSpec(keep=((9, 0),)), r"block 9 out of range: valid blocks are 0\.\.6"),
-    (CaptureSpec(keep=((0, 4),)), r"step 4 out of range: valid steps are 0\.\.3"),
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(blocks=(7,)), r"block 7 out of range: valid blocks are 0\.\.6"),
+    (dict(steps=(4,)), r"step 4 out of range: valid steps are 0\.\.3"),
+    (dict(keep=((9, 0),)), r"block 9 out of range: valid blocks are 0\.\.6"),
+    (dict(keep=((0, 4),)), r"step 4 out of range: valid steps are 0\.\.3"),
 ])
-def test_capture_of_missing_blocks_or_steps_errors(model, spec, match):
+def test_capture_of_missing_blocks_or_steps_errors(model, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        massact.generate(model, PROMPTS[:1], seeds=0, steps=STEPS, capture=spec)
+        massact.generate(model, PROMPTS[:1], seeds=0, num_steps=STEPS, capture=CaptureSpec(**kwargs))
     assert hooks_installed(model.transformer) == 0
+
+
+def test_negative_blocks_and_steps_are_refused_when_the_spec_is_built():
+    with pytest.raises(ValueError, match=r"block -1 out of range"):
+        CaptureSpec(blocks=(-1,))
+    with pytest.raises(ValueError, match=r"step -2 out of range"):
+        CaptureSpec(keep=((0, -2),))
 
 
 # -- EditSpec validation -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
     (dict(op="zero", channels={7: (0,)}), r"block 7 out of range: valid blocks are 0\.\.6"),
     (dict(op="zero", channels={0: (128,)}), r"channel 128 out of range: valid channels are 0\.\.127"),
-    (dict(op="zero", channels={0: (-1,)}), r"channel -1 out of range: valid channels are 0\.\.127"),
     (dict(op="zero", channels={0: (1,)}, steps=(4,)), r"step 4 out of range: valid steps are 0\.\.3"),
     (dict(op="replace", channels={0: (1,)}, source_rows=((0, 2),)), r"row 2 out of range: valid rows are 0\.\.1"),
     (dict(op="zero", channels={0: (1,)}, rows=(5,)), r"row 5 out of range: valid rows are 0\.\.1"),
     (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(63)), r"token_mask has 63 tokens.*64"),
     (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(3, 64)), r"\(rows, tokens\) = \(2, 64\)"),
-    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(2, 8, 8)), r"\(rows, tokens\) = \(2, 64\)"),
 ])
 def test_editspec_range_errors_name_the_valid_range(model, kwargs, match):
     spec = EditSpec(**kwargs)
@@ -134,12 +138,17 @@ def test_editspec_range_errors_name_the_valid_range(model, kwargs, match):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(op="mix", channels={0: (1,)}, alpha=1.5, source_rows=((0, 1),)), r"alpha must be in \[0, 1\]"),
-    (dict(op="zero", channels={0: (1,)}, alpha=-0.1), r"alpha must be in \[0, 1\]"),
+    (dict(op="mix", channels={0: (1,)}, alpha=1.5, source_rows=((0, 1),)), r"alpha must be a finite number in \[0, 1\]"),
+    (dict(op="zero", channels={0: (1,)}, alpha=-0.1), r"alpha must be a finite number in \[0, 1\]"),
     (dict(op="replace", channels={0: (1,)}, alpha=0.5, source_rows=((0, 1),)), "use op 'mix'"),
     (dict(op="replace", channels={0: (1,)}), r"needs a source: source_rows="),
-    (dict(op="scale", channels={0: (1,)}), r"unknown op 'scale'.*zero.*replace.*mix"),
+    (dict(op="scale", channels={0: (1,)}), r"unknown op 'scale'.*zero.*mix.*'replace' = 'mix' with alpha 1"),
     (dict(op="zero", channels={}), r"at least one block"),
+    (dict(op="zero", channels={0: (-1,)}), r"channel -1 out of range"),
+    (dict(op="zero", channels={0: (1,)}, token_mask=torch.ones(2, 8, 8)), r"valid shapes are \(tokens,\) or \(rows, tokens\)"),
+    (dict(op="zero", channels={0: (1, 1)}), r"duplicates"),
+    (dict(op="mix", channels={0: (1,)}, source_rows=((0, 1), (0, 2))), r"target row twice"),
+    (dict(op="zero", channels={0: (1,)}, source_rows=((0, 1),)), r"'zero' takes no source"),
 ])
 def test_editspec_construction_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

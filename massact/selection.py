@@ -1,0 +1,251 @@
+"""Which channels, at which blocks and steps: the one normaliser for every claim and face.
+
+Vocabulary (stable; tests pin it):
+
+* **block** – global block number in execution order, 0..num_blocks-1 (see
+  ``adapters.enumerate_blocks``);
+* **step** – denoising step index, 0 = first (noisiest) step; ``num_steps`` is a count,
+  ``steps`` are indices;
+* **row** – one prompt of the batch being generated;
+* **arm** – which k channels of each block are chosen: ``"top"`` (highest calibration
+  score), ``"bottom"`` (lowest) or ``"random"`` (a seeded uniform draw, another per block);
+* **selection** – arm + k + blocks + steps + seed: everything that names one edit's
+  channels, as a frozen ``Selection``.
+
+Block and step specifications (``resolve_blocks`` / ``resolve_steps``):
+
+* ``"all"`` or None: every block / every step;
+* ``"early"`` / ``"late"``: the first / second half (for steps: the noisiest half first);
+* a number ``3`` or ``"3"``, a range ``"2-5"`` (both ends included), a list ``"0,3"``;
+* a list, tuple or range of ints, e.g. ``(0, 3)``.
+
+Floats and bools are never block or step numbers. Specifications are checked for syntax
+when a ``Selection`` is built and for range when they are resolved against a model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .checks import check_choice, check_index, check_int, is_int, valid_range
+from .hooks import EditSpec
+from .ranking import ARMS, channel_set
+
+__all__ = ["ARMS", "STEP_RANGES", "resolve_blocks", "resolve_steps", "span_label", "blocks_label", "steps_label",
+           "Selection"]
+
+#: the named step (and block) ranges; "all" = everything
+STEP_RANGES = ("early", "late", "all")
+
+
+def _parse(spec, name: str, upper: int | None) -> tuple[int, ...] | str:
+    """A specification -> "all" / "early" / "late" or a tuple of ints (range not checked
+    when upper is None). Raises TypeError/ValueError naming the valid forms."""
+    forms = (f"give 'all', 'early', 'late', a {name} number, a range like '2-5', a list like '0,3' or "
+             f"a tuple of ints")
+    where = f"; {valid_range(name, upper)}" if upper is not None else ""
+    if spec is None:
+        return "all"
+    if isinstance(spec, str):
+        s = spec.strip()
+        if s in STEP_RANGES:
+            return s
+        out: list[int] = []
+        try:
+            for part in s.split(","):
+                a, dash, b = part.strip().partition("-")
+                if dash:
+                    lo, hi = int(a), int(b)
+                    if hi < lo:
+                        raise ValueError
+                    out += range(lo, hi + 1)
+                else:
+                    out.append(int(a))
+        except ValueError:
+            raise ValueError(f"cannot read {name}s {spec!r}: {forms}{where}") from None
+        return tuple(check_index(name, v, upper) for v in out)
+    if is_int(spec):
+        return (check_index(name, spec, upper),)
+    if isinstance(spec, (bool, float)):
+        raise TypeError(f"{name} {spec!r} is not an integer: {forms}{where}")
+    if hasattr(spec, "tolist") and getattr(spec, "ndim", 2) <= 1:  # a numpy array or torch tensor of ints
+        spec = list(spec.reshape(-1).tolist())
+    if not isinstance(spec, (list, tuple, range)):
+        raise TypeError(f"cannot read {name}s {spec!r} ({type(spec).__name__}): {forms}{where}")
+    out = tuple(check_index(name, v, upper) for v in spec)
+    if not out:
+        raise ValueError(f"empty {name} selection: {forms}{where}")
+    return out
+
+
+def _halves(named: str, n: int, name: str) -> tuple[int, ...]:
+    half = n // 2
+    out = tuple(range(half)) if named == "early" else tuple(range(half, n))
+    if not out:
+        raise ValueError(f"{name} range {named!r} is empty with {n} {name}(s): use at least 2 {name}s")
+    return out
+
+
+def resolve_blocks(spec, num_blocks: int) -> tuple[int, ...]:
+    """One block specification -> sorted, distinct block numbers.
+
+    Args:
+        spec: "all"/None, "early"/"late" (first/second half of the blocks), an int, a string
+          "3", "2-5", "0,3", or a list/tuple/range of ints.
+        num_blocks: the model's number of blocks.
+    Returns:
+        a non-empty tuple of block numbers in 0..num_blocks-1, ascending.
+    Raises:
+        TypeError for floats, bools and other types; ValueError for an out-of-range block,
+        an unreadable string or an empty selection.
+    """
+    num_blocks = check_int("num_blocks", num_blocks, 1)
+    p = _parse(spec, "block", num_blocks)
+    if p == "all":
+        return tuple(range(num_blocks))
+    if isinstance(p, str):
+        return _halves(p, num_blocks, "block")
+    return tuple(sorted(set(p)))
+
+
+def resolve_steps(spec, num_steps: int) -> tuple[int, ...] | None:
+    """One step specification -> sorted, distinct step indices, or None for every step.
+
+    Args:
+        spec: "all"/None (every step), "early" (the first half of the denoising steps, the
+          noisiest), "late" (the second half), an int, a string "3", "2-5", "0,3", or a
+          list/tuple/range of ints; 0 = the first step.
+        num_steps: the number of denoising steps of the run.
+    Returns:
+        None (every step) or a non-empty tuple of step indices in 0..num_steps-1.
+    Raises:
+        TypeError for floats, bools and other types; ValueError for an out-of-range step,
+        an unreadable string, an empty selection or a half of fewer than 2 steps.
+    """
+    num_steps = check_int("num_steps", num_steps, 1, what="the number of denoising steps")
+    p = _parse(spec, "step", num_steps)
+    if p == "all":
+        return None
+    if isinstance(p, str):
+        return _halves(p, num_steps, "step")
+    return tuple(sorted(set(p)))
+
+
+# -- labels ------------------------------------------------------------------------------------------
+def span_label(values: Sequence[int]) -> str:
+    """Index numbers as short text: "3", "2-5" (a run of consecutive numbers), "0,3"."""
+    v = [int(x) for x in values]
+    if not v:
+        return "none"
+    if len(v) == 1:
+        return str(v[0])
+    if v == list(range(v[0], v[-1] + 1)):
+        return f"{v[0]}-{v[-1]}"
+    return ",".join(map(str, v))
+
+
+def blocks_label(blocks: Sequence[int], num_blocks: int) -> str:
+    """"all" when blocks are every block of the model, else their ``span_label``."""
+    return "all" if tuple(blocks) == tuple(range(num_blocks)) else span_label(blocks)
+
+
+def steps_label(spec, steps: Sequence[int] | None) -> str:
+    """The label of resolved steps: "all" (None), the named range ("early"/"late") when the
+    specification was one, else their ``span_label``."""
+    if steps is None:
+        return "all"
+    if isinstance(spec, str) and spec.strip() in ("early", "late"):
+        return spec.strip()
+    return span_label(steps)
+
+
+def _spec_text(spec) -> str:
+    return spec if isinstance(spec, str) else span_label(spec)
+
+
+def _spec_json(spec):
+    return spec if isinstance(spec, str) else list(spec)
+
+
+# -- the selection ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """Which k channels of which blocks, at which steps: one edit's channels.
+
+    Attributes:
+        arm: "top", "bottom" or "random" (see the module docstring).
+        k: channels per block, an int >= 1 (checked against the model's width when resolved).
+        blocks: a block specification ("all", "early", "late", "2-5", "0,3", an int or a
+          sequence of ints); stored as a string or a tuple of ints.
+        steps: a step specification (the same forms; "all" = every step).
+        seed: the random arm's draw (an int >= 0; top and bottom ignore it).
+
+    Syntax is checked at construction; ranges when resolved (``block_indices``,
+    ``step_indices``, ``channels``, ``edit``).
+    """
+
+    arm: str = "top"
+    k: int = 4
+    blocks: object = "all"
+    steps: object = "all"
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice("arm", self.arm, ARMS)
+        object.__setattr__(self, "k", check_int("k", self.k, 1, what="channels per block"))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, 0))
+        for name, noun in (("blocks", "block"), ("steps", "step")):
+            p = _parse(getattr(self, name), noun, None)
+            object.__setattr__(self, name, p if isinstance(p, str) else tuple(sorted(set(p))))
+
+    # -- resolving against a model ---------------------------------------------------------------------
+    def block_indices(self, num_blocks: int) -> tuple[int, ...]:
+        """The selected block numbers (ascending) of a model with num_blocks blocks."""
+        return resolve_blocks(self.blocks, num_blocks)
+
+    def step_indices(self, num_steps: int) -> tuple[int, ...] | None:
+        """The selected step indices of a run of num_steps steps (None = every step)."""
+        return resolve_steps(self.steps, num_steps)
+
+    def channels(self, score: torch.Tensor) -> dict[int, tuple[int, ...]]:
+        """{block: k channel indices} of this arm, ranked on score.
+
+        Args:
+            score: (blocks, channels) calibration scores, e.g. ``Calibration.score()``.
+        Returns:
+            one ascending tuple of k channels per selected block.
+        """
+        if not isinstance(score, torch.Tensor) or score.dim() != 2:
+            raise TypeError(f"score must be a (blocks, channels) tensor, got {type(score).__name__}"
+                            + (f" of shape {tuple(score.shape)}" if isinstance(score, torch.Tensor) else ""))
+        return channel_set(score, self.k, self.arm, blocks=self.block_indices(score.shape[0]), seed=self.seed)
+
+    def edit(self, score: torch.Tensor, num_steps: int, rows: Sequence[int] | None = None) -> EditSpec:
+        """The zeroing ``EditSpec`` of this selection.
+
+        Args:
+            score: (blocks, channels) calibration scores.
+            num_steps: the number of denoising steps of the run the edit is for.
+            rows: the rows of the batch to edit (None = every row).
+        Returns:
+            ``EditSpec("zero", self.channels(score), steps=self.step_indices(num_steps), rows=rows)``.
+        """
+        return EditSpec("zero", self.channels(score), steps=self.step_indices(num_steps),
+                        rows=None if rows is None else tuple(rows))
+
+    # -- describing ----------------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """Short text, e.g. "top-4, blocks all, steps early" (random: "..., seed 2")."""
+        s = f"{self.arm}-{self.k}, blocks {_spec_text(self.blocks)}, steps {_spec_text(self.steps)}"
+        return s + (f", seed {self.seed}" if self.arm == "random" else "")
+
+    def summary(self) -> dict:
+        """A JSON-able description: arm, k, blocks, steps ("all", "early", ... or a list), seed."""
+        return {"arm": self.arm, "k": self.k, "blocks": _spec_json(self.blocks), "steps": _spec_json(self.steps),
+                "seed": self.seed}
+
+    def __str__(self) -> str:
+        return self.label
