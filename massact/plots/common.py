@@ -54,22 +54,78 @@ def image_grid(images, titles: Sequence[str] | None = None, cols: int | None = N
     return fig
 
 
-def png_data_uri(images, cols: int | None = None, scale: int = 3) -> str:
-    """A PNG grid of images as a data: URI (for the static HTML report)."""
-    from PIL import Image
+def _as_panels(images) -> np.ndarray:
+    """uint8 (N, H, W, 3) panels as they are, anything else through ``to_uint8``."""
+    if isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3:
+        return images
+    return to_uint8(images)
 
-    arr = images if (isinstance(images, np.ndarray) and images.dtype == np.uint8) else to_uint8(images)
+
+def columns_to_panels(columns: Sequence) -> np.ndarray:
+    """Image sets side by side: columns (each (n, 3, H, W) or uint8 (n, H, W, 3)) -> uint8
+    panels (n * len(columns), H, W, 3) in row order, for ``grid_png(..., cols=len(columns))``."""
+    sets = [_as_panels(c) for c in columns]
+    n = len(sets[0])
+    if any(len(s) != n for s in sets):
+        raise ValueError(f"every column needs the same number of images, got {[len(s) for s in sets]}")
+    return np.stack(sets, 1).reshape(-1, *sets[0].shape[1:])
+
+
+def grid_png(images, cols: int | None = None, scale: int = 4, pad: int = 2, row_labels: Sequence[str] | None = None,
+             col_labels: Sequence[str] | None = None) -> bytes:
+    """The one PNG writer: images on a white grid, nearest-neighbour upscaled, as PNG bytes.
+
+    Every image massact shows outside plotly goes through here: the widgets put the bytes
+    in an ``ipywidgets.Image``, the report wraps them with ``png_data_uri``.
+
+    Args:
+        images: (N, 3, H, W) floats in [0, 1] (tensor or array) or uint8 panels (N, H, W, 3).
+        cols: images per grid row (default: all in one row).
+        scale: integer upscaling (the toy's images are 32 px).
+        pad: white pixels between images, before scaling.
+        row_labels: text left of each grid row (a label column is added).
+        col_labels: text above each grid column (a label row is added).
+    Returns:
+        the PNG file's bytes.
+    """
+    from PIL import Image, ImageDraw
+
+    arr = _as_panels(images)
     n, h, w, _ = arr.shape
-    cols = cols or n
+    cols = min(n, cols or n)
     rows = int(np.ceil(n / cols))
-    canvas = np.full((rows * (h + 2), cols * (w + 2), 3), 255, dtype=np.uint8)
+    canvas = np.full((rows * (h + pad), cols * (w + pad), 3), 255, dtype=np.uint8)
     for i, im in enumerate(arr):
         r, c = divmod(i, cols)
-        canvas[r * (h + 2): r * (h + 2) + h, c * (w + 2): c * (w + 2) + w] = im
+        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
     pil = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+    if row_labels or col_labels:
+        # PIL's default bitmap font: about 6 px per character, 11 px high
+        left = 0 if not row_labels else 6 * max(len(str(lab)) for lab in row_labels) + 8
+        top = 0 if not col_labels else 14
+        out = Image.new("RGB", (pil.width + left, pil.height + top), "white")
+        out.paste(pil, (left, top))
+        draw = ImageDraw.Draw(out)
+        cell_h, cell_w = (h + pad) * scale, (w + pad) * scale
+        for r, lab in enumerate(list(row_labels or [])[:rows]):
+            draw.text((4, top + r * cell_h + h * scale // 2 - 6), str(lab), fill="black")
+        for c, lab in enumerate(list(col_labels or [])[:cols]):
+            draw.text((left + c * cell_w, 1), str(lab)[: max(4, w * scale // 6)], fill="black")
+        pil = out
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
+
+
+def png_data_uri(images, cols: int | None = None, scale: int = 3, **labels) -> str:
+    """``grid_png`` as a data: URI, for the static HTML report.
+
+    Args:
+        images, cols, scale: as for ``grid_png``; labels: its row_labels / col_labels.
+    Returns:
+        "data:image/png;base64,...".
+    """
+    return "data:image/png;base64," + base64.b64encode(grid_png(images, cols=cols, scale=scale, **labels)).decode()
 
 
 def channel_profile(score_row, top: int = 5, title: str = "", stat_label: str = "|mean over image tokens|"):

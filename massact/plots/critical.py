@@ -3,14 +3,13 @@ prompt/step independence of the ranking, and image grids (plotly, or PNG for the
 the widget)."""
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import image_grid, png_data_uri, to_uint8
+from .common import image_grid, png_data_uri
 
 ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray"}
 METRIC_TITLES = {"caption_accuracy": "caption accuracy (judge, mean over attributes)",
@@ -119,31 +118,11 @@ def comparison_grid(images, labels: Sequence[str], cols: int, title: str | None 
 
 
 def grid_png(images, cols: int, scale: int = 3) -> str:
-    """A PNG data URI of the grid (for the HTML report)."""
+    """The report's image grid: ``common.png_data_uri`` (the one PNG writer) under this section's name.
+
+    Args:
+        images: (N, 3, H, W) in [0, 1]; cols: images per row; scale: upscaling.
+    Returns:
+        a PNG data URI.
+    """
     return png_data_uri(images, cols=cols, scale=scale)
-
-
-def grid_png_bytes(images, cols: int, scale: int = 4, labels: Sequence[str] | None = None) -> bytes:
-    """Raw PNG bytes of a grid (for ``ipywidgets.Image``), with an optional label per row."""
-    from PIL import Image, ImageDraw
-
-    arr = to_uint8(images)
-    n, h, w, _ = arr.shape
-    rows = int(np.ceil(n / cols))
-    pad = 2
-    label_w = 0 if not labels else 14 * max(len(lab) for lab in labels) // 2 + 8
-    canvas = np.full((rows * (h + pad), cols * (w + pad), 3), 255, dtype=np.uint8)
-    for i, im in enumerate(arr):
-        r, c = divmod(i, cols)
-        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
-    pil = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
-    if labels:
-        out = Image.new("RGB", (pil.width + label_w, pil.height), "white")
-        out.paste(pil, (label_w, 0))
-        d = ImageDraw.Draw(out)
-        for r, lab in enumerate(labels[:rows]):
-            d.text((4, r * (h + pad) * scale + h * scale // 2 - 6), lab, fill="black")
-        pil = out
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return buf.getvalue()

@@ -1,9 +1,7 @@
 """Figures of the spatial claim: mIoU curves over blocks, blocks x steps heatmaps, the
 polarity comparison, and mask-overlay grids (numpy uint8 panels, shown with ``image_grid``
-in a notebook, ``png_data_uri`` in the report, ``grid_png`` in the widget)."""
+in a notebook, ``common.grid_png`` in the widget and the report)."""
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import plotly.graph_objects as go
@@ -130,19 +128,3 @@ def overlay_grid(images, masks: dict, truth=None, score=None, row_labels=None, t
         for r in range(B):
             labels[r * n] = str(row_labels[r])
     return image_grid(panels, titles=labels, cols=n, scale=scale, title=title)
-
-
-def grid_png(panels: np.ndarray, cols: int, scale: int = 4, pad: int = 2) -> bytes:
-    """uint8 panels (N, H, W, 3) -> PNG bytes of a grid with ``cols`` columns (for ipywidgets.Image)."""
-    from PIL import Image
-
-    n, h, w, _ = panels.shape
-    rows = int(np.ceil(n / cols))
-    canvas = np.full((rows * (h + pad), cols * (w + pad), 3), 255, dtype=np.uint8)
-    for i, im in enumerate(panels):
-        r, c = divmod(i, cols)
-        canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = im
-    pil = Image.fromarray(canvas).resize((canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return buf.getvalue()

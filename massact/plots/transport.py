@@ -1,14 +1,13 @@
 """Figures for claim 3 (transport) and the use cases: image strips and adoption charts."""
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from .common import image_grid, to_uint8
+from .common import image_grid
 
 ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray", "pixel_blend": "darkorange",
               "embedding_lerp": "seagreen"}
@@ -83,31 +82,6 @@ def strip(columns: Sequence[torch.Tensor], labels: Sequence[str], title: str | N
     imgs = torch.stack([c.float() for c in columns], 1).reshape(-1, *columns[0].shape[1:])
     titles = [labels[j] if i == 0 else "" for i in range(n) for j in range(len(columns))]
     return image_grid(imgs, titles=titles, cols=len(columns), scale=scale, title=title)
-
-
-def strip_png(columns: Sequence[torch.Tensor], labels: Sequence[str] | None = None, scale: int = 4,
-              label_height: int = 14) -> bytes:
-    """PNG bytes of a grid (rows = pairs, columns = image sets), labels above the columns.
-    What the widgets show in an ipywidgets.Image."""
-    from PIL import Image, ImageDraw
-
-    n = len(columns[0])
-    cols = len(columns)
-    arr = to_uint8(torch.stack([c.float() for c in columns], 1).reshape(-1, *columns[0].shape[1:]))
-    h, w = arr.shape[1] * scale, arr.shape[2] * scale
-    pad = 4
-    top = label_height if labels else 0
-    canvas = Image.new("RGB", (cols * (w + pad) + pad, top + n * (h + pad) + pad), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    for j in range(cols):
-        if labels:
-            draw.text((pad + j * (w + pad), 1), str(labels[j])[: max(4, w // 6)], fill=(0, 0, 0))
-        for i in range(n):
-            im = Image.fromarray(arr[i * cols + j]).resize((w, h), Image.NEAREST)
-            canvas.paste(im, (pad + j * (w + pad), top + pad + i * (h + pad)))
-    buf = io.BytesIO()
-    canvas.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def adoption_html(m: dict, title: str = "") -> str:

@@ -11,7 +11,6 @@ even when it fails, and a failure is shown in the status line instead of the ima
 from __future__ import annotations
 
 import html
-import time
 import warnings
 
 import ipywidgets as W
@@ -21,10 +20,10 @@ from ..claims.critical import (ARMS, Calibration, calibrate, check_separation, d
                                detail_energy, edit_for)
 from ..generation import generate, normalise_seeds
 from ..metrics import metrics_for
-from ..plots.critical import grid_png_bytes
+from .base import Explorer
 
 
-class CriticalExplorer:
+class CriticalExplorer(Explorer):
     """Controls: blocks (range), steps (early / late / all), k, arm, random draw; Run.
 
     model: a MassactModel; calibration: a ``Calibration`` (default: ``calibrate(model)`` on
@@ -56,24 +55,10 @@ class CriticalExplorer:
                              continuous_update=False)
         self.arm = W.Dropdown(options=list(ARMS), value=arm, description="arm")
         self.draw = W.BoundedIntText(value=0, min=0, max=999, description="random draw", layout=W.Layout(width="180px"))
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.status = W.Label(value="")
-        self.image = W.Image(format="png")
-        self.html = W.HTML()
         self.clean_images: torch.Tensor | None = None
         self.images: torch.Tensor | None = None
-        self.last_error: Exception | None = None
         self._clean_metrics: dict | None = None
-        for w in (self.blocks, self.steps, self.k, self.arm, self.draw):
-            w.observe(self._changed, names="value")
-        self.run_button.on_click(lambda _: self.update())
-        self.widget = W.VBox([W.HBox([self.blocks, self.steps, self.arm]), W.HBox([self.k, self.draw]),
-                              W.HBox([self.run_button, self.status]), self.image, self.html])
-        if run:
-            self.update()
-
-    def _changed(self, _change) -> None:
-        self.status.value = "settings changed: press Run"
+        self._build([[self.blocks, self.steps, self.arm], [self.k, self.draw]], run=run)
 
     def edit(self, rows: tuple[int, ...] | None = None):
         """The zeroing EditSpec the controls describe."""
@@ -94,46 +79,30 @@ class CriticalExplorer:
         out["detail energy / clean"] = float(detail_energy(images).mean() / detail_energy(self.clean_images).mean())
         return out
 
-    def update(self) -> None:
+    def compute(self) -> None:
         """Generate the edited images for the current controls; redraw the grid and metrics."""
-        self.run_button.disabled = True
         n = len(self.prompts)
-        t0 = time.perf_counter()
-        try:
-            e = self.edit()
-            if self.clean_images is None:  # first run: clean and edited rows in one batched call
-                self.status.value = f"running: {2 * n} images ({self.num_steps} steps)..."
-                g = generate(self.model, self.prompts * 2, self.seeds * 2, steps=self.num_steps,
-                             edits=[self.edit(rows=tuple(range(n, 2 * n)))])
-                self.clean_images, self.images = g.images[:n], g.images[n:]
-            else:
-                self.status.value = f"running: {n} images ({self.num_steps} steps)..."
-                self.images = generate(self.model, self.prompts, self.seeds, steps=self.num_steps, edits=[e]).images
-            if self._clean_metrics is None:
-                self._clean_metrics = self._measure(self.clean_images)
-            edited = self._measure(self.images)
-            label = f"{self.arm.value}-{self.k.value}"
-            self.image.value = grid_png_bytes(torch.cat([self.clean_images, self.images]), cols=n,
-                                              labels=["clean", label])
-            self.html.value = self._table(edited, label, e)
-            self.last_error = None
-            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
-        except Exception as exc:  # show it; generate() has already removed its hooks
-            self.last_error = exc
-            self.status.value = f"error: {type(exc).__name__}: {exc}"
-            self.html.value = f"<pre>{html.escape(str(exc))}</pre>"
-        finally:
-            self.run_button.disabled = False
+        e = self.edit()
+        if self.clean_images is None:  # first run: clean and edited rows in one batched call
+            self.say(f"running: {2 * n} images ({self.num_steps} steps)...")
+            g = generate(self.model, self.prompts * 2, self.seeds * 2, steps=self.num_steps,
+                         edits=[self.edit(rows=tuple(range(n, 2 * n)))])
+            self.clean_images, self.images = g.images[:n], g.images[n:]
+        else:
+            self.say(f"running: {n} images ({self.num_steps} steps)...")
+            self.images = generate(self.model, self.prompts, self.seeds, steps=self.num_steps, edits=[e]).images
+        if self._clean_metrics is None:
+            self._clean_metrics = self._measure(self.clean_images)
+        edited = self._measure(self.images)
+        label = f"{self.arm.value}-{self.k.value}"
+        self.show_images(torch.cat([self.clean_images, self.images]), cols=n, row_labels=["clean", label])
+        self.html.value = self._table(edited, label, e)
 
     def _table(self, edited: dict, label: str, e) -> str:
-        def f(v):
-            return "n/a" if v is None else f"{v:.3g}"
-
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{f(self._clean_metrics.get(k))}</td><td>{f(v)}</td></tr>"
-                       for k, v in edited.items())
+        table = self.table(["metric", "clean", label], [(k, self._clean_metrics.get(k), v) for k, v in edited.items()])
         chans = "; ".join(f"block {b}: {list(c)}" for b, c in list(e.channels.items())[:3])
         more = " ..." if len(e.channels) > 3 else ""
         when = "all steps" if e.steps is None else f"steps {e.steps[0]}-{e.steps[-1]}"
-        return (f"<table><tr><th>metric</th><th>clean</th><th>{html.escape(label)}</th></tr>{rows}</table>"
-                f"<p style='font-size:small'>zeroed ({self.statistic} ranking, {when}): {html.escape(chans)}{more}<br>"
+        return (f"{table}<p style='font-size:small'>zeroed ({self.statistic} ranking, {when}): "
+                f"{html.escape(chans)}{more}<br>"
                 f"{len(self.prompts)} images: the toy FID of so few images is only a rough signal.</p>")

@@ -12,8 +12,9 @@ import ipywidgets as W
 import numpy as np
 
 from ..claims import spatial as S
-from ..plots.spatial import grid_png, overlay_panels
+from ..plots.spatial import overlay_panels
 from ..ranking import ARMS, channel_set
+from .base import Explorer
 
 
 def _subset(cap: S.SpatialCapture, n: int) -> S.SpatialCapture:
@@ -23,8 +24,8 @@ def _subset(cap: S.SpatialCapture, n: int) -> S.SpatialCapture:
                             cap.grid, cap.num_steps)
 
 
-class SpatialExplorer:
-    """Controller: ``.widget`` to display, ``.update()`` to recluster and redraw.
+class SpatialExplorer(Explorer):
+    """Controller: ``.widget`` to display, ``.update()`` to recluster and redraw (every control change does).
 
     model + prompts: generate once (all blocks and steps kept); or capture=: reuse one.
     score: the (blocks, channels) ranking score; None = rank on calibration prompts.
@@ -59,27 +60,15 @@ class SpatialExplorer:
         self.K = W.IntSlider(value=K, min=2, max=6, description="K (clusters)", style=style)
         self.arm = W.ToggleButtons(options=list(ARMS), value=arm, description="channels", style=style)
         self.draw = W.IntSlider(value=0, min=0, max=9, description="random draw", style=style)
-        self.image = W.Image(format="png")
-        self.html = W.HTML()
-        self.status = W.Label()
-        for w in (self.block, self.step, self.k, self.K, self.arm, self.draw):
-            w.observe(self._on_change, names="value")
-        self.widget = W.VBox([W.HBox([self.block, self.step]), W.HBox([self.k, self.K]), W.HBox([self.arm, self.draw]),
-                              self.status, W.HBox([self.image, self.html])])
         self.masks: S.SpatialMasks | None = None
-        self.update()
-
-    def _on_change(self, _change):
-        try:
-            self.update()
-        except Exception as exc:  # keep the widget alive; say what went wrong
-            self.status.value = f"error: {type(exc).__name__}: {exc}"
+        self._build([[self.block, self.step], [self.k, self.K], [self.arm, self.draw]], always_live=True,
+                    side_by_side=True)
 
     def channels(self) -> tuple[int, ...]:
         b = self.block.value
         return channel_set(self.score, self.k.value, self.arm.value, blocks=[b], seed=self.draw.value)[b]
 
-    def update(self) -> None:
+    def compute(self) -> str:
         """Recluster the cached tokens with the current controls; redraw the image and the table."""
         b, s, arm, k = self.block.value, self.step.value, self.arm.value, self.k.value
         self.draw.disabled = arm != "random"
@@ -87,10 +76,10 @@ class SpatialExplorer:
         self.masks = m = S.cluster(self.cap, b, s, ch, self.K.value)
         panels, titles = overlay_panels(self.cap.images, {"border rule": m.mask, "activation rule": m.mask_activation},
                                         truth=self.truth, score=m.score, image_column=False)
-        self.image.value = grid_png(panels, cols=len(titles), scale=4)
+        self.show_images(panels, cols=len(titles), scale=4)
         self.html.value = self._table(m, titles)
-        self.status.value = (f"block {b}, step {s}: {arm}-{k} channels, K={self.K.value}"
-                             + (f", draw {self.draw.value}" if arm == "random" else ""))
+        return (f"block {b}, step {s}: {arm}-{k} channels, K={self.K.value}"
+                + (f", draw {self.draw.value}" if arm == "random" else ""))
 
     def _table(self, m: S.SpatialMasks, titles) -> str:
         ch = ", ".join(map(str, m.channels[:16])) + (" ..." if len(m.channels) > 16 else "")

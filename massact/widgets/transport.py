@@ -14,7 +14,6 @@ fails, and a failure is shown in the status line.
 from __future__ import annotations
 
 import html
-import time
 
 import ipywidgets as W
 import torch
@@ -25,20 +24,18 @@ from ..claims.use_cases import interpolation
 from ..clustering import upsample_mask
 from ..metrics import metrics_for
 from ..plots.common import mask_overlay
-from ..plots.transport import adoption_html, strip_png
+from ..plots.transport import adoption_html
 from ..ranking import ARMS
+from .base import Explorer
 
 
 def _words(model, attrs: dict | None, i: int) -> dict[str, str]:
-    """Attribute labels of image i as words (toy world), or label numbers."""
+    """Attribute labels of image i as words, when the model's world names its attribute
+    values (``world.attribute_values``: {attribute: (word, ...)}), else as label numbers."""
     if not attrs:
         return {}
-    names = None
-    if getattr(model, "name", None) == "toy":
-        from ..toy import world
-
-        names = world.ATTRIBUTES
-    return {a: (names[a][int(v[i])] if names else str(int(v[i]))) for a, v in attrs.items()}
+    names = getattr(getattr(model, "world", None), "attribute_values", None)
+    return {a: (names[a][int(v[i])] if names and a in names else str(int(v[i]))) for a, v in attrs.items()}
 
 
 def _overlay(images: torch.Tensor, token_mask: torch.Tensor, grid) -> torch.Tensor:
@@ -65,25 +62,7 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.0f}%"
 
 
-class _Base:
-    def _start(self, what: str):
-        self.run_button.disabled = True
-        self.status.value = f"running: {what}..."
-        return time.perf_counter()
-
-    def _fail(self, exc: Exception):
-        self.last_error = exc
-        self.status.value = f"error: {type(exc).__name__}: {exc}"
-        self.html.value = f"<pre>{html.escape(str(exc))}</pre>"
-
-    def _changed(self, _change=None):
-        if getattr(self, "live", None) is not None and self.live.value:
-            self.update()
-        else:
-            self.status.value = "settings changed: press Run"
-
-
-class TransportExplorer(_Base):
+class TransportExplorer(Explorer):
     """alpha, blocks, steps, k, mask (none / source / target), arm -> source | target | output strip.
 
     sources/targets: one caption each or lists of the same length (one row per pair);
@@ -110,22 +89,11 @@ class TransportExplorer(_Base):
         self.arm = W.Dropdown(options=list(ARMS), value=arm, description="arm")
         self.mask = W.ToggleButtons(options=list(T.MASKS), value=mask, description="mask",
                                     tooltips=["every token", "the source's spatial mask", "the target's spatial mask"])
-        self.live = W.Checkbox(value=live, description="update on change")
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.status = W.Label(value="")
-        self.image = W.Image(format="png")
-        self.html = W.HTML()
         self.clean: T.PairRun | None = None
         self.result: T.TransportResult | None = None
         self.measure: dict | None = None
-        self.last_error: Exception | None = None
-        for w in (self.alpha, self.blocks, self.steps, self.k, self.arm, self.mask):
-            w.observe(self._changed, names="value")
-        self.run_button.on_click(lambda _: self.update())
-        self.widget = W.VBox([W.HBox([self.alpha, self.k, self.arm]), W.HBox([self.blocks, self.steps]),
-                              self.mask, W.HBox([self.run_button, self.live, self.status]), self.image, self.html])
-        if run:
-            self.update()
+        self.running = f"running: {2 * len(self.sources)} images, {self.num_steps} steps..."
+        self._build([[self.alpha, self.k, self.arm], [self.blocks, self.steps], self.mask], live=live, run=run)
 
     def spec(self) -> T.TransportSpec:
         lo, hi = self.blocks.value
@@ -135,38 +103,30 @@ class TransportExplorer(_Base):
                                blocks=None if (lo, hi) == (0, nb - 1) else tuple(range(lo, hi + 1)),
                                steps=None if (s0, s1) == (0, self.num_steps - 1) else tuple(range(s0, s1 + 1)))
 
-    def update(self) -> None:
+    def compute(self) -> None:
         """Transport with the current controls; redraw the strip and the numbers."""
-        t0 = self._start(f"{2 * len(self.sources)} images, {self.num_steps} steps")
-        try:
-            spec = self.spec()
-            if self.clean is None:
-                self.clean = T.clean_pass(self.model, self.sources, self.targets, self.seeds, steps=self.num_steps,
-                                          keep=(self.mask_at,))
-            res = T.transport(self.model, self.sources, self.targets, self.seeds, spec, score=self.score,
-                              clean=self.clean, mask_at=self.mask_at)
-            self.result = res
-            out = res.outputs[0]
-            cols, labels = [res.sources, res.targets, out], ["source", "target", f"{spec.arm}-{spec.k} a{spec.alpha:g}"]
-            if spec.mask != "none":
-                base = res.sources if spec.mask == "source" else res.targets
-                cols.append(_overlay(base, res.masks[spec.mask], self.model.token_grid()))
-                labels.append(f"{spec.mask} mask")
-            self.image.value = strip_png(cols, labels)
-            self.measure = T.measure(self.metrics, res.sources, res.targets, out)
-            table = _attribute_table(self.model, self.metrics, {"source": res.sources, "target": res.targets,
-                                                                "output": out})
-            self.html.value = (f"<b>{html.escape(spec.label())}</b><br>{table}" +
-                               adoption_html(self.measure, f"over {len(self.sources)} pair(s)"))
-            self.last_error = None
-            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
-        except Exception as exc:
-            self._fail(exc)
-        finally:
-            self.run_button.disabled = False
+        spec = self.spec()
+        if self.clean is None:
+            self.clean = T.clean_pass(self.model, self.sources, self.targets, self.seeds, steps=self.num_steps,
+                                      keep=(self.mask_at,))
+        res = T.transport(self.model, self.sources, self.targets, self.seeds, spec, score=self.score,
+                          clean=self.clean, mask_at=self.mask_at)
+        self.result = res
+        out = res.outputs[0]
+        cols, labels = [res.sources, res.targets, out], ["source", "target", f"{spec.arm}-{spec.k} a{spec.alpha:g}"]
+        if spec.mask != "none":
+            base = res.sources if spec.mask == "source" else res.targets
+            cols.append(_overlay(base, res.masks[spec.mask], self.model.token_grid()))
+            labels.append(f"{spec.mask} mask")
+        self.show_columns(cols, labels)
+        self.measure = T.measure(self.metrics, res.sources, res.targets, out)
+        table = _attribute_table(self.model, self.metrics, {"source": res.sources, "target": res.targets,
+                                                            "output": out})
+        self.html.value = (f"<b>{html.escape(spec.label())}</b><br>{table}" +
+                           adoption_html(self.measure, f"over {len(self.sources)} pair(s)"))
 
 
-class InterpolationExplorer(_Base):
+class InterpolationExplorer(Explorer):
     """Use case 1: a strip from the target to the source, by alpha or by the number of
     blocks, for transport and the two baselines (rows), with the numbers per point."""
 
@@ -185,59 +145,42 @@ class InterpolationExplorer(_Base):
         self.k = W.IntSlider(value=min(k, model.width), min=1, max=model.width, description="k", continuous_update=False)
         self.arm = W.Dropdown(options=list(ARMS), value=arm, description="arm")
         self.mask = W.ToggleButtons(options=["none", "source"], value="none", description="mask")
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.status = W.Label(value="")
-        self.image = W.Image(format="png")
-        self.html = W.HTML()
         self.result: dict | None = None
-        self.last_error: Exception | None = None
         self._clean_key, self._clean = None, None
-        for w in (self.source, self.target, self.seed, self.by, self.points, self.k, self.arm, self.mask):
-            w.observe(self._changed, names="value")
-        self.run_button.on_click(lambda _: self.update())
-        self.widget = W.VBox([self.source, self.target, W.HBox([self.seed, self.by, self.points]),
-                              W.HBox([self.k, self.arm, self.mask]), W.HBox([self.run_button, self.status]),
-                              self.image, self.html])
-        if run:
-            self.update()
+        self.running = "running: interpolation strip..."
+        self._build([self.source, self.target, [self.seed, self.by, self.points], [self.k, self.arm, self.mask]],
+                    run=run)
 
-    def update(self) -> None:
-        t0 = self._start("interpolation strip")
-        try:
-            src, tgt, seed = self.source.value.strip(), self.target.value.strip(), int(self.seed.value)
-            self.model.validate_prompts([src, tgt])
-            key = (src, tgt, seed, self.mask.value)
-            if key != self._clean_key:
-                mask_at = T.default_mask_at(self.model, self.num_steps)
-                self._clean = T.clean_pass(self.model, [src], [tgt], [seed], steps=self.num_steps,
-                                           keep=(mask_at,) if self.mask.value != "none" else ())
-                self._clean_key = key
-            spec = T.TransportSpec(self.arm.value, int(self.k.value), mask=self.mask.value)
-            res = interpolation(self.model, [src], [tgt], [seed], by=self.by.value, points=int(self.points.value),
-                                spec=spec, score=self.score, metrics=self.metrics, clean=self._clean)
-            self.result = res
-            methods = list(res["images"])
-            xs = res["x"]
-            # strip_png: columns are image sets of n rows -> one column per point, one row per method
-            cols = [torch.stack([res["images"][m][j, 0] for m in methods]) for j in range(len(xs))]
-            xl = "alpha" if res["by"] == "alpha" else "blocks"
-            self.image.value = strip_png(cols, [f"{xl} {x:g}" for x in xs])
-            rows = "".join(f"<tr><td>{html.escape(m)}</td>" +
-                           "".join(f"<td>{_pct(p['mean_adoption'])} / {_pct(p['target_preservation'])}</td>"
-                                   for p in res["curves"][m]) + "</tr>" for m in methods)
-            head = "".join(f"<th>{xl} {x:g}</th>" for x in xs)
-            self.html.value = (f"<p>rows (top to bottom): {', '.join(methods)}</p>"
-                               f"<table><tr><th>method: mean source adoption / target preservation</th>{head}</tr>"
-                               f"{rows}</table>")
-            self.last_error = None
-            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
-        except Exception as exc:
-            self._fail(exc)
-        finally:
-            self.run_button.disabled = False
+    def compute(self) -> None:
+        """The strip for the current controls: one row per method, one column per point."""
+        src, tgt, seed = self.source.value.strip(), self.target.value.strip(), int(self.seed.value)
+        self.model.validate_prompts([src, tgt])
+        key = (src, tgt, seed, self.mask.value)
+        if key != self._clean_key:
+            mask_at = T.default_mask_at(self.model, self.num_steps)
+            self._clean = T.clean_pass(self.model, [src], [tgt], [seed], steps=self.num_steps,
+                                       keep=(mask_at,) if self.mask.value != "none" else ())
+            self._clean_key = key
+        spec = T.TransportSpec(self.arm.value, int(self.k.value), mask=self.mask.value)
+        res = interpolation(self.model, [src], [tgt], [seed], by=self.by.value, points=int(self.points.value),
+                            spec=spec, score=self.score, metrics=self.metrics, clean=self._clean)
+        self.result = res
+        methods = list(res["images"])
+        xs = res["x"]
+        # one column per point, holding one image per method (the rows)
+        cols = [torch.stack([res["images"][m][j, 0] for m in methods]) for j in range(len(xs))]
+        xl = "alpha" if res["by"] == "alpha" else "blocks"
+        self.show_columns(cols, [f"{xl} {x:g}" for x in xs])
+        rows = "".join(f"<tr><td>{html.escape(m)}</td>" +
+                       "".join(f"<td>{_pct(p['mean_adoption'])} / {_pct(p['target_preservation'])}</td>"
+                               for p in res["curves"][m]) + "</tr>" for m in methods)
+        head = "".join(f"<th>{xl} {x:g}</th>" for x in xs)
+        self.html.value = (f"<p>rows (top to bottom): {', '.join(methods)}</p>"
+                           f"<table><tr><th>method: mean source adoption / target preservation</th>{head}</tr>"
+                           f"{rows}</table>")
 
 
-class SubjectTransferExplorer(_Base):
+class SubjectTransferExplorer(Explorer):
     """Use case 2: a reference (a toy-world caption the renderer draws, or an uploaded PNG)
     is inverted to noise once; each Run generates the new caption with and without the
     reference's channels. Strip: reference | reconstruction | new caption | transfer."""
@@ -265,24 +208,13 @@ class SubjectTransferExplorer(_Base):
         self.steps = W.IntRangeSlider(value=(0, ns - 1), min=0, max=ns - 1, description="steps", continuous_update=False)
         self.mask = W.ToggleButtons(options=["source", "none"], value="source", description="mask",
                                     tooltips=["the reference's subject mask", "every token"])
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.status = W.Label(value="")
-        self.image = W.Image(format="png")
-        self.html = W.HTML()
         self.inversion: I.InversionResult | None = None
         self.transfer: I.TransferResult | None = None
         self.measure: dict | None = None
-        self.last_error: Exception | None = None
         self._inv_key = None
-        for w in (self.reference, self.upload, self.resize, self.use_caption, self.caption, self.alpha, self.k,
-                  self.arm, self.blocks, self.steps, self.mask):
-            w.observe(self._changed, names="value")
-        self.run_button.on_click(lambda _: self.update())
-        self.widget = W.VBox([W.HBox([self.reference]), W.HBox([self.upload, self.resize, self.use_caption]),
-                              self.caption, W.HBox([self.alpha, self.k, self.arm]), W.HBox([self.blocks, self.steps]),
-                              self.mask, W.HBox([self.run_button, self.status]), self.image, self.html])
-        if run:
-            self.update()
+        self.running = f"running: inversion and transfer ({self.num_steps} steps)..."
+        self._build([[self.reference], [self.upload, self.resize, self.use_caption], self.caption,
+                     [self.alpha, self.k, self.arm], [self.blocks, self.steps], self.mask], run=run)
 
     def _uploaded(self):
         """(key, PIL image) of the uploaded file, or None."""
@@ -306,42 +238,35 @@ class SubjectTransferExplorer(_Base):
         imgs, caps = I.render_reference(self.reference.value.strip())
         return ("render", caps[0]), imgs, caps[0]
 
-    def update(self) -> None:
-        t0 = self._start(f"inversion and transfer ({self.num_steps} steps)")
-        try:
-            key, img, cap = self._reference()
-            key = key + (self.use_caption.value,)
-            if key != self._inv_key:
-                self.status.value = "inverting the reference..."
-                self.inversion = I.invert_and_record(self.model, img, cap if self.use_caption.value else None,
-                                                     steps=self.num_steps)
-                self._inv_key = key
-            inv = self.inversion
-            lo, hi = self.blocks.value
-            s0, s1 = self.steps.value
-            nb = self.model.num_blocks
-            spec = T.TransportSpec(self.arm.value, int(self.k.value), float(self.alpha.value), self.mask.value,
-                                   blocks=None if (lo, hi) == (0, nb - 1) else tuple(range(lo, hi + 1)),
-                                   steps=None if (s0, s1) == (0, self.num_steps - 1) else tuple(range(s0, s1 + 1)))
-            self.status.value = "generating..."
-            tr = I.subject_transfer(self.model, inv, self.caption.value.strip(), spec, score=self.score)
-            self.transfer = tr
-            cols = [inv.reference, inv.reconstruction, tr.clean, tr.output]
-            labels = ["reference", "reconstruction", "new caption", "transfer"]
-            if tr.mask is not None:
-                cols.append(_overlay(inv.reconstruction, tr.mask, self.model.token_grid()))
-                labels.append("subject mask")
-            self.image.value = strip_png(cols, labels)
-            self.measure = I.measure_transfer(self.metrics, inv.reference, tr.clean, tr.output)
-            table = _attribute_table(self.model, self.metrics, {"reference": inv.reference, "new caption": tr.clean,
-                                                                "transfer": tr.output})
-            self.html.value = (f"<p>{html.escape(I.transfer_reading(inv, self.measure))}</p>{table}"
-                               f"<p style='font-size:small'>{html.escape(spec.label())}; inverted with "
-                               f"{'its caption' if inv.prompts[0] else 'the empty prompt'}; new caption sampled from "
-                               f"the inverted noise, guidance {tr.guidance:g}</p>")
-            self.last_error = None
-            self.status.value = f"done in {time.perf_counter() - t0:.1f} s"
-        except Exception as exc:
-            self._fail(exc)
-        finally:
-            self.run_button.disabled = False
+    def compute(self) -> None:
+        """Invert the reference (when it changed), then transfer its channels into the new caption."""
+        key, img, cap = self._reference()
+        key = key + (self.use_caption.value,)
+        if key != self._inv_key:
+            self.say("inverting the reference...")
+            self.inversion = I.invert_and_record(self.model, img, cap if self.use_caption.value else None,
+                                                 steps=self.num_steps)
+            self._inv_key = key
+        inv = self.inversion
+        lo, hi = self.blocks.value
+        s0, s1 = self.steps.value
+        nb = self.model.num_blocks
+        spec = T.TransportSpec(self.arm.value, int(self.k.value), float(self.alpha.value), self.mask.value,
+                               blocks=None if (lo, hi) == (0, nb - 1) else tuple(range(lo, hi + 1)),
+                               steps=None if (s0, s1) == (0, self.num_steps - 1) else tuple(range(s0, s1 + 1)))
+        self.say("generating...")
+        tr = I.subject_transfer(self.model, inv, self.caption.value.strip(), spec, score=self.score)
+        self.transfer = tr
+        cols = [inv.reference, inv.reconstruction, tr.clean, tr.output]
+        labels = ["reference", "reconstruction", "new caption", "transfer"]
+        if tr.mask is not None:
+            cols.append(_overlay(inv.reconstruction, tr.mask, self.model.token_grid()))
+            labels.append("subject mask")
+        self.show_columns(cols, labels)
+        self.measure = I.measure_transfer(self.metrics, inv.reference, tr.clean, tr.output)
+        table = _attribute_table(self.model, self.metrics, {"reference": inv.reference, "new caption": tr.clean,
+                                                            "transfer": tr.output})
+        self.html.value = (f"<p>{html.escape(I.transfer_reading(inv, self.measure))}</p>{table}"
+                           f"<p style='font-size:small'>{html.escape(spec.label())}; inverted with "
+                           f"{'its caption' if inv.prompts[0] else 'the empty prompt'}; new caption sampled from "
+                           f"the inverted noise, guidance {tr.guidance:g}</p>")
