@@ -1,8 +1,8 @@
 """Image-conditioned transport: bring a reference image into a new caption's generation.
 
 1. ``load_reference`` / ``render_reference``: a reference image (a PNG, a PIL image, an
-   array, a tensor, a generated image, or a toy-world scene drawn by the renderer) as a
-   (B, 3, 32, 32) tensor in [0, 1].
+   array, a tensor, a generated image, or a scene drawn by the world's renderer,
+   ``model.world.render_references``) as a (B, 3, H, W) tensor in [0, 1].
 2. ``invert``: integrate the flow ODE *backwards* (image -> noise) with the Euler sampler,
    conditioned on the image's caption or on the empty prompt, guidance 1; each backward
    step is corrected by a few fixed-point iterations (``refine``) so that the forward
@@ -14,8 +14,9 @@
    channels, inside the reference's subject mask (clustering of the recorded tokens), are
    pulled toward the recorded ones: ``EditSpec("mix", recorded=...)``.
 
-The toy model only (it exposes its sampler's pieces: ``euler``, ``from_images``, ``sample``
-with ``latents``); real models raise NotImplementedError.
+Models that expose their sampler step by step only (``model.exposes_sampler``: ``invert``,
+``from_images``, ``initial_noise``, ``sample`` with ``latents``; today the toy model); others
+raise NotImplementedError.
 """
 from __future__ import annotations
 
@@ -29,16 +30,15 @@ import torch
 
 from ..clustering import iou, token_foreground_mask
 from ..hooks import CaptureSpec, EditSpec, Tracer
+from ..models import require_sampler
 from ..ranking import channel_set
 from .transport import DEFAULT_MASK_K, TransportSpec
 
 
 def require_toy(model, what: str = "image inversion") -> None:
-    if not all(hasattr(model, a) for a in ("euler", "from_images", "to_images", "sample")):
-        raise NotImplementedError(
-            f"{what} is implemented for the toy model only: it integrates the toy sampler's flow ODE backwards "
-            f"(model.euler(reverse=True)); {getattr(model, 'name', type(model).__name__)!r} is a diffusers pipeline "
-            "whose latents and scheduler massact does not drive step by step")
+    """Refuse models that do not expose their sampler step by step (``models.require_sampler``;
+    the old name, kept for callers)."""
+    require_sampler(model, what)
 
 
 # -- references ---------------------------------------------------------------------------
@@ -59,7 +59,7 @@ def load_reference(image, resize: bool = False, size: int = 32) -> torch.Tensor:
         image = image.convert("RGB")
         if image.size != (size, size):
             if not resize:
-                raise ValueError(f"reference image is {image.size[0]}x{image.size[1]} px; the toy model takes "
+                raise ValueError(f"reference image is {image.size[0]}x{image.size[1]} px; the model takes "
                                  f"{size}x{size} RGB images: pass resize=True to resize it")
             image = image.resize((size, size), Image.BILINEAR)
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
@@ -84,30 +84,23 @@ def load_reference(image, resize: bool = False, size: int = 32) -> torch.Tensor:
         raise ValueError("reference image values must be in [0, 1]")
     if tuple(x.shape[-2:]) != (size, size):
         if not resize:
-            raise ValueError(f"reference image is {x.shape[-1]}x{x.shape[-2]} px; the toy model takes {size}x{size} "
+            raise ValueError(f"reference image is {x.shape[-1]}x{x.shape[-2]} px; the model takes {size}x{size} "
                              "RGB images: pass resize=True to resize it")
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     return x.contiguous()
 
 
-def render_reference(scenes, seed: int | None = None) -> tuple[torch.Tensor, list[str]]:
-    """Toy-world renderer: scenes (Scene objects or complete captions) -> images (B, 3, 32, 32)
-    in [0, 1] and their captions. seed=None draws the canonical pictures (no jitter)."""
-    from ..toy import world
+def render_reference(scenes, seed: int | None = None, world=None) -> tuple[torch.Tensor, list[str]]:
+    """Reference images drawn by a world's renderer: ``world.render_references``.
 
-    if isinstance(scenes, (str, world.Scene)):
-        scenes = [scenes]
-    rng = None if seed is None else np.random.default_rng(seed)
-    imgs, caps = [], []
-    for s in scenes:
-        scene = world.parse_caption(s) if isinstance(s, str) else s
-        if not scene.is_complete():
-            raise ValueError(f"the renderer needs every attribute; {scene.caption()!r} leaves some out "
-                             f"(name size, colour, shape, position and background)")
-        img, _ = world.render(scene, rng)
-        imgs.append(torch.from_numpy((img + 1) / 2))
-        caps.append(scene.caption())
-    return torch.stack(imgs).clamp(0, 1), caps
+    scenes: captions the world renders exactly (toy: complete captions or Scenes); seed=None
+    draws the canonical pictures (no jitter). world: ``model.world``; None: the default
+    model's world (the toy's). Returns images (B, 3, H, W) in [0, 1] and their captions."""
+    if world is None:
+        from ..loading import default_world
+
+        world = default_world()
+    return world.render_references(scenes, seed=seed)
 
 
 # -- inversion ----------------------------------------------------------------------------
@@ -145,7 +138,7 @@ def invert(model, images: torch.Tensor, prompts=None, steps: int | None = None, 
     x_i that the forward Euler step maps onto x_{i+1} (converges when the step is small
     against the velocity field's variation): a far smaller round-trip error for (1 + r)
     times the model calls."""
-    require_toy(model)
+    require_sampler(model, "image inversion")
     prompts = _prompts_for(images, prompts)
     _check_prompts(model, prompts)
     steps = model.default_steps if steps is None else int(steps)
@@ -153,27 +146,15 @@ def invert(model, images: torch.Tensor, prompts=None, steps: int | None = None, 
         raise ValueError(f"steps {steps} out of range: at least 1")
     if not isinstance(refine, (int, np.integer)) or isinstance(refine, bool) or refine < 0:
         raise ValueError(f"refine {refine!r} out of range: an int >= 0 (fixed-point iterations per step)")
-    x = model.from_images(images)
-    if refine == 0:
-        return model.euler(x, prompts, steps, float(guidance), reverse=True)
-    from ..toy.model import timesteps
-
-    ts = timesteps(steps)  # ts[0] = 1 (noise) ... ts[steps] = 0 (image), as the sampler runs
-    cond = model.conditioning(prompts, float(guidance))
-    for i in reversed(range(steps)):
-        t, t_next = float(ts[i]), float(ts[i + 1])  # the forward step goes t -> t_next
-        xi = x + (t - t_next) * model.velocity(x, t_next, cond, float(guidance))  # plain backward step
-        for _ in range(int(refine)):
-            xi = x - (t_next - t) * model.velocity(xi, t, cond, float(guidance))
-        x = xi
-    return x
+    # the integrator is the model's own Euler loop run backwards (models.MassactModel.invert)
+    return model.invert(images, prompts, steps, float(guidance), refine=int(refine))
 
 
 def sample_from(model, prompts: Sequence[str], latents: torch.Tensor, steps: int, guidance: float,
                 capture: CaptureSpec | None = None, edits: Sequence[EditSpec] = ()):
     """Sample from given initial noise under a Tracer (generate() starts from seeds). Returns
     (images, CaptureResult); hooks are removed also when sampling fails."""
-    require_toy(model, "sampling from given noise")
+    require_sampler(model, "sampling from given noise")
     prompts = list(prompts)
     for e in edits:
         e.validate(model.num_blocks, model.width, steps, len(prompts), model.num_image_tokens)
@@ -208,7 +189,7 @@ def invert_and_record(model, reference, prompts=None, steps: int | None = None, 
     """Invert the reference (``invert``, with refine fixed-point iterations per step),
     regenerate from its noise (same caption, same guidance) and keep the image-stream
     tensors of that trajectory at keep_blocks x keep_steps (None = all)."""
-    require_toy(model)
+    require_sampler(model, "image inversion")
     images = load_reference(reference, resize=resize, size=model.height)
     prompts = _prompts_for(images, prompts)
     steps = model.default_steps if steps is None else int(steps)
@@ -255,7 +236,7 @@ def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec 
     """Generate the new captions from the inverted noise (start="inverted") or a seed (int),
     transporting the recorded trajectory's channels (spec.arm/k/alpha/blocks/steps) inside
     the reference's subject mask (spec.mask="source") or everywhere (spec.mask="none")."""
-    require_toy(model, "subject transfer from an image")
+    require_sampler(model, "subject transfer from an image")
     if spec.mask == "target":
         raise ValueError("subject transfer transports inside the reference's subject: use mask 'source' (the "
                          "reference's mask) or 'none'")
@@ -284,9 +265,7 @@ def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec 
     if start == "inverted":
         latents = inv.noise
     elif isinstance(start, (int, np.integer)) and not isinstance(start, bool):
-        from ..toy.model import initial_noise
-
-        latents = initial_noise([int(start)] * len(captions), model.dit.cfg)
+        latents = model.initial_noise([int(start)] * len(captions))
     else:
         raise ValueError(f"start {start!r}: use 'inverted' (the reference's noise) or an int seed")
     recorded = {(b, s): inv.tensors[(b, s)] for b in blocks for s in stepl}

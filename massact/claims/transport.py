@@ -27,7 +27,7 @@ Exactness (the tests pin both):
   AdaLayerNorm (``norm_out``) is modulated by the target's pooled text embedding.
 
 Baselines: ``pixel_blend`` (any model) and ``embedding_lerp`` (lerp of the two prompts'
-text-encoder outputs; the toy model only, real models raise NotImplementedError).
+text-encoder outputs; models that expose their sampler, others raise NotImplementedError).
 
 Metrics (``metrics_for(model)``; on the toy world the judge reads the attributes):
 ``measure`` gives, for each attribute, the *source adoption* (over the pairs whose clean
@@ -46,7 +46,9 @@ import torch
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
 from ..hooks import CaptureSpec, EditSpec
+from ..models import require_sampler
 from ..ranking import ARMS, channel_set
+from ..world import CaptionPair, world_of
 
 MASKS = ("none", "source", "target")
 BASELINES = ("pixel_blend", "embedding_lerp")
@@ -182,14 +184,10 @@ def calibration_score(model, prompts: Sequence[str] | None = None, seeds=None, s
                       stat: str = "absmean") -> torch.Tensor:
     """Channel scores (blocks, channels) on calibration prompts: what the arms rank.
 
-    On the toy model the default prompts are the world's calibration captions (never the
-    evaluation ones); real models need prompts."""
+    The default prompts are the model's world's calibration prompts (never the evaluation
+    ones); a model without a world needs prompts."""
     if prompts is None:
-        if getattr(model, "name", None) != "toy":
-            raise ValueError("calibration_score needs prompts for a real model: calibration_score(model, prompts=[...])")
-        from ..toy import world
-
-        prompts = world.caption_set(8, world.CALIBRATION_SEED)
+        prompts = world_of(model, "calibration prompts: calibration_score(model, prompts=[...])").calibration_prompts(8)
     prompts = list(prompts)
     seeds = [1000 + i for i in range(len(prompts))] if seeds is None else seeds
     g = generate(model, prompts, seeds, steps=steps, capture=CaptureSpec())
@@ -399,13 +397,9 @@ def embedding_lerp(model, sources, targets, seeds=0, alphas: Sequence[float] | f
     """Interpolate the two prompts' text-encoder outputs (per-token states and pooled vector),
     then sample from the pair's seed. Returns (len(alphas), n, 3, H, W) (or (n, ...) for one alpha).
 
-    The toy model only: a diffusers pipeline encodes its prompts inside its __call__."""
-    if not all(hasattr(model, a) for a in ("conditioning", "velocity", "dit", "to_images")):
-        raise NotImplementedError(
-            f"embedding_lerp is implemented for the toy model only; {getattr(model, 'name', type(model).__name__)!r} "
-            "encodes prompts inside its pipeline (pass prompt_embeds to the pipeline yourself to build this baseline)")
-    from ..toy.model import initial_noise, timesteps
-
+    Models that expose their sampler only (``model.encode_prompts``, ``model.sample(conditioning=...)``):
+    a diffusers pipeline encodes its prompts inside its __call__."""
+    require_sampler(model, "embedding_lerp")
     single = isinstance(alphas, (int, float, np.floating)) and not isinstance(alphas, bool)
     alphas = [_check_alpha(a) for a in ([alphas] if single else alphas)]
     if not alphas:
@@ -417,7 +411,7 @@ def embedding_lerp(model, sources, targets, seeds=0, alphas: Sequence[float] | f
     if steps < 1:
         raise ValueError(f"steps {steps} out of range: at least 1")
     guidance = model.default_guidance if guidance is None else float(guidance)
-    (ts_, ps_), (tt_, pt_) = model.conditioning(sources, guidance), model.conditioning(targets, guidance)
+    (ts_, ps_), (tt_, pt_) = model.encode_prompts(sources, guidance), model.encode_prompts(targets, guidance)
     u = n if guidance > 1 else 0  # conditioning stacks [uncond; cond] under guidance
 
     def mixed(s, t):
@@ -425,12 +419,8 @@ def embedding_lerp(model, sources, targets, seeds=0, alphas: Sequence[float] | f
         return torch.cat([t[:u].repeat(m, *([1] * (t.dim() - 1))), cond]) if u else cond
 
     cond = (mixed(ts_, tt_), mixed(ps_, pt_))
-    x = initial_noise(seeds * m, model.dit.cfg).to(model.device)
-    ts = timesteps(steps)
-    for i in range(steps):
-        t, t_next = float(ts[i]), float(ts[i + 1])
-        x = x + (t_next - t) * model.velocity(x, t, cond, guidance)
-    out = model.to_images(x).reshape(m, n, 3, *x.shape[-2:])
+    out = model.sample(None, seeds * m, steps, guidance, conditioning=cond)  # the model's own Euler loop
+    out = out.reshape(m, n, *out.shape[1:])
     return out[0] if single else out
 
 
@@ -489,44 +479,20 @@ def baseline_row(arm: str, alpha: float, m: dict) -> dict:
     return report_row({"arm": arm, "k": None, "alpha": float(alpha), "mask": "none", "blocks": None, "steps": None}, m)
 
 
-# -- caption pairs in the toy world -------------------------------------------------------
-@dataclass(frozen=True)
-class CaptionPair:
-    source: str
-    target: str
-    changed: tuple[str, ...]  # attributes whose caption words differ
+# -- caption pairs ------------------------------------------------------------------------
+def attribute_pairs(n: int, differ: Sequence[str] | None = None, per_pair: int = 3, seed: int | None = None,
+                    world=None) -> list[CaptionPair]:
+    """n (source, target) caption pairs that differ in chosen attributes: ``world.caption_pairs``.
 
+    differ=None: pair i changes ``per_pair`` consecutive attributes starting at attribute i;
+    differ=("position",): every pair differs in exactly these attributes. Deterministic from
+    seed. world: the world to draw from (``model.world``); None: the default model's world
+    (the toy's), for callers that predate ``model.world``."""
+    if world is None:
+        from ..loading import default_world
 
-def attribute_pairs(n: int, differ: Sequence[str] | None = None, per_pair: int = 3, seed: int | None = None) -> list[CaptionPair]:
-    """n toy-world (source, target) caption pairs that differ in chosen attributes.
-
-    differ=None: pair i changes ``per_pair`` consecutive attributes starting at attribute
-    i (so each attribute differs in about per_pair/5 of the pairs and agrees in the rest);
-    differ=("position",): every pair differs in exactly these attributes. Deterministic
-    from seed (default: the world's evaluation seed)."""
-    from ..toy import world
-
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n {n!r} out of range: ask for at least one pair")
-    names = world.ATTRIBUTE_NAMES
-    if differ is not None:
-        differ = (differ,) if isinstance(differ, str) else tuple(differ)
-        bad = [a for a in differ if a not in names]
-        if bad or not differ:
-            raise ValueError(f"unknown attributes {bad or differ}; choose from {names}")
-    elif not 1 <= per_pair <= len(names):
-        raise ValueError(f"per_pair {per_pair} out of range: 1..{len(names)}")
-    rng = np.random.default_rng(world.EVALUATION_SEED + 17 if seed is None else seed)
-    out = []
-    for i in range(n):
-        target = world.random_scene(rng)[0]
-        change = differ if differ is not None else tuple(names[(i + j) % len(names)] for j in range(per_pair))
-        vals = dict(target.__dict__)
-        for a in change:
-            choices = [w for w in world.ATTRIBUTES[a] if w != vals[a]]
-            vals[a] = choices[rng.integers(len(choices))]
-        out.append(CaptionPair(world.Scene(**vals).caption(), target.caption(), tuple(change)))
-    return out
+        world = default_world()
+    return world.caption_pairs(n, differ=differ, per_pair=per_pair, seed=seed)
 
 
 # -- sweeps and readings ------------------------------------------------------------------
@@ -684,10 +650,10 @@ def report_section(ctx):
 
     model = ctx.model
     score = calibration_stats(ctx).score("absmean")
-    if model.name == "toy":
-        pairs = attribute_pairs(2 if ctx.quick else 5)
+    if model.world is not None:
+        pairs = model.world.caption_pairs(2 if ctx.quick else 5)
         sources, targets = [p.source for p in pairs], [p.target for p in pairs]
-    else:  # real models: consecutive prompts as pairs
+    else:  # a model without a world: consecutive prompts as pairs
         ps = ctx.prompts[: (2 if ctx.quick else 4) + 1]
         if len(ps) < 2:
             raise ValueError("the transport section needs at least two prompts")

@@ -17,8 +17,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..models import require_sampler
+from ..world import world_of
 from . import inversion as inv_mod
-from .transport import (TransportSpec, attribute_pairs, check_pairs, clean_pass, default_mask_at, embedding_lerp,
+from .transport import (TransportSpec, check_pairs, clean_pass, default_mask_at, embedding_lerp,
                         measure, pixel_blend, transport)
 
 METHODS = ("transport", "pixel_blend", "embedding_lerp")
@@ -131,16 +133,17 @@ def composition(model, attributes: Sequence[str] | None = None, per_attribute: i
     transport and read whether the output takes it (adoption) and keeps the rest
     (attribute agreement on the shared attributes, mask IoU). One batched pass for all."""
     from ..metrics import metrics_for
-    from ..toy import world
 
-    if getattr(model, "name", None) != "toy":
-        raise NotImplementedError("composition pairs come from the toy world's vocabulary: the toy model only")
+    world = getattr(model, "world", None)
+    if world is None or not world.attributes:
+        raise NotImplementedError("composition pairs vary named attributes of the model's world (model.world."
+                                  "attributes), and this model's world has none: the toy model only")
     metrics = metrics or metrics_for(model)
-    attributes = tuple(world.ATTRIBUTE_NAMES if attributes is None else attributes)
+    attributes = tuple(world.attributes if attributes is None else attributes)
     pairs, owner = [], []
     for i, a in enumerate(attributes):
-        ps = attribute_pairs(per_attribute, differ=(a,), seed=(world.EVALUATION_SEED + 31 * (i + 1)) if seed is None
-                             else seed + i)
+        ps = world.caption_pairs(per_attribute, differ=(a,), seed=(world.evaluation_seed + 31 * (i + 1)) if seed is None
+                                 else seed + i)
         pairs += ps
         owner += [a] * len(ps)
     sources, targets = [p.source for p in pairs], [p.target for p in pairs]
@@ -185,10 +188,11 @@ def subject_transfer_demo(model, n: int = 3, spec: TransportSpec = TransportSpec
     the measurement."""
     from ..metrics import metrics_for
 
-    inv_mod.require_toy(model, "subject transfer from an image")
+    require_sampler(model, "subject transfer from an image")
+    world = world_of(model, "reference scenes: render or load references and call inversion.invert_and_record")
     metrics = metrics or metrics_for(model)
-    pairs = attribute_pairs(n, per_pair=3, seed=seed if seed is not None else 4242)
-    refs, ref_caps = inv_mod.render_reference([p.source for p in pairs])
+    pairs = world.caption_pairs(n, per_pair=3, seed=seed if seed is not None else 4242)
+    refs, ref_caps = world.render_references([p.source for p in pairs])
     inv = inv_mod.invert_and_record(model, refs, ref_caps if invert_with_caption else None, steps=steps)
     tr = inv_mod.subject_transfer(model, inv, [p.target for p in pairs], spec, score=score, guidance=guidance)
     m = inv_mod.measure_transfer(metrics, inv.reference, tr.clean, tr.output)
@@ -207,8 +211,8 @@ def report_section(ctx):
     quick = ctx.quick
     steps = 4 if quick else min(10, model.default_steps)
     results, images, figures, texts = {}, [], [], []
-    if model.name == "toy":
-        pairs = attribute_pairs(1 if quick else 2, seed=777)
+    if model.world is not None:
+        pairs = model.world.caption_pairs(1 if quick else 2, seed=777)
         sources, targets = [p.source for p in pairs], [p.target for p in pairs]
     else:
         if len(ctx.prompts) < 2:
@@ -226,7 +230,8 @@ def report_section(ctx):
                    png_data_uri(strip, cols=len(it["x"]))))
     figures.append(method_lines({k: v for k, v in it["curves"].items()}, title="Mean source adoption against alpha"))
     texts.append(interpolation_reading(it))
-    if model.name == "toy":
+    # composition reads exact attributes; subject transfer also drives the sampler and renders references
+    if model.world is not None and model.world.attributes and ctx.metrics.attributes:
         comp = composition(model, per_attribute=1 if quick else 2, spec=TransportSpec(), score=score,
                            metrics=ctx.metrics, steps=steps,
                            attributes=("position",) if quick else None)
