@@ -16,13 +16,13 @@ def main(argv=None) -> int:
     r.add_argument("--seeds", type=int, default=4, help="seeds per prompt (default 4)")
     r.add_argument("--only", help="comma-separated sections, e.g. massive,critical")
     r.add_argument("--quick", action="store_true", help="smaller sweeps (for tests)")
-    sub.add_parser("vocab", help="print the toy world's vocabulary")
+    sub.add_parser("vocab", help="print the default model's (the toy's) prompt vocabulary")
     sub.add_parser("models", help="list supported transformer classes")
     a = p.parse_args(argv)
     if a.cmd == "vocab":
-        from .toy.world import vocabulary_help
+        from .loading import default_world
 
-        print(vocabulary_help())
+        print(default_world().vocabulary_help())
         return 0
     if a.cmd == "models":
         from .adapters import supported_classes

@@ -14,11 +14,13 @@ from typing import Callable
 
 import torch
 
+from .calibration import calibrate
 from .generation import generate
 from .hooks import CaptureSpec
 from .metrics import Metrics, metrics_for
 from .models import MassactModel
 from .plots import block_ratios, channel_profile, png_data_uri
+from .world import world_of
 
 
 @dataclass
@@ -46,9 +48,7 @@ class Section:
 def calibration_stats(ctx: ReportContext):
     """Channel statistics on the calibration prompts (cached): what every ranking uses."""
     if "calibration" not in ctx.cache:
-        g = generate(ctx.model, ctx.calibration_prompts, seeds=[1000 + i for i in range(len(ctx.calibration_prompts))],
-                     capture=CaptureSpec(), progress=False)
-        ctx.cache["calibration"] = g.stats
+        ctx.cache["calibration"] = calibrate(ctx.model, ctx.calibration_prompts).stats
     return ctx.cache["calibration"]
 
 
@@ -148,12 +148,9 @@ def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", pro
     model = load(model) if not isinstance(model, MassactModel) else model
     _register_claims()
     if prompts is None:
-        if model.name != "toy":
-            raise ValueError("real models need prompts: reproduce(model, prompts=[...])")
-        from .toy import world
-
-        prompts = world.caption_set(4 if quick else 8, world.EVALUATION_SEED)
-        calibration = world.caption_set(8, world.CALIBRATION_SEED)
+        world = world_of(model, "prompts: reproduce(model, prompts=[...])")
+        prompts = world.evaluation_prompts(4 if quick else 8)
+        calibration = world.calibration_prompts(8)
     else:
         calibration = prompts  # with user prompts, rankings use other seeds (see calibration_stats)
     if num_seeds < 1:

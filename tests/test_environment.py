@@ -8,7 +8,10 @@ the notebooks import, checked offline where possible.
   depends on; optional imports (OPTIONAL_IMPORTS) stay inside functions;
 * binder/postBuild installs massact with --no-deps and never touches torch;
 * a pip dry run of the pip section resolves, with the CPU torch (skipped only when pip says
-  the network is unreachable).
+  the network is unreachable);
+* the Colab installer (massact/install.py) imports only the standard library, keeps the
+  installed torch and says when the runtime must restart (a fake pip, no network);
+* no tracked file names a machine path.
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ IMPORT_TO_DIST = {
 OPTIONAL_IMPORTS = {
     "transformers": "CLIP score of RealMetrics (the `clip` extra) and real checkpoints' text encoders",
     "pandas": "ProbeResult.to_pandas (plain dicts otherwise)",
-    "accelerate": "CPU offload of real checkpoints on a GPU (presets)",
+    "accelerate": "CPU offload of real checkpoints on a GPU (widgets.chooser.load_preset)",
     "google": "google.colab, only inside Colab",
 }
 FIRST_PARTY = {"massact"}
@@ -261,3 +264,109 @@ def test_pip_section_resolves_to_a_cpu_torch(env, tmp_path):
         assert canonical(r.name) in resolved, f"{r.name} missing from the resolution"
         assert r.specifier.contains(resolved[canonical(r.name)], prereleases=True), (r, resolved[canonical(r.name)])
     assert not any(n.startswith("nvidia-") for n in resolved), "a CUDA runtime slipped into the CPU environment"
+
+
+# -- the Colab installer (massact/install.py) ----------------------------------------------------------
+def _installer():
+    """massact/install.py loaded by path, as the notebooks' first cell runs it."""
+    import runpy
+
+    return runpy.run_path(str(ROOT / "massact" / "install.py"))
+
+
+def test_installer_imports_only_the_standard_library():
+    """It runs before massact's dependencies exist: every import, at any depth, is stdlib."""
+    tree = ast.parse((ROOT / "massact" / "install.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "install.py runs by path: no relative imports"
+            names.add(node.module.split(".")[0])
+    assert names <= set(sys.stdlib_module_names) | {"__future__"}, names
+    out = subprocess.run([sys.executable, "-I", str(ROOT / "massact" / "install.py"), "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--ref" in out.stdout, out.stderr
+
+
+def test_installer_detects_colab(monkeypatch):
+    inst = _installer()
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.delenv("COLAB_GPU", raising=False)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert not inst["in_colab"]()
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20250101")
+    assert inst["in_colab"]()
+
+
+def _fake_pip(versions: dict, after: dict):
+    calls = []
+
+    def run(cmd, check):
+        assert check
+        i = cmd.index("-c")
+        calls.append((list(cmd), Path(cmd[i + 1]).read_text()))
+        versions.update(after)
+
+    return calls, run
+
+
+@pytest.mark.parametrize("numpy_after, restart", [("1.26.4", False), ("2.2.0", True)])
+def test_installer_keeps_torch_and_detects_a_numpy_upgrade(numpy_after, restart, monkeypatch, capsys):
+    inst = _installer()
+    versions = {"torch": "2.6.0+cu124", "numpy": "1.26.4"}
+    calls, run = _fake_pip(versions, {"numpy": numpy_after})
+    import numpy
+
+    monkeypatch.setattr(numpy, "__version__", "1.26.4")  # as if the kernel had imported Colab's numpy
+    declared = ["torch>=2.4", "diffusers>=0.35", "numpy"]
+    res = inst["install"](run=run, version=versions.get, requirements=lambda: declared)
+    out = capsys.readouterr().out
+    cmd, constraints = calls[0]
+    assert constraints.strip() == "torch==2.6.0+cu124"  # pip may not replace Colab's torch
+    assert cmd[-len(declared):] == declared and cmd[:3] == [sys.executable, "-m", "pip"]
+    assert res["restart_needed"] is restart and res["torch"] == "2.6.0+cu124"
+    assert ("restart the runtime" in out) is restart
+
+
+def test_installer_without_an_installed_massact_fetches_the_repository(capsys):
+    inst = _installer()
+    versions = {"torch": "2.6.0", "numpy": "2.0.0"}
+    calls, run = _fake_pip(versions, {})
+    inst["install"](ref="abc123", run=run, version=versions.get, requirements=lambda: None)
+    assert calls[0][0][-1] == "massact @ git+https://github.com/massact/massact@abc123"
+    assert "massact ready" in capsys.readouterr().out
+
+
+def test_installer_reads_the_declared_requirements_without_extras():
+    """The real metadata of this editable install: pyproject's dependencies, no optional extras."""
+    import tomllib
+
+    reqs = _installer()["declared_requirements"]()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {canonical(Requirement(r).name) for r in reqs} == {canonical(Requirement(d).name)
+                                                              for d in project["dependencies"]}
+    assert _installer()["declared_requirements"]("no-such-distribution-here") is None
+
+
+# -- no machine paths ------------------------------------------------------------------------------------
+MACHINE_PATH = re.compile("|".join(["/" + "work/", "/" + "home/[a-z]", "/" + "Users/[A-Za-z]", "[A-Z]:" + r"\\Users"]))
+
+
+def test_no_tracked_file_names_a_machine_path():
+    try:
+        files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    hits = []
+    for name in files:
+        path = ROOT / name
+        if not path.is_file() or path.suffix in (".safetensors", ".png", ".pt", ".bin"):
+            continue
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        hits += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if MACHINE_PATH.search(line)]
+    assert not hits, f"machine paths in the tree (write them relative or not at all): {hits[:20]}"

@@ -1,20 +1,21 @@
-"""Real-model presets, the per-card advice, the notebook model chooser and the Colab setup.
+"""Real-model presets, the per-card advice and the notebook's model chooser.
 
-Nothing here downloads or needs a GPU: ``advise`` is a pure function, the chooser is built
-from a fake ``GPUInfo`` and a fake loader, and ``colab_setup`` runs with a fake pip."""
+Nothing here downloads or needs a GPU: ``advise`` is a pure function and the chooser is
+built from a fake ``GPUInfo`` and a fake loader. (The Colab installer: test_environment.)"""
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-import massact
 from massact import presets as P
 from massact.adapters import ADAPTERS
+from massact.widgets import chooser as C
 from massact.models import PIXELS_PER_TOKEN
 
 torch.set_num_threads(1)
@@ -45,7 +46,7 @@ def test_preset_fields(key):
     px = PIXELS_PER_TOKEN[p.family]
     for res in (p.resolution, p.small_resolution or p.resolution):
         assert res % px == 0, f"{key}: {res} px is not a multiple of {px}"
-    assert p.steps >= 1 and p.guidance >= 0
+    assert p.num_steps >= 1 and p.guidance >= 0
     assert 0 < p.transformer_gb <= p.largest_gb <= p.total_gb
     assert P.get_preset(p.label) is p and P.get_preset(p.hub_id) is p and P.get_preset(p) is p
 
@@ -78,7 +79,7 @@ def test_a100_bf16_without_offload_for_small_models(key):
     a = P.advise(key, **A100)
     assert a.dtype == "bfloat16" and a.offload == "none" and not a.cpu_offload and a.fits
     assert not any("65504" in w for w in a.warnings)
-    assert a.resolution == a.preset.resolution and a.steps == a.preset.steps
+    assert a.resolution == a.preset.resolution and a.num_steps == a.preset.num_steps
 
 
 def test_offload_follows_memory():
@@ -103,101 +104,73 @@ def test_gated_presets_say_so():
 
 def test_load_kwargs_match_advice():
     a = P.advise("pixart-sigma", **T4)
-    assert a.load_kwargs() == dict(dtype="float16", offload=a.offload, resolution=a.resolution, steps=20, guidance=4.5)
+    assert a.load_kwargs() == dict(dtype="float16", offload=a.offload, resolution=a.resolution, num_steps=20,
+                                   guidance=4.5)
+    assert P.advise_for("pixart-sigma", P.GPUInfo("Tesla T4", 15.0, bf16=False)) == a
     assert a.torch_dtype is torch.float16
 
 
 # -- the notebook's first cell ---------------------------------------------------------------------
 @pytest.mark.parametrize("gpu", [None, False])  # None: detect (this machine has no GPU); False: force the CPU path
-def test_notebook_model_on_this_cpu(gpu, capsys):
+def test_chooser_on_this_cpu(gpu, model, capsys):
     if gpu is None and torch.cuda.is_available():
         pytest.skip("detection on a CPU-only machine: this one has a GPU")
-    m = P.notebook_model(gpu=gpu)
+    ch = C.ModelChooser.for_this_machine(gpu=gpu, toy=model)
     out = capsys.readouterr().out
-    assert m.name == "toy" and m.num_blocks >= 1
+    assert ch.model is model and ch.choice == "toy" and ch.widget is None and ch.advice() is None
     assert len(out.strip().splitlines()) == 1 and "toy" in out
-    assert P.current_chooser() is None
-    assert P.chosen_model().name == "toy"
+    with pytest.raises(RuntimeError, match="nothing to load"):
+        ch.load()
+    assert C.notebook_model(gpu=gpu).num_blocks == model.num_blocks  # the one-line form: the toy at once
+    with pytest.raises(ValueError, match="flux1-schnell"):
+        C.ModelChooser.for_this_machine(default="flux3", gpu=False)
 
 
-def test_notebook_model_with_a_gpu_shows_a_chooser_and_never_blocks(capsys):
+def test_chooser_with_a_gpu_shows_the_presets_and_never_blocks(model, capsys):
     loaded = []
 
     def fake_loader(preset, **kwargs):  # no download
         loaded.append((preset.key, kwargs))
-        return massact.load("toy")
+        return SimpleNamespace(name=preset.label)
 
     gpu = P.GPUInfo("Tesla T4", 15.0, bf16=False, ram_gb=12.7)
-    try:
-        m = P.notebook_model(default="sana1.5-1.6b", gpu=gpu, display=False)
-        assert m.name == "toy"
-        ch = P.current_chooser()
-        assert [v for _, v in ch.dropdown.options] == list(P.CHOICES)
-        assert ch.dropdown.value == "sana1.5-1.6b" and "float16" in ch.advice_html.value
-        assert P.chosen_model() is m  # the toy until Load
-        ch.dropdown.value = "flux1-schnell"
-        assert "65504" in ch.advice_html.value and "DOES NOT FIT" in ch.advice_html.value
-        assert ch.button.description == "Load anyway"
-        ch.dropdown.value = "toy"
-        assert "toy" in ch.advice_html.value
-        ch.dropdown.value = "pixart-sigma"
-        ch.loader = fake_loader
-        seen = []
-        ch.on_load(seen.append)
-        new = ch.load()
-        assert loaded == [("pixart-sigma", P.advise("pixart-sigma", "Tesla T4", 15.0, False, 12.7).load_kwargs())]
-        assert seen == [new] and P.chosen_model() is new and "loaded" in ch.status.value
+    ch = C.ModelChooser.for_this_machine(default="sana1.5-1.6b", gpu=gpu, display=False, toy=model)
+    assert ch.model is model and capsys.readouterr().out == ""
+    assert [v for _, v in ch.dropdown.options] == list(P.CHOICES)
+    assert ch.dropdown.value == "sana1.5-1.6b" and "float16" in ch.advice_html.value
+    ch.dropdown.value = "flux1-schnell"
+    assert "65504" in ch.advice_html.value and "DOES NOT FIT" in ch.advice_html.value
+    assert ch.button.description == "Load anyway"
+    ch.dropdown.value = "toy"
+    assert "toy" in ch.advice_html.value and ch.button.description == "Load"
+    ch.dropdown.value = "pixart-sigma"
+    ch.loader = fake_loader
+    seen = []
+    ch.on_load(seen.append)
+    new = ch.load()
+    assert loaded == [("pixart-sigma", P.advise("pixart-sigma", "Tesla T4", 15.0, False, 12.7).load_kwargs())]
+    assert seen == [new] and ch.model is new and "loaded" in ch.status.value and not ch.button.disabled
 
-        def broken(preset, **kwargs):
-            raise OSError("no network")
+    def broken(preset, **kwargs):
+        raise OSError("no network")
 
-        ch.loader = broken
-        assert ch.load(raise_errors=False) is None
-        assert "no network" in ch.status.value and P.chosen_model() is new  # the previous model stays
-    finally:
-        P._CHOOSER = None
-
-
-# -- Colab -------------------------------------------------------------------------------------------
-def test_in_colab(monkeypatch):
-    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
-    monkeypatch.delenv("COLAB_GPU", raising=False)
-    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    assert not P.in_colab()
-    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20250101")
-    assert P.in_colab()
+    ch.loader = broken
+    assert ch.load(raise_errors=False) is None
+    assert "no network" in ch.status.value and ch.model is new  # the previous model stays
+    with pytest.raises(OSError):
+        ch.load()
+    # an object, not module state: a second chooser starts from its own toy and choice
+    other = C.ModelChooser(gpu, toy=model)
+    assert other.model is model and other.choice == "toy" and ch.model is new
 
 
-def _fake_pip(versions: dict, after: dict):
-    calls = []
-
-    def run(cmd, check):
-        assert check
-        i = cmd.index("-c")
-        calls.append((list(cmd), Path(cmd[i + 1]).read_text()))
-        versions.update(after)
-
-    return calls, run
-
-
-@pytest.mark.parametrize("numpy_after, restart", [("1.26.4", False), ("2.2.0", True)])
-def test_colab_setup_keeps_torch_and_detects_a_numpy_upgrade(numpy_after, restart, monkeypatch, capsys):
-    versions = {"torch": "2.6.0+cu124", "numpy": "1.26.4"}
-    calls, run = _fake_pip(versions, {"numpy": numpy_after})
-    imported = sys.modules.get("numpy")
-    monkeypatch.setattr(imported, "__version__", "1.26.4")  # as if the kernel had imported Colab's numpy
-    res = P.colab_setup(ref="abc123", run=run, version=versions.get)
-    out = capsys.readouterr().out
-    cmd, constraints = calls[0]
-    assert constraints.strip() == "torch==2.6.0+cu124"  # pip may not replace Colab's torch
-    assert cmd[-1] == "massact @ git+https://github.com/massact/massact@abc123"
-    assert not any(a.startswith("torch") for a in cmd)
-    assert res["restart_needed"] is restart
-    assert ("restart the runtime" in out) is restart
+def test_load_preset_refuses_bad_offload_before_downloading():
+    with pytest.raises(ValueError, match="none, model or sequential"):
+        C.load_preset("sana1.5-1.6b", offload="disk")
 
 
 def test_presets_module_imports_only_the_standard_library():
-    """So `python massact/presets.py --colab-setup` runs before massact's dependencies exist."""
+    """The table and the advice need no third-party package (torch only inside gpu_info)."""
     tree = ast.parse((ROOT / "massact" / "presets.py").read_text())
     top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     names = {a.name.split(".")[0] for n in top if isinstance(n, ast.Import) for a in n.names}

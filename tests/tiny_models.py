@@ -10,7 +10,7 @@ forward kwargs for ``batch`` rows (seeded, ``return_dict=False``), so
 including the FLUX.1-schnell pitfall: a case whose text token count EQUALS its image token
 count, for Flux and Flux2 (``flux_equal_tokens``, ``flux2_equal_tokens``).
 
-Checked against diffusers 0.42.1 (see /work/shared/DIFFUSERS-FACTS.md and the sources in
+Checked against diffusers 0.42.1 (the sources in
 diffusers/models/transformers/).
 """
 from __future__ import annotations

@@ -53,6 +53,7 @@ from ..generation import generate, normalise_seeds
 from ..hooks import CaptureSpec, ChannelStats, EditSpec
 from ..metrics import Metrics, metrics_for
 from ..ranking import channel_set
+from ..world import world_of
 
 ARMS = ("top", "bottom", "random")
 STATISTICS = ("absmean", "meanabs")
@@ -212,20 +213,13 @@ class Calibration:
 
 
 def default_calibration_prompts(model, n: int = 8) -> list[str]:
-    """The toy world's calibration captions (disjoint stream from the evaluation ones)."""
-    if getattr(model, "name", None) != "toy":
-        raise ValueError("real models need calibration prompts: calibrate(model, prompts=[...])")
-    from ..toy import world  # the world's caption streams (not the judge)
-
-    return world.caption_set(n, world.CALIBRATION_SEED)
+    """The model's world's calibration prompts (a stream disjoint from the evaluation ones)."""
+    return world_of(model, "calibration prompts: calibrate(model, prompts=[...])").calibration_prompts(n)
 
 
 def default_evaluation_prompts(model, n: int = 8) -> list[str]:
-    if getattr(model, "name", None) != "toy":
-        raise ValueError("real models need evaluation prompts: probe(model, calibration, prompts=[...])")
-    from ..toy import world
-
-    return world.caption_set(n, world.EVALUATION_SEED)
+    """The model's world's evaluation prompts (never used for ranking)."""
+    return world_of(model, "evaluation prompts: probe(model, calibration, prompts=[...])").evaluation_prompts(n)
 
 
 def calibrate(model, prompts: Sequence[str] | None = None, seeds=None, num_steps: int | None = None,

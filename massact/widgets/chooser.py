@@ -1,0 +1,252 @@
+"""Which model a notebook studies: the toy on a CPU, a real checkpoint on a GPU.
+
+The first cell of every notebook::
+
+    chooser = ModelChooser.for_this_machine()
+    model = chooser.model
+
+* **On a CPU** the chooser holds the embedded toy model and prints one line; it has no
+  widget. Nothing is downloaded, nothing waits for a click: this is what nbval, Binder and
+  CI run.
+* **On a GPU** it also holds the toy at once (the cell never blocks) and displays a dropdown
+  of ``massact.presets`` (plus "toy"), the advice for this card (dtype, CPU offload, steps,
+  resolution, warnings) and a **Load** button. Load downloads the checkpoint from the
+  Hugging Face Hub (the user's choice: nothing is fetched before) and wraps it; afterwards
+  ``chooser.model`` is the loaded model, and ``chooser.on_load(fn)`` calls ``fn(model)``.
+
+The chooser is an object: each call makes its own, and nothing is kept at module level.
+``notebook_model()`` is the one-line form for scripts (the chooser's model at once).
+"""
+from __future__ import annotations
+
+import html
+import importlib.util
+from typing import Callable
+
+from ..presets import CHOICES, PRESETS, Advice, GPUInfo, advise_for, get_preset, gpu_info
+
+#: what the chooser says about the toy model
+TOY_LINE = ("toy: the embedded 7-block model (32x32 images); runs every notebook on a CPU in minutes. "
+            "Nothing to download.")
+
+
+def _load_toy():
+    from ..loading import load
+
+    return load("toy")
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    out = []
+    for part in v.split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", resolution: int | None = None,
+                num_steps: int | None = None, guidance: float | None = None, device: str = "cuda"):
+    """Download (if not cached) a preset's pipeline and wrap it as a massact model.
+
+    Network use is the caller's choice: only the chooser's Load button (or your own call)
+    runs this. ``Advice.load_kwargs()`` gives the arguments ``advise`` recommends.
+
+    Args:
+        preset: a key, label, hub id or ``Preset``.
+        dtype: "bfloat16" or "float16" (or any torch dtype name).
+        offload: "none", "model" (``enable_model_cpu_offload``) or "sequential".
+        resolution: square image size in pixels (default: the preset's).
+        num_steps: default sampler steps (default: the preset's).
+        guidance: default guidance (default: the preset's).
+        device: where the pipeline goes when it is not offloaded.
+    Returns:
+        a ``PipelineModel``.
+    Raises:
+        ImportError naming the missing packages; ValueError for an unknown offload.
+    """
+    import torch
+
+    from ..loading import load
+
+    p = get_preset(preset)
+    if offload not in ("none", "model", "sequential"):
+        raise ValueError(f"unknown offload {offload!r}; choose none, model or sequential")
+    missing = [m for m in ("diffusers", "transformers") + (("accelerate",) if offload != "none" else ())
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"{p.label} needs {', '.join(missing)}: pip install {' '.join(missing)}")
+    import diffusers
+
+    if _version_tuple(diffusers.__version__) < _version_tuple(p.min_diffusers):
+        raise ImportError(f"{p.label} needs diffusers >= {p.min_diffusers} (installed: {diffusers.__version__}): "
+                          "pip install -U diffusers")
+    torch_dtype = getattr(torch, dtype)
+    if offload == "none" and importlib.util.find_spec("accelerate") is not None:
+        # straight onto the GPU: system RAM never holds the whole pipeline
+        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, torch_dtype=torch_dtype, device_map=device)
+    elif offload == "none":
+        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, torch_dtype=torch_dtype)
+        pipe.to(device)
+    else:
+        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, torch_dtype=torch_dtype)
+        if offload == "model":
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.enable_sequential_cpu_offload()
+    res = resolution or p.resolution
+    return load(pipe, name=p.label, height=res, width=res, steps=num_steps or p.num_steps,
+                guidance=p.guidance if guidance is None else guidance)
+
+
+def _html_advice(advice: Advice | None) -> str:
+    if advice is None:
+        return f"<div style='font-size:90%'>{html.escape(TOY_LINE)}</div>"
+    rows = []
+    for line in advice.text().splitlines():
+        esc = html.escape(line)
+        if line.startswith("warning:") or line.startswith("LIKELY DOES NOT FIT"):
+            esc = f"<span style='color:#b35900'>&#9888; {esc}</span>"
+        rows.append(esc)
+    return "<div style='font-size:90%'>" + "<br>".join(rows) + "</div>"
+
+
+class ModelChooser:
+    """The model a notebook studies, and on a GPU the dropdown that changes it.
+
+    Attributes:
+        model: the current model (the toy until a preset has loaded).
+        gpu: the card (a ``GPUInfo``), or None on a CPU.
+        widget: the box to display (None on a CPU: there is nothing to choose).
+        dropdown, advice_html, button, status: the parts of the widget (GPU only).
+        loader: what Load calls, ``load_preset`` unless replaced (tests pass a fake).
+    """
+
+    def __init__(self, gpu: GPUInfo | None = None, default: str = "toy", toy=None, loader: Callable | None = None):
+        """Args:
+            gpu: the card, or None for a CPU-only chooser (no widget).
+            default: the preselected choice: "toy" or a preset key, label or hub id.
+            toy: the toy model to start with (default: loaded here).
+            loader: ``fn(preset, **advice.load_kwargs()) -> model`` (default ``load_preset``).
+        """
+        self.gpu = gpu
+        self.default = "toy" if default == "toy" else get_preset(default).key
+        self.model = _load_toy() if toy is None else toy
+        self.loader = loader or load_preset
+        self._callbacks: list[Callable] = []
+        self.widget = None
+        if gpu is None:
+            return
+        import ipywidgets as W
+
+        options = [("toy (embedded, CPU-sized)", "toy")] + [(f"{p.label} · {p.hub_id}", k) for k, p in PRESETS.items()]
+        self.dropdown = W.Dropdown(options=options, value=self.default, description="model",
+                                   layout=W.Layout(width="max-content"))
+        self.advice_html = W.HTML()
+        self.button = W.Button(description="Load", button_style="primary", icon="download",
+                               tooltip="download (if not cached) and load the chosen checkpoint")
+        self.status = W.Label(value="using the toy model")
+        self.dropdown.observe(lambda _: self.update(), names="value")
+        self.button.on_click(lambda _: self.load(raise_errors=False))
+        self.widget = W.VBox([W.HBox([self.dropdown, self.button]), self.advice_html, self.status])
+        self.update()
+
+    @classmethod
+    def for_this_machine(cls, default: str = "toy", gpu: GPUInfo | None | bool = None, display: bool = True,
+                         name: str | None = "chooser", **kwargs) -> "ModelChooser":
+        """The first notebook cell's chooser: never blocks, never downloads.
+
+        Args:
+            default: the preselected choice on a GPU ("toy" or a preset).
+            gpu: None to detect the card, False to act as on a CPU, or a ``GPUInfo`` (tests).
+            display: show the widget (on a GPU) and print one line saying what ``model`` is.
+            name: the variable the notebook keeps the chooser in (for that line), or None.
+            **kwargs: passed to ``ModelChooser`` (toy=, loader=).
+        Returns:
+            a ``ModelChooser`` whose ``model`` is the toy.
+        """
+        info = None if gpu is False else (gpu if isinstance(gpu, GPUInfo) else gpu_info())
+        if info is None:
+            if default != "toy":
+                get_preset(default)  # a typo still gets its error on a CPU
+            chooser = cls(None, **kwargs)
+            if display:
+                extra = "" if default == "toy" else f" (preset {get_preset(default).label} needs a GPU)"
+                print(f"No GPU: using the embedded toy model{extra}.")
+            return chooser
+        chooser = cls(info, default=default, **kwargs)
+        if display:
+            from IPython.display import display as show
+
+            show(chooser.widget)
+            then = (f"then run `model = {name}.model`" if name else
+                    "then keep a ModelChooser.for_this_machine() to reach the loaded model")
+            print(f"GPU {info.name} ({info.mem_gb:.0f} GiB): using the toy model for now. Pick a preset, press Load, "
+                  f"{then}.")
+        return chooser
+
+    @property
+    def choice(self) -> str:
+        """The selected key ("toy" on a CPU)."""
+        return "toy" if self.widget is None else self.dropdown.value
+
+    def advice(self) -> Advice | None:
+        """The advice for the selected preset on this card (None for the toy)."""
+        if self.choice == "toy" or self.gpu is None:
+            return None
+        return advise_for(self.choice, self.gpu)
+
+    def update(self) -> None:
+        """Redraw the advice for the current selection."""
+        adv = self.advice()
+        self.advice_html.value = _html_advice(adv)
+        self.button.description = "Load" if adv is None or adv.fits else "Load anyway"
+
+    def on_load(self, fn: Callable) -> None:
+        """Call ``fn(model)`` after each successful load."""
+        self._callbacks.append(fn)
+
+    def load(self, raise_errors: bool = True):
+        """Load the selected model (downloads a real checkpoint if it is not cached).
+
+        Args:
+            raise_errors: re-raise a failure (the button passes False: the status line says why).
+        Returns:
+            the loaded model, or None after a failure (the previous model stays).
+        """
+        if self.widget is None:
+            raise RuntimeError("this chooser was made for a CPU: there is nothing to load but the toy (chooser.model)")
+        self.button.disabled = True
+        try:
+            if self.choice == "toy":
+                model = _load_toy()
+            else:
+                adv = self.advice()
+                self.status.value = (f"loading {adv.preset.label} ({adv.dtype}, offload {adv.offload}): downloading "
+                                     f"~{adv.preset.total_gb:.0f} GB the first time, this can take minutes ...")
+                model = self.loader(adv.preset, **adv.load_kwargs())
+            self.model = model
+            self.status.value = (f"loaded {getattr(model, 'name', self.choice)}: run `model = chooser.model`, then the "
+                                 "cells below")
+            for fn in self._callbacks:
+                fn(model)
+            return model
+        except Exception as exc:  # shown in the status line; the previous model stays
+            self.status.value = f"could not load {self.choice}: {type(exc).__name__}: {exc}"
+            if raise_errors:
+                raise
+            return None
+        finally:
+            self.button.disabled = False
+
+
+def notebook_model(default: str = "toy", gpu: GPUInfo | None | bool = None, display: bool = True):
+    """The chooser's model at once (the toy): ``ModelChooser.for_this_machine(...).model``.
+
+    Keep the chooser itself (``for_this_machine``) to reach a model loaded later.
+
+    Args:
+        default, gpu, display: as for ``ModelChooser.for_this_machine``.
+    Returns:
+        the toy model.
+    """
+    return ModelChooser.for_this_machine(default=default, gpu=gpu, display=display, name=None).model
