@@ -197,13 +197,14 @@ def check_prompts(prompts) -> list[str]:
 MAX_SEED = 2 ** 63 - 1
 
 
-def check_seeds(seeds, n: int, what: str = "prompts") -> list[int]:
+def check_seeds(seeds, n: int, what: str = "prompts", hint: str = "give one seed per prompt or a single int") -> list[int]:
     """One seed per row: None (= 0 for every row), one int for every row, or n ints.
 
     Args:
         seeds: None, an int, or a sequence of n ints.
         n: the number of rows.
         what: what the rows are, for the length error ("prompts", "source/target pairs").
+        hint: what to do instead, for the length error.
     Returns:
         a list of n Python ints.
     Raises:
@@ -217,7 +218,7 @@ def check_seeds(seeds, n: int, what: str = "prompts") -> list[int]:
         raise TypeError(f"seeds must be an int or a list of ints (one per row), got {seeds!r}")
     out = [check_int("seed", s, 0, MAX_SEED) for s in _as_list(seeds)]
     if len(out) != n:
-        raise ValueError(f"{len(out)} seeds for {n} {what}: give one seed per prompt or a single int")
+        raise ValueError(f"{len(out)} seeds for {n} {what}: {hint}")
     return out
 
 

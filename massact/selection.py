@@ -64,6 +64,9 @@ def _parse(spec, name: str, upper: int | None) -> tuple[int, ...] | str:
                 else:
                     out.append(int(a))
         except ValueError:
+            if not any(ch.isdigit() for ch in s):  # a word: a misspelt range name
+                raise ValueError(f"unknown {name} range {spec!r}; choose one of {STEP_RANGES} or give {name} "
+                                 f"numbers like '2-5' or '0,3'{where}") from None
             raise ValueError(f"cannot read {name}s {spec!r}: {forms}{where}") from None
         return tuple(check_index(name, v, upper) for v in out)
     if is_int(spec):

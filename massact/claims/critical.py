@@ -49,19 +49,20 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .. import calibration as _calibration
+from ..calibration import CALIBRATION_SEED_BASE, Calibration, calibrate, check_separation  # noqa: F401 (re-exported)
+from ..checks import is_int as _is_int
 from ..generation import generate, normalise_seeds
 from ..hooks import CaptureSpec, ChannelStats, EditSpec
 from ..metrics import Metrics, metrics_for
 from ..ranking import channel_set
 from ..world import world_of
+from ..selection import (ARMS, STEP_RANGES, blocks_label, resolve_blocks, resolve_steps,  # noqa: F401 (re-exported)
+                         span_label as _span_label, steps_label)
 
-ARMS = ("top", "bottom", "random")
 STATISTICS = ("absmean", "meanabs")
-STEP_RANGES = ("early", "late", "all")
 DEFAULT_KS = (1, 2, 4, 8, 16)
 DEFAULT_DRAWS = 3
-#: calibration seeds are CALIBRATION_SEED_BASE + i (as ``report.calibration_stats``); evaluation uses small seeds
-CALIBRATION_SEED_BASE = 1000
 #: the toy world's attributes, grouped by what they are about (used by attribute_breakdown)
 ATTRIBUTE_GROUPS = {"shape/position": ("shape", "position"), "colour": ("color",),
                     "background/size": ("background", "size")}
@@ -74,10 +75,6 @@ WEAK_DROP = 0.05
 
 
 # -- inputs ------------------------------------------------------------------------------
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
 def check_statistic(statistic: str) -> str:
     if statistic not in STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}; choose one of {STATISTICS} "
@@ -105,79 +102,6 @@ def check_ks(ks, width: int) -> tuple[int, ...]:
     return tuple(int(k) for k in ks)
 
 
-def resolve_blocks(blocks, num_blocks: int) -> tuple[int, ...]:
-    """One block specification -> sorted block numbers: "all"/None, an int, a range, a
-    sequence of ints, or a string "3", "2-5", "0,3"."""
-    if blocks is None or (isinstance(blocks, str) and blocks == "all"):
-        return tuple(range(num_blocks))
-    if isinstance(blocks, str):
-        try:
-            out = []
-            for part in blocks.split(","):
-                a, _, b = part.strip().partition("-")
-                out += list(range(int(a), int(b) + 1)) if b else [int(a)]
-            blocks = out
-        except ValueError:
-            raise ValueError(f"cannot read blocks {blocks!r}: give 'all', a block number, a range like '2-5' "
-                             f"or a list; valid blocks are 0..{num_blocks - 1}") from None
-    if _is_int(blocks):
-        blocks = (int(blocks),)
-    blocks = tuple(blocks)
-    if not blocks:
-        raise ValueError(f"empty block set: valid blocks are 0..{num_blocks - 1}")
-    for b in blocks:
-        if not _is_int(b) or not 0 <= b < num_blocks:
-            raise ValueError(f"block {b!r} out of range: valid blocks are 0..{num_blocks - 1}")
-    return tuple(sorted({int(b) for b in blocks}))
-
-
-def resolve_steps(steps, num_steps: int) -> tuple[int, ...] | None:
-    """One step specification -> step numbers (None = every step). "early" = the first half
-    of the denoising steps (the noisiest), "late" = the second half, "all"; or step
-    numbers (an int, a range, a sequence), 0 = the first step."""
-    if steps is None or (isinstance(steps, str) and steps == "all"):
-        return None
-    if isinstance(steps, str):
-        if steps not in STEP_RANGES:
-            raise ValueError(f"unknown step range {steps!r}; choose one of {STEP_RANGES} or give step numbers "
-                             f"0..{num_steps - 1}")
-        half = num_steps // 2
-        out = tuple(range(half)) if steps == "early" else tuple(range(half, num_steps))
-        if not out:
-            raise ValueError(f"step range {steps!r} is empty with {num_steps} step(s): use at least 2 steps")
-        return out
-    if _is_int(steps):
-        steps = (int(steps),)
-    steps = tuple(steps)
-    if not steps:
-        raise ValueError(f"empty step set: valid steps are 0..{num_steps - 1} (0 = first, noisiest)")
-    for s in steps:
-        if not _is_int(s) or not 0 <= s < num_steps:
-            raise ValueError(f"step {s!r} out of range: valid steps are 0..{num_steps - 1} (0 = first, noisiest)")
-    return tuple(sorted({int(s) for s in steps}))
-
-
-def _span_label(values: Sequence[int]) -> str:
-    v = list(values)
-    if len(v) == 1:
-        return str(v[0])
-    if v == list(range(v[0], v[-1] + 1)):
-        return f"{v[0]}-{v[-1]}"
-    return ",".join(map(str, v))
-
-
-def blocks_label(blocks: tuple[int, ...], num_blocks: int) -> str:
-    return "all" if tuple(blocks) == tuple(range(num_blocks)) else _span_label(blocks)
-
-
-def steps_label(spec, steps: tuple[int, ...] | None) -> str:
-    if steps is None:
-        return "all"
-    if isinstance(spec, str):
-        return spec
-    return _span_label(steps)
-
-
 def _as_sweep(spec) -> list:
     """A list is a sweep over specifications; anything else is one specification."""
     return list(spec) if isinstance(spec, list) else [spec]
@@ -193,63 +117,15 @@ def _check_prompts(model, prompts) -> list[str]:
     return prompts
 
 
-# -- calibration: where channels are ranked ---------------------------------------------
-@dataclass
-class Calibration:
-    """Channel statistics on the calibration images (prompt i drawn with seeds[i]), every
-    block and every denoising step. ``score(statistic)`` -> (blocks, channels)."""
-
-    prompts: tuple[str, ...]
-    seeds: tuple[int, ...]
-    stats: ChannelStats
-
-    def score(self, statistic: str = "absmean") -> torch.Tensor:
-        return self.stats.score(check_statistic(statistic))
-
-    @property
-    def images(self) -> set[tuple[str, int]]:
-        """The (prompt, seed) pairs the ranking saw."""
-        return set(zip(self.prompts, self.seeds))
-
-
+# -- calibration: where channels are ranked (massact.calibration) ------------------------
 def default_calibration_prompts(model, n: int = 8) -> list[str]:
-    """The model's world's calibration prompts (a stream disjoint from the evaluation ones)."""
-    return world_of(model, "calibration prompts: calibrate(model, prompts=[...])").calibration_prompts(n)
+    """The model's world's calibration prompts (see ``massact.calibration``)."""
+    return _calibration.default_calibration_prompts(model, n)
 
 
 def default_evaluation_prompts(model, n: int = 8) -> list[str]:
     """The model's world's evaluation prompts (never used for ranking)."""
     return world_of(model, "evaluation prompts: probe(model, calibration, prompts=[...])").evaluation_prompts(n)
-
-
-def calibrate(model, prompts: Sequence[str] | None = None, seeds=None, num_steps: int | None = None,
-              guidance: float | None = None, stats: ChannelStats | None = None) -> Calibration:
-    """Rank on these images: generate prompts (seeds CALIBRATION_SEED_BASE + i by default)
-    capturing every block and step, or wrap ``stats`` already captured on them (e.g.
-    ``report.calibration_stats(ctx)``)."""
-    prompts = default_calibration_prompts(model) if prompts is None else list(prompts)
-    if not prompts:
-        raise ValueError("empty prompt list: calibration needs at least one prompt")
-    seeds = [CALIBRATION_SEED_BASE + i for i in range(len(prompts))] if seeds is None else normalise_seeds(prompts, seeds)
-    if stats is None:
-        stats = generate(model, prompts, seeds, steps=num_steps, guidance=guidance, capture=CaptureSpec()).stats
-    elif stats.shape[0] != len(prompts):
-        raise ValueError(f"stats hold {stats.shape[0]} rows for {len(prompts)} calibration prompts")
-    return Calibration(tuple(prompts), tuple(int(s) for s in seeds), stats)
-
-
-def check_separation(calibration: Calibration, prompts: Sequence[str], seeds: Sequence[int]) -> dict:
-    """Refuse evaluation images the ranking saw: a (prompt, seed) pair in both sets is the
-    same image, so ranking and judging would not be independent. Returns the overlap counts
-    (prompts shared with other seeds are allowed, e.g. a user's own prompt file)."""
-    shared = calibration.images & set(zip(prompts, seeds))
-    if shared:
-        ex = sorted(shared)[:3]
-        raise ValueError(f"{len(shared)} evaluation image(s) were used for channel ranking (same prompt and seed), "
-                         f"e.g. {ex}: rank on a separate calibration set (other prompts or other seeds; "
-                         f"calibration seeds default to {CALIBRATION_SEED_BASE}+i)")
-    return {"shared_prompts": len(set(calibration.prompts) & set(prompts)),
-            "shared_seeds": len(set(calibration.seeds) & set(seeds))}
 
 
 # -- the arms ---------------------------------------------------------------------------

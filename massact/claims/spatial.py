@@ -30,9 +30,11 @@ import numpy as np
 import torch
 
 from ..clustering import batch_iou, check_args, grid_ceiling_iou, kmeans, normalise, polarity_masks, upsample_mask
+from .. import calibration as _calibration
 from ..generation import generate
 from ..hooks import CaptureSpec
 from ..ranking import ARMS, channel_set
+from ..selection import resolve_blocks, resolve_steps
 
 #: k channels per block: a small fraction of the width, the paper's regime (k = 12 of 3072 in a reproduction)
 DEFAULT_K = 8
@@ -78,14 +80,6 @@ class SpatialCapture:
         return self.tensors[(block, step)]
 
 
-def _check_list(name: str, values, upper: int) -> tuple[int, ...]:
-    out = tuple(int(v) for v in values)
-    bad = [v for v in out if not 0 <= v < upper]
-    if bad or not out:
-        raise ValueError(f"{name} {bad or list(values)} out of range: valid {name} are 0..{upper - 1}")
-    return tuple(sorted(set(out)))
-
-
 def default_steps(num_steps: int, every: int = 4) -> tuple[int, ...]:
     """Every ``every``-th step plus the last one (the step a public reproduction used)."""
     return tuple(sorted(set(range(0, num_steps, every)) | {num_steps - 1}))
@@ -96,9 +90,9 @@ def capture(model, prompts: Sequence[str], seeds=0, blocks: Sequence[int] | None
             guidance: float | None = None) -> SpatialCapture:
     """Generate prompts once, keeping the image tokens of every (block, step) pair asked for
     (blocks / steps None = all)."""
-    n = model.default_steps if num_steps is None else int(num_steps)
-    blocks = _check_list("blocks", range(model.num_blocks) if blocks is None else blocks, model.num_blocks)
-    steps = _check_list("steps", range(n) if steps is None else steps, n)
+    n = model.default_steps if num_steps is None else num_steps  # resolve_steps checks it
+    blocks = resolve_blocks(blocks, model.num_blocks)
+    steps = resolve_steps(steps, n) or tuple(range(n))
     keep = tuple((b, s) for b in blocks for s in steps)
     g = generate(model, prompts, seeds, steps=n, guidance=guidance, capture=CaptureSpec(keep=keep, stats=False))
     return SpatialCapture(list(g.prompts), list(g.seeds), g.images, g.tensors, tuple(model.token_grid()), n)
@@ -106,20 +100,14 @@ def capture(model, prompts: Sequence[str], seeds=0, blocks: Sequence[int] | None
 
 # -- 2. channel ranking on calibration prompts ------------------------------------------------
 def default_calibration_prompts(model, n: int = 8) -> list[str]:
-    """The toy world's calibration captions (real models: give your own)."""
-    if getattr(model, "name", None) != "toy":
-        raise ValueError("real models need calibration prompts: pass calibration_prompts=[...] or score=...")
-    from ..toy import world
-
-    return world.caption_set(n, world.CALIBRATION_SEED)
+    """The model's world's calibration prompts (real models without a world: give your own)."""
+    return _calibration.default_calibration_prompts(model, n)
 
 
 def calibration_score(model, calibration_prompts: Sequence[str] | None = None, stat: str = "absmean") -> torch.Tensor:
-    """(blocks, channels): the ranking score on calibration prompts (seeds 1000 + i, every
-    step), as ``report.calibration_stats`` computes it."""
-    prompts = list(calibration_prompts) if calibration_prompts is not None else default_calibration_prompts(model)
-    g = generate(model, prompts, seeds=[1000 + i for i in range(len(prompts))], capture=CaptureSpec())
-    return g.stats.score(stat)
+    """(blocks, channels): the ranking score on calibration prompts (every step; seeds from
+    ``massact.calibration``): ``massact.calibrate(model, calibration_prompts).score(stat)``."""
+    return _calibration.calibrate(model, calibration_prompts).score(stat)
 
 
 def channel_sets(score: torch.Tensor, k: int, arms: Sequence[str] = ARMS, random_draws: int = DEFAULT_RANDOM_DRAWS,

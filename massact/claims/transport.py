@@ -43,12 +43,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..calibration import calibrate
+from ..checks import check_seeds
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
 from ..hooks import CaptureSpec, EditSpec
 from ..models import require_sampler
 from ..ranking import ARMS, channel_set
-from ..world import CaptionPair, world_of
+from ..world import CaptionPair
 
 MASKS = ("none", "source", "target")
 BASELINES = ("pixel_blend", "embedding_lerp")
@@ -166,17 +168,8 @@ def check_pairs(sources: Sequence[str], targets: Sequence[str], seeds) -> tuple[
     if len(sources) != len(targets):
         raise ValueError(f"{len(sources)} sources but {len(targets)} targets: transport pairs source i with "
                          "target i, so give lists of the same length")
-    n = len(sources)
-    if seeds is None:
-        seeds = 0
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = [int(seeds)] * n
-    else:
-        seeds = list(seeds)
-        if len(seeds) != n:
-            raise ValueError(f"{len(seeds)} seeds for {n} source/target pairs: give one seed per pair (source and "
-                             "target share it: the same noise) or a single int")
-        seeds = [int(s) for s in seeds]
+    seeds = check_seeds(seeds, len(sources), "source/target pairs",
+                        "give one seed per pair (source and target share it: the same noise) or a single int")
     return sources, targets, seeds
 
 
@@ -185,13 +178,8 @@ def calibration_score(model, prompts: Sequence[str] | None = None, seeds=None, s
     """Channel scores (blocks, channels) on calibration prompts: what the arms rank.
 
     The default prompts are the model's world's calibration prompts (never the evaluation
-    ones); a model without a world needs prompts."""
-    if prompts is None:
-        prompts = world_of(model, "calibration prompts: calibration_score(model, prompts=[...])").calibration_prompts(8)
-    prompts = list(prompts)
-    seeds = [1000 + i for i in range(len(prompts))] if seeds is None else seeds
-    g = generate(model, prompts, seeds, steps=steps, capture=CaptureSpec())
-    return g.stats.score(stat)
+    ones); a model without a world needs prompts. ``massact.calibrate(...).score(stat)``."""
+    return calibrate(model, prompts, seeds, num_steps=steps).score(stat)
 
 
 # -- the clean pass -----------------------------------------------------------------------
