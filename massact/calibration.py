@@ -17,7 +17,7 @@ from typing import Sequence
 
 import torch
 
-from .checks import check_choice, check_int, check_prompts, check_seeds
+from .checks import WrongType, check_choice, check_int, check_prompts, check_seeds
 from .generation import generate
 from .hooks import STATISTICS, CaptureSpec, ChannelStats
 
@@ -114,7 +114,7 @@ def calibrate(model, prompts: Sequence[str] | None = None, seeds=None, num_steps
     if stats is None:
         stats = generate(model, prompts, seeds, num_steps=num_steps, guidance=guidance, capture=CaptureSpec()).stats
     elif not isinstance(stats, ChannelStats):
-        raise TypeError(f"stats must be ChannelStats (Generation.stats), got {type(stats).__name__}")
+        raise WrongType(f"stats must be ChannelStats (Generation.stats), got {type(stats).__name__}")
     elif stats.shape[0] != len(prompts):
         raise ValueError(f"stats hold {stats.shape[0]} rows for {len(prompts)} calibration prompts")
     return Calibration(tuple(prompts), tuple(seeds), stats)

@@ -17,8 +17,16 @@ import math
 import numbers
 from typing import Sequence
 
-__all__ = ["is_int", "check_int", "check_index", "check_indices", "check_finite", "check_choice",
+__all__ = ["WrongType", "is_int", "check_int", "check_index", "check_indices", "check_finite", "check_choice",
            "check_prompts", "check_seeds", "check_bool", "valid_range"]
+
+
+class WrongType(TypeError, ValueError):
+    """A value of the wrong type: a float or bool where an index belongs, a string where a
+    list belongs, a non-number where a number belongs.
+
+    It is a TypeError, and also a ValueError, so that code which catches bad values
+    (``except ValueError``, as the CLI and the exercise checkers do) catches it too."""
 
 
 def is_int(value) -> bool:
@@ -54,11 +62,11 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None, wh
     Returns:
         the value as a Python int.
     Raises:
-        TypeError for a non-integer (bools and floats included); ValueError when out of range.
+        WrongType for a non-integer (bools and floats included); ValueError when out of range.
     """
     rule = f"{name} must be {_bounds(lo, hi)}" + (f" ({what})" if what else "")
     if not is_int(value):
-        raise TypeError(f"{name} {value!r} is not an integer: {rule}")
+        raise WrongType(f"{name} {value!r} is not an integer: {rule}")
     v = int(value)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         raise ValueError(f"{name} {v} out of range: {rule}")
@@ -75,11 +83,11 @@ def check_index(name: str, value, upper: int | None = None) -> int:
     Returns:
         the index as a Python int.
     Raises:
-        TypeError for a non-integer; ValueError when out of range.
+        WrongType for a non-integer; ValueError when out of range.
     """
     rule = valid_range(name, upper) if upper is not None else f"{name}s are numbered from 0"
     if not is_int(value):
-        raise TypeError(f"{name} {value!r} is not an integer: {rule}")
+        raise WrongType(f"{name} {value!r} is not an integer: {rule}")
     v = int(value)
     if v < 0 or (upper is not None and v >= upper):
         raise ValueError(f"{name} {v} out of range: {rule}")
@@ -97,12 +105,12 @@ def check_indices(name: str, values, upper: int | None = None, allow_empty: bool
     Returns:
         a tuple of Python ints.
     Raises:
-        TypeError for a bare int/string or a non-sequence or non-integer elements;
+        WrongType for a bare int/string or a non-sequence or non-integer elements;
         ValueError for an out-of-range index or an empty sequence (unless allowed).
     """
     rule = valid_range(name, upper) if upper is not None else f"{name}s are numbered from 0"
     if isinstance(values, (str, bytes)) or is_int(values) or not _is_sequence(values):
-        raise TypeError(f"{name}s must be a list or tuple of integers, e.g. (0, 2), not {values!r}: {rule}")
+        raise WrongType(f"{name}s must be a list or tuple of integers, e.g. (0, 2), not {values!r}: {rule}")
     out = tuple(check_index(name, v, upper) for v in _as_list(values))
     if not out and not allow_empty:
         raise ValueError(f"empty {name} list: give at least one {name}; {rule}")
@@ -120,7 +128,7 @@ def check_finite(name: str, value, lo: float | None = None, hi: float | None = N
     Returns:
         the value as a Python float.
     Raises:
-        TypeError for a non-number (bools included); ValueError for NaN, inf or out of range.
+        WrongType for a non-number (bools included); ValueError for NaN, inf or out of range.
     """
     if lo is not None and hi is not None:
         rule = f"{name} must be a finite number in [{lo:g}, {hi:g}]"
@@ -132,7 +140,7 @@ def check_finite(name: str, value, lo: float | None = None, hi: float | None = N
         rule = f"{name} must be a finite number"
     rule += f" ({what})" if what else ""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} {value!r} is not a number: {rule}")
+        raise WrongType(f"{name} {value!r} is not a number: {rule}")
     v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{name} {v} is not finite: {rule}")
@@ -162,10 +170,10 @@ def check_bool(name: str, value) -> bool:
     """A bool (True/False), not a string such as "yes".
 
     Raises:
-        TypeError for anything else.
+        WrongType for anything else.
     """
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise WrongType(f"{name} must be True or False, got {value!r}")
     return value
 
 
@@ -177,13 +185,13 @@ def check_prompts(prompts) -> list[str]:
     Returns:
         the prompts as a list.
     Raises:
-        TypeError for a bare string or a non-sequence; ValueError for an empty list or an
+        WrongType for a bare string or a non-sequence; ValueError for an empty list or an
         empty / non-string prompt.
     """
     if isinstance(prompts, (str, bytes)):
-        raise TypeError("prompts must be a list of strings, e.g. ['a red circle'], not one string")
+        raise WrongType("prompts must be a list of strings, e.g. ['a red circle'], not one string")
     if not _is_sequence(prompts):
-        raise TypeError(f"prompts must be a list of strings, e.g. ['a red circle'], got {type(prompts).__name__}")
+        raise WrongType(f"prompts must be a list of strings, e.g. ['a red circle'], got {type(prompts).__name__}")
     prompts = list(prompts)
     if not prompts:
         raise ValueError("empty prompt list: give at least one prompt")
@@ -197,7 +205,8 @@ def check_prompts(prompts) -> list[str]:
 MAX_SEED = 2 ** 63 - 1
 
 
-def check_seeds(seeds, n: int, what: str = "prompts", hint: str = "give one seed per prompt or a single int") -> list[int]:
+def check_seeds(seeds, n: int, what: str = "prompts",
+                hint: str = "give one seed per prompt or a single int") -> list[int]:
     """One seed per row: None (= 0 for every row), one int for every row, or n ints.
 
     Args:
@@ -208,14 +217,14 @@ def check_seeds(seeds, n: int, what: str = "prompts", hint: str = "give one seed
     Returns:
         a list of n Python ints.
     Raises:
-        TypeError for floats, bools, strings; ValueError for negative seeds or a wrong count.
+        WrongType for floats, bools, strings; ValueError for negative seeds or a wrong count.
     """
     if seeds is None:
         return [0] * n
     if is_int(seeds):
         return [check_int("seed", seeds, 0, MAX_SEED)] * n
     if isinstance(seeds, (str, bytes)) or not _is_sequence(seeds):
-        raise TypeError(f"seeds must be an int or a list of ints (one per row), got {seeds!r}")
+        raise WrongType(f"seeds must be an int or a list of ints (one per row), got {seeds!r}")
     out = [check_int("seed", s, 0, MAX_SEED) for s in _as_list(seeds)]
     if len(out) != n:
         raise ValueError(f"{len(out)} seeds for {n} {what}: {hint}")

@@ -24,6 +24,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .checks import WrongType, check_choice, check_indices, check_int, is_int
+
 POLARITY_RULES = ("border", "activation")
 BACKENDS = ("batched", "sklearn")
 MAX_K = 16
@@ -40,24 +42,34 @@ def _border(grid: tuple[int, int]) -> np.ndarray:
 
 
 def check_args(n: int, d: int, channels: Sequence[int], grid: tuple[int, int], K: int,
-               polarity: str = "border") -> None:
-    """The clear errors every entry point gives (token count, K, k, channel and rule ranges)."""
+               polarity: str = "border") -> tuple[int, ...]:
+    """The clear errors every entry point gives (token count, K, k, channel and rule ranges).
+
+    Args:
+        n, d: tokens and channels of the tensor.
+        channels: the channel indices to cluster on (ints, distinct, 1..d of them).
+        grid: the (rows, cols) token grid, rows x cols = n.
+        K: the number of clusters, 2..min(16, n).
+        polarity: a rule of ``POLARITY_RULES``.
+    Returns:
+        the channels as a tuple of ints.
+    """
+    if (not isinstance(grid, (tuple, list)) or len(grid) != 2
+            or not all(is_int(g) and g > 0 for g in grid)):
+        raise WrongType(f"grid must be (rows, cols) of positive ints, got {grid!r}")
     h, w = grid
     if h * w != n:
         raise ValueError(f"token grid {tuple(grid)} has {h * w} tokens but the tensor has {n}")
-    if not isinstance(K, (int, np.integer)) or isinstance(K, bool) or not 2 <= K <= min(MAX_K, n):
-        raise ValueError(f"K {K!r} out of range: K (the number of clusters) must be in 2..{min(MAX_K, n)}")
-    if len(channels) < 1:
+    check_int("K", K, 2, min(MAX_K, n), what="the number of clusters")
+    if isinstance(channels, (list, tuple, range)) and len(channels) < 1:
         raise ValueError(f"no channels given: k (the number of channels) must be in 1..{d}")
-    if len(channels) > d:
+    if isinstance(channels, (list, tuple, range)) and len(channels) > d:
         raise ValueError(f"{len(channels)} channels given: k (the number of channels) must be in 1..{d}")
-    bad = [c for c in channels if not 0 <= int(c) < d]
-    if bad:
-        raise ValueError(f"channels {bad} out of range: valid channels are 0..{d - 1}")
-    if len(set(int(c) for c in channels)) != len(channels):
+    channels = check_indices("channel", channels, d)
+    if len(set(channels)) != len(channels):
         raise ValueError(f"channels {list(channels)} contain duplicates")
-    if polarity not in POLARITY_RULES:
-        raise ValueError(f"unknown polarity rule {polarity!r}; choose one of {POLARITY_RULES}")
+    check_choice("polarity rule", polarity, POLARITY_RULES)
+    return channels
 
 
 def normalised_tokens(tokens: torch.Tensor, channels: Sequence[int]) -> np.ndarray:
@@ -212,12 +224,13 @@ def cluster_batch(tokens: torch.Tensor, channels, grid: tuple[int, int], K: int 
     if tokens.dim() != 3:
         raise ValueError(f"tokens must be (rows, tokens, channels), got {tuple(tokens.shape)}")
     R, n, d = tokens.shape
+    if isinstance(channels, (str, bytes)) or is_int(channels) or not hasattr(channels, "__len__"):
+        check_indices("channel", channels, d)  # raises: a bare int or string is not a channel list
     per_row = len(channels) > 0 and isinstance(channels[0], (list, tuple, np.ndarray, torch.Tensor))
-    rows = [list(map(int, c)) for c in channels] if per_row else [list(map(int, channels))] * R
+    rows = [c for c in channels] if per_row else [channels] * R
     if len(rows) != R:
         raise ValueError(f"{len(rows)} channel lists for {R} rows")
-    for ch in rows:
-        check_args(n, d, ch, grid, K)
+    rows = [list(check_args(n, d, ch, grid, K)) for ch in rows]
     if len({len(c) for c in rows}) > 1:
         raise ValueError("every row needs the same number of channels k")
     idx = torch.tensor(rows, dtype=torch.long)  # (R, k)
@@ -237,9 +250,8 @@ def cluster_tokens(tokens: torch.Tensor, channels: Sequence[int], grid: tuple[in
     by the polarity rule, and the score map (h, w) = sum of the normalised channels."""
     if tokens.dim() != 2:
         raise ValueError(f"tokens must be (tokens, channels) for one image, got {tuple(tokens.shape)}")
-    n, d = tokens.shape
-    check_args(n, d, channels, grid, K, polarity)
-    out = cluster_batch(tokens[None], list(channels), grid, K, seed, backend)
+    check_choice("polarity rule", polarity, POLARITY_RULES)
+    out = cluster_batch(tokens[None], channels, grid, K, seed, backend)  # checks the rest
     return {"labels": out["labels"][0], "mask": out[f"mask_{polarity}"][0], "score": out["score"][0]}
 
 
@@ -249,8 +261,7 @@ def token_foreground_mask(tokens: torch.Tensor, channels_per_row, grid: tuple[in
     channels_per_row: one channel list for all rows, or one per row."""
     if tokens.dim() != 3:
         raise ValueError(f"tokens must be (rows, tokens, channels), got {tuple(tokens.shape)}")
-    if polarity not in POLARITY_RULES:
-        raise ValueError(f"unknown polarity rule {polarity!r}; choose one of {POLARITY_RULES}")
+    check_choice("polarity rule", polarity, POLARITY_RULES)
     per_row = isinstance(channels_per_row[0], (list, tuple))
     if per_row and len({len(c) for c in channels_per_row}) > 1:  # ragged: one row at a time
         return torch.stack([torch.from_numpy(cluster_tokens(tokens[r], channels_per_row[r], grid, K, polarity)

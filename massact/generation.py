@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from .checks import check_bool, check_finite, check_int, check_seeds
+from .checks import WrongType, check_bool, check_finite, check_int, check_seeds
 from .hooks import CaptureSpec, ChannelStats, EditSpec, Tracer
 from .models import MassactModel
 
@@ -87,17 +87,17 @@ def check_model(model) -> None:
     if missing:
         hint = (" (a diffusers pipeline: wrap it with massact.load(pipeline))" if hasattr(model, "transformer")
                 else "")
-        raise TypeError(f"model must be a massact model, e.g. massact.load('toy'), massact.load('<hub id>') or "
+        raise WrongType(f"model must be a massact model, e.g. massact.load('toy'), massact.load('<hub id>') or "
                         f"massact.load(pipeline); got {type(model).__name__}{hint}, which lacks {', '.join(missing)}")
 
 
 def _as_prompts(prompts) -> list[str]:
     if isinstance(prompts, (str, bytes)):
-        raise TypeError("prompts must be a list of strings, e.g. ['a red circle'], not one string")
+        raise WrongType("prompts must be a list of strings, e.g. ['a red circle'], not one string")
     try:
         return list(prompts)
     except TypeError:
-        raise TypeError(f"prompts must be a list of strings, e.g. ['a red circle'], got {type(prompts).__name__}") \
+        raise WrongType(f"prompts must be a list of strings, e.g. ['a red circle'], got {type(prompts).__name__}") \
             from None
 
 
@@ -108,18 +108,18 @@ def _as_capture(capture) -> CaptureSpec | None:
         return CaptureSpec()
     if isinstance(capture, CaptureSpec):
         return capture
-    raise TypeError(f"capture must be None, True (every block and step) or a CaptureSpec(...), got {capture!r}")
+    raise WrongType(f"capture must be None, True (every block and step) or a CaptureSpec(...), got {capture!r}")
 
 
 def _as_edits(edits) -> tuple[EditSpec, ...]:
     if isinstance(edits, EditSpec):
         return (edits,)
     if isinstance(edits, (str, bytes, dict)) or not isinstance(edits, (list, tuple)):
-        raise TypeError(f"edits must be an EditSpec or a list of them, e.g. [EditSpec('zero', {{3: (5, 9)}})], "
+        raise WrongType(f"edits must be an EditSpec or a list of them, e.g. [EditSpec('zero', {{3: (5, 9)}})], "
                         f"got {edits!r}")
     bad = [e for e in edits if not isinstance(e, EditSpec)]
     if bad:
-        raise TypeError(f"edits must be EditSpec objects, e.g. EditSpec('zero', {{3: (5, 9)}}); got {bad[0]!r}")
+        raise WrongType(f"edits must be EditSpec objects, e.g. EditSpec('zero', {{3: (5, 9)}}); got {bad[0]!r}")
     return tuple(edits)
 
 

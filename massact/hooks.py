@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .adapters import BlockRef, enumerate_blocks, replace_image_stream, split_streams, adapter_for
-from .checks import check_bool, check_finite, check_index, check_indices, is_int, valid_range
+from .checks import WrongType, check_bool, check_finite, check_index, check_indices, is_int, valid_range
 
 #: the edit operations; "replace" is accepted as an alias of "mix" at alpha 1
 OPS = ("zero", "mix")
@@ -64,11 +64,11 @@ def _pairs(name: str, values, what: str) -> tuple[tuple[int, int], ...]:
     example = {"source_rows": "((target_row, source_row), ...), e.g. ((0, 1),)",
                "keep": "((block, step), ...), e.g. ((3, 2),)"}[name]
     if isinstance(values, (str, bytes)) or is_int(values) or not isinstance(values, (list, tuple)):
-        raise TypeError(f"{name} must be a tuple of pairs {example}, not {values!r}")
+        raise WrongType(f"{name} must be a tuple of pairs {example}, not {values!r}")
     out = []
     for p in values:
         if isinstance(p, (str, bytes)) or not isinstance(p, (list, tuple)) or len(p) != 2:
-            raise TypeError(f"{name} must be a tuple of pairs {example}; {p!r} is not a pair")
+            raise WrongType(f"{name} must be a tuple of pairs {example}; {p!r} is not a pair")
         out.append((check_index(what[0], p[0]), check_index(what[1], p[1])))
     return tuple(out)
 
@@ -77,10 +77,10 @@ def _check_token_mask(tm) -> torch.Tensor | None:
     if tm is None:
         return None
     if not isinstance(tm, torch.Tensor):
-        raise TypeError(f"token_mask must be a torch tensor of shape (tokens,) or (rows, tokens) with values in "
+        raise WrongType(f"token_mask must be a torch tensor of shape (tokens,) or (rows, tokens) with values in "
                         f"[0, 1], got {type(tm).__name__}")
     if tm.dtype != torch.bool and not tm.is_floating_point():
-        raise TypeError(f"token_mask has dtype {tm.dtype}: give bool or float values in [0, 1] "
+        raise WrongType(f"token_mask has dtype {tm.dtype}: give bool or float values in [0, 1] "
                         "(1 = edit the token, 0 = leave it)")
     if tm.dim() not in (1, 2):
         raise ValueError(f"token_mask has shape {tuple(tm.shape)}; valid shapes are (tokens,) or (rows, tokens)")
@@ -143,7 +143,7 @@ class EditSpec:
                                  "for another alpha")
             op = "mix"
         if not isinstance(self.channels, Mapping):
-            raise TypeError(f"channels must be a dict {{block: (channel, ...)}}, e.g. {{3: (5, 9)}}, "
+            raise WrongType(f"channels must be a dict {{block: (channel, ...)}}, e.g. {{3: (5, 9)}}, "
                             f"got {type(self.channels).__name__}")
         if not self.channels:
             raise ValueError("EditSpec needs at least one block in channels={block: (channel, ...)}")
@@ -162,12 +162,12 @@ class EditSpec:
         recorded = self.recorded
         if recorded is not None:
             if not isinstance(recorded, Mapping):
-                raise TypeError("recorded must be a dict {(block, step): tensor (rows or 1, tokens, channels)}, e.g. "
+                raise WrongType("recorded must be a dict {(block, step): tensor (rows or 1, tokens, channels)}, e.g. "
                                 "CaptureResult.tensors")
             for key, t in recorded.items():
                 _pairs("keep", (key,), ("block", "step"))
                 if not isinstance(t, torch.Tensor) or t.dim() != 3:
-                    raise TypeError(f"recorded[{key!r}] must be a tensor (rows or 1, tokens, channels)")
+                    raise WrongType(f"recorded[{key!r}] must be a tensor (rows or 1, tokens, channels)")
         if op == "mix" and not source_rows and recorded is None:
             raise ValueError(f"op {self.op!r} needs a source: source_rows=((target, source), ...) or recorded=...")
         if source_rows and recorded is not None:

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import torch
 
-from .checks import check_choice, check_indices, check_int
+from .checks import WrongType, check_choice, check_indices, check_int
 
 #: top = highest score, bottom = lowest, random = a seeded uniform draw per block
 ARMS = ("top", "bottom", "random")
@@ -23,7 +23,7 @@ ARMS = ("top", "bottom", "random")
 def _check_score(score, name: str = "score") -> tuple[int, int]:
     if not isinstance(score, torch.Tensor) or score.dim() != 2:
         shape = f" of shape {tuple(score.shape)}" if isinstance(score, torch.Tensor) else ""
-        raise TypeError(f"{name} must be a (blocks, channels) tensor, got {type(score).__name__}{shape}")
+        raise WrongType(f"{name} must be a (blocks, channels) tensor, got {type(score).__name__}{shape}")
     return tuple(score.shape)
 
 
@@ -86,7 +86,8 @@ def agreement(score_a: torch.Tensor, score_b: torch.Tensor, k: int) -> list[floa
     """
     shape = _check_score(score_a, "score_a")
     if _check_score(score_b, "score_b") != shape:
-        raise ValueError(f"score_a has shape {shape} but score_b {tuple(score_b.shape)}: rank the same blocks x channels")
+        raise ValueError(f"score_a has shape {shape} but score_b {tuple(score_b.shape)}: "
+                         "rank the same blocks x channels")
     k = check_int("k", k, 1, shape[1], what="the number of channels")
     return [len(set(_finite_block(score_a, b, "score_a").topk(k).indices.tolist())
                 & set(_finite_block(score_b, b, "score_b").topk(k).indices.tolist())) / k

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import torch
 
-from .checks import check_choice, check_index, check_int, is_int, valid_range
+from .checks import WrongType, check_choice, check_index, check_int, is_int, valid_range
 from .hooks import EditSpec
 from .ranking import ARMS, channel_set
 
@@ -72,11 +72,11 @@ def _parse(spec, name: str, upper: int | None) -> tuple[int, ...] | str:
     if is_int(spec):
         return (check_index(name, spec, upper),)
     if isinstance(spec, (bool, float)):
-        raise TypeError(f"{name} {spec!r} is not an integer: {forms}{where}")
+        raise WrongType(f"{name} {spec!r} is not an integer: {forms}{where}")
     if hasattr(spec, "tolist") and getattr(spec, "ndim", 2) <= 1:  # a numpy array or torch tensor of ints
         spec = list(spec.reshape(-1).tolist())
     if not isinstance(spec, (list, tuple, range)):
-        raise TypeError(f"cannot read {name}s {spec!r} ({type(spec).__name__}): {forms}{where}")
+        raise WrongType(f"cannot read {name}s {spec!r} ({type(spec).__name__}): {forms}{where}")
     out = tuple(check_index(name, v, upper) for v in spec)
     if not out:
         raise ValueError(f"empty {name} selection: {forms}{where}")
@@ -221,7 +221,7 @@ class Selection:
             one ascending tuple of k channels per selected block.
         """
         if not isinstance(score, torch.Tensor) or score.dim() != 2:
-            raise TypeError(f"score must be a (blocks, channels) tensor, got {type(score).__name__}"
+            raise WrongType(f"score must be a (blocks, channels) tensor, got {type(score).__name__}"
                             + (f" of shape {tuple(score.shape)}" if isinstance(score, torch.Tensor) else ""))
         return channel_set(score, self.k, self.arm, blocks=self.block_indices(score.shape[0]), seed=self.seed)
 
