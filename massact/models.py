@@ -24,7 +24,8 @@ from torch import nn
 from .adapters import Adapter, BlockRef, adapter_for, enumerate_blocks, supported_classes
 from .hooks import BatchLayout
 from .metrics import Metrics, RealMetrics
-from .world import World, check_prompt_list
+from .checks import check_prompts
+from .world import World
 
 
 def require_sampler(model, what: str) -> None:
@@ -130,7 +131,7 @@ class MassactModel:
         if self.world is not None:
             self.world.validate_prompts(prompts)
         else:
-            check_prompt_list(prompts)
+            check_prompts(prompts)
 
     # -- the sampler step by step (models with exposes_sampler = True) ----------------------
     def _no_sampler(self, what: str):

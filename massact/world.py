@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from .checks import check_prompts
+
 
 @dataclass(frozen=True)
 class CaptionPair:
@@ -29,31 +31,6 @@ class CaptionPair:
     source: str
     target: str
     changed: tuple[str, ...] = ()
-
-
-def check_prompt_list(prompts: Sequence[str]) -> list[str]:
-    """The shape check every world shares: a non-empty list of non-empty strings.
-
-    Args:
-        prompts: the prompts to check.
-    Returns:
-        the prompts as a list.
-    Raises:
-        TypeError for a bare string or a non-sequence; ValueError for an empty list or an
-        empty / non-string prompt.
-    """
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a list of strings, e.g. ['a red circle'], not one string")
-    try:
-        prompts = list(prompts)
-    except TypeError:
-        raise TypeError(f"prompts must be a list of strings, got {type(prompts).__name__}") from None
-    if len(prompts) == 0:
-        raise ValueError("empty prompt list: give at least one prompt")
-    for p in prompts:
-        if not isinstance(p, str) or not p.strip():
-            raise ValueError(f"prompt {p!r} is empty or not a string")
-    return prompts
 
 
 class World:
@@ -132,7 +109,7 @@ class World:
         Raises:
             TypeError / ValueError naming what a valid prompt looks like.
         """
-        check_prompt_list(prompts)
+        check_prompts(prompts)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from ..world import CaptionPair
 from . import world
 
@@ -27,19 +28,18 @@ def attribute_pairs(n: int, differ: Sequence[str] | str | None = None, per_pair:
     Returns:
         n ``CaptionPair`` (source, target, changed), deterministic from seed.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n {n!r} out of range: ask for at least one pair")
+    n = check_int("n", n, 1, what="how many pairs")
     names = world.ATTRIBUTE_NAMES
     if differ is not None:
         differ = (differ,) if isinstance(differ, str) else tuple(differ)
         bad = [a for a in differ if a not in names]
         if bad or not differ:
             raise ValueError(f"unknown attributes {bad or differ}; choose from {names}")
-    elif isinstance(per_pair, bool) or not isinstance(per_pair, (int, np.integer)) or not 1 <= per_pair <= len(names):
-        raise ValueError(f"per_pair {per_pair!r} out of range: 1..{len(names)}")
+    else:
+        per_pair = check_int("per_pair", per_pair, 1, len(names), what="attributes changed per pair")
     rng = np.random.default_rng(PAIR_SEED if seed is None else seed)
     out = []
-    for i in range(int(n)):
+    for i in range(n):
         target = world.random_scene(rng)[0]
         change = differ if differ is not None else tuple(names[(i + j) % len(names)] for j in range(per_pair))
         vals = dict(target.__dict__)

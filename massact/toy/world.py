@@ -252,12 +252,11 @@ def _disjoint_streams() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _stream(which: int, label: str, n) -> list[str]:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int (how many {label} prompts), got {n!r}")
+    from ..checks import check_int  # the package's validators (toy.world itself stays numpy-only for training)
+
     stream = _disjoint_streams()[which]
-    if not 1 <= n <= len(stream):
-        raise ValueError(f"n {n} out of range: the toy world's {label} stream holds 1..{len(stream)} distinct captions")
-    return list(stream[: int(n)])
+    n = check_int("n", n, 1, len(stream), what=f"the toy world's {label} stream holds {len(stream)} distinct captions")
+    return list(stream[:n])
 
 
 def calibration_captions(n: int) -> list[str]:

@@ -5,7 +5,8 @@ streams, the attribute pairs (``toy.pairs``) and the renderer (``toy.references`
 """
 from __future__ import annotations
 
-from ..world import CaptionPair, World, check_prompt_list
+from ..checks import check_prompts
+from ..world import CaptionPair, World
 from . import pairs, references, world
 
 
@@ -33,8 +34,8 @@ class ToyWorld(World):
 
     def validate_prompts(self, prompts) -> None:
         try:
-            prompts = check_prompt_list(prompts)
-        except ValueError as exc:  # say what a valid toy prompt looks like
-            raise ValueError(f"{exc}\n{world.vocabulary_help()}") from None
+            prompts = check_prompts(prompts)
+        except ValueError as exc:  # say what a valid toy prompt looks like (same error type)
+            raise type(exc)(f"{exc}\n{world.vocabulary_help()}") from None
         for p in prompts:
             world.parse_caption(p)  # unknown words -> ValueError listing the vocabulary
