@@ -14,7 +14,8 @@ This module is core: it imports nothing from the claims, the faces or the toy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 from .checks import check_prompts
 
@@ -40,6 +41,8 @@ class World:
         name: a short name for messages and reports.
         attributes: the attributes the world can vary exactly in caption pairs (and that
           its metrics can read), () when it has none.
+        attribute_values: attribute -> its words in label order (label i is word i), so
+          that a metric's label numbers can be shown as words; empty when none.
         evaluation_seed: the seed the world's evaluation draws derive from (prompts and,
           by default, caption pairs); callers that need several independent pair draws
           offset it.
@@ -47,6 +50,7 @@ class World:
 
     name: str = "world"
     attributes: tuple[str, ...] = ()
+    attribute_values: Mapping[str, tuple[str, ...]] = MappingProxyType({})
     evaluation_seed: int = 0
 
     def calibration_prompts(self, n: int = 8) -> list[str]:

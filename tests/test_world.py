@@ -110,6 +110,8 @@ def test_toy_prompt_errors_name_the_vocabulary(model):
     with pytest.raises(TypeError, match="list of strings"):
         model.validate_prompts("a red circle")
     assert "shape" in model.world.vocabulary_help()
+    values = model.world.attribute_values
+    assert tuple(values) == model.world.attributes and values["color"][0] == "red" and World.attribute_values == {}
 
 
 # -- a model without a world ---------------------------------------------------------------

@@ -5,6 +5,8 @@ streams, the attribute pairs (``toy.pairs``) and the renderer (``toy.references`
 """
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from ..checks import check_prompts
 from ..world import CaptionPair, World
 from . import pairs, references, world
@@ -15,6 +17,7 @@ class ToyWorld(World):
 
     name = "toy"
     attributes = world.ATTRIBUTE_NAMES
+    attribute_values = MappingProxyType(world.ATTRIBUTES)
     evaluation_seed = world.EVALUATION_SEED
 
     def calibration_prompts(self, n: int = 8) -> list[str]:
