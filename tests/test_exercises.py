@@ -1,8 +1,12 @@
 """The learner-facing checkers: correct answers pass, the usual wrong answers fail with a hint.
 
 Runs on the shipped toy model with few prompts and steps (the checkers take them as
-arguments), so the file stays well under a minute on one thread."""
+arguments), so the file stays well under a minute on one thread. Also: each exercise's task
+text is the notebook's, the starter run unchanged prints the task, and a model without a
+world gets a clear verdict instead of a traceback."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +15,9 @@ import torch
 import massact
 from massact import exercises as ex
 from massact.hooks import Tracer
-from massact.toy.model import timesteps
 
 torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
 STEPS = 4
 
 
@@ -28,24 +32,64 @@ def verdict(capsys, ok_expected: bool, result: bool) -> str:
     return out
 
 
+NOTEBOOKS = ("00_massive_activations", "01_critical", "02_spatial", "03_transferable", "04_use_cases")
+
+
 def test_every_notebook_has_an_exercise():
     notebooks = {e.notebook for e in ex.EXERCISES}
-    assert {"00_massive_activations", "01_critical", "02_spatial", "03_transferable", "04_use_cases"} <= notebooks
+    assert set(NOTEBOOKS) <= notebooks
     for e in ex.EXERCISES:
         assert callable(getattr(ex, e.checker)), e.checker
+        assert e.starter is None or f"from massact.exercises import {e.checker}" in e.starter
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_the_notebook_shows_the_task_text_written_once(stem):
+    """The notebook's exercise cells are the module's text (scripts/finalize_notebooks.py writes them)."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    sources = [c.source for c in nb.cells]
+    for e in ex.for_notebook(stem):
+        assert e.markdown() in sources, f"{stem}: the exercise text differs from massact.exercises ({e.checker})"
+        assert e.starter in sources, f"{stem}: the starter cell differs from massact.exercises ({e.checker})"
+
+
+def test_the_starter_run_unchanged_prints_the_task(model, capsys):
+    verdict(capsys, False, ex.check_top_channels(model, 4, ...))
+    for check, starter_fn in ((ex.check_disruption, lambda score, k: None),
+                              (ex.check_use_case, lambda channels, alpha: None)):
+        out = verdict(capsys, False, check(model, starter_fn, num_steps=2))
+        assert "not answered yet" in out
+    out = verdict(capsys, False, ex.check_transport(lambda xt, xs, ch, a, tm=None: None))
+    assert "Write the transport formula" in out  # the task, from the same text as the notebook's
+    out = verdict(capsys, False, ex.check_cluster_mask(model, lambda t, c, g: None, num_steps=2, n_images=1))
+    assert "my_mask(tokens, channels, grid)" in out
+
+
+def test_a_model_without_a_world_gets_a_clear_verdict(model, capsys, monkeypatch):
+    monkeypatch.setattr(model, "world", None)
+    for call in (lambda: ex.check_top_channels(model, 4, [0, 1, 2]),
+                 lambda: ex.check_disruption(model, lambda s, k: None, num_steps=2),
+                 lambda: ex.check_cluster_mask(model, lambda t, c, g: None, num_steps=2),
+                 lambda: ex.check_use_case(model, lambda c, a: None, num_steps=2)):
+        out = verdict(capsys, False, call())
+        assert "model.world is None" in out and "prompts=" in out
+    out = verdict(capsys, False, ex.check_inversion(model, lambda *a: None))
+    assert "model.world is None" in out
 
 
 # -- 00 ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_stats(model):
-    prompts = ex.evaluation_prompts(2)
-    stats = massact.generate(model, prompts, [0, 1], steps=STEPS, capture=True).stats
+    prompts = model.world.evaluation_prompts(2)
+    stats = massact.generate(model, prompts, [0, 1], num_steps=STEPS, capture=True).stats
     return prompts, stats
 
 
 def test_top_channels(model, small_stats, capsys):
     prompts, stats = small_stats
-    kw = dict(prompts=prompts, seeds=[0, 1], steps=STEPS)
+    kw = dict(prompts=prompts, seeds=[0, 1], num_steps=STEPS)
     score = stats.score("absmean")[4]
     top = score.topk(3).indices.tolist()
     verdict(capsys, True, ex.check_top_channels(model, 4, top, **kw))
@@ -66,22 +110,22 @@ def test_disruption(model, capsys):
     def zero_top_k(score, k):
         return massact.EditSpec("zero", {b: tuple(score[b].topk(k).indices.tolist()) for b in range(score.shape[0])})
 
-    verdict(capsys, True, ex.check_disruption(model, zero_top_k, steps=STEPS))
+    verdict(capsys, True, ex.check_disruption(model, zero_top_k, num_steps=STEPS))
     out = verdict(capsys, False, ex.check_disruption(
-        model, lambda s, k: massact.EditSpec("zero", massact.channel_set(s, k, "bottom")), steps=STEPS))
+        model, lambda s, k: massact.EditSpec("zero", massact.channel_set(s, k, "bottom")), num_steps=STEPS))
     assert "lowest" in out
     out = verdict(capsys, False, ex.check_disruption(
-        model, lambda s, k: massact.EditSpec("zero", massact.channel_set(s, k, "top"), steps=(0,)), steps=STEPS))
+        model, lambda s, k: massact.EditSpec("zero", massact.channel_set(s, k, "top"), steps=(0,)), num_steps=STEPS))
     assert "every step" in out
     out = verdict(capsys, False, ex.check_disruption(
-        model, lambda s, k: massact.EditSpec("zero", massact.channel_set(s, k, "top", blocks=[0])), steps=STEPS))
+        model, lambda s, k: massact.EditSpec("zero", massact.channel_set(s, k, "top", blocks=[0])), num_steps=STEPS))
     assert "not edited" in out
-    verdict(capsys, False, ex.check_disruption(model, lambda s, k: massact.channel_set(s, k), steps=STEPS))
+    verdict(capsys, False, ex.check_disruption(model, lambda s, k: massact.channel_set(s, k), num_steps=STEPS))
 
     def crashes(score, k):
         raise RuntimeError("boom")
 
-    out = verdict(capsys, False, ex.check_disruption(model, crashes, steps=STEPS))
+    out = verdict(capsys, False, ex.check_disruption(model, crashes, num_steps=STEPS))
     assert "boom" in out
 
 
@@ -101,13 +145,13 @@ def kmeans_mask(tokens, channels, grid, normalise=True):
 
 
 def test_cluster_mask(model, capsys):
-    verdict(capsys, True, ex.check_cluster_mask(model, kmeans_mask, steps=STEPS))
-    verdict(capsys, True, ex.check_cluster_mask(model, ex.reference_cluster_mask, steps=STEPS))
-    out = verdict(capsys, False, ex.check_cluster_mask(model, lambda t, c, g: ~kmeans_mask(t, c, g), steps=STEPS))
+    verdict(capsys, True, ex.check_cluster_mask(model, kmeans_mask, num_steps=STEPS))
+    verdict(capsys, True, ex.check_cluster_mask(model, ex.reference_cluster_mask, num_steps=STEPS))
+    out = verdict(capsys, False, ex.check_cluster_mask(model, lambda t, c, g: ~kmeans_mask(t, c, g), num_steps=STEPS))
     assert "inverted" in out
     rng = np.random.default_rng(0)
-    verdict(capsys, False, ex.check_cluster_mask(model, lambda t, c, g: rng.random(g) > 0.5, steps=STEPS))
-    out = verdict(capsys, False, ex.check_cluster_mask(model, lambda t, c, g: np.zeros(5, bool), steps=STEPS))
+    verdict(capsys, False, ex.check_cluster_mask(model, lambda t, c, g: rng.random(g) > 0.5, num_steps=STEPS))
+    out = verdict(capsys, False, ex.check_cluster_mask(model, lambda t, c, g: np.zeros(5, bool), num_steps=STEPS))
     assert "shape" in out
 
 
@@ -155,32 +199,38 @@ def test_use_case(model, capsys):
     def interpolate(channels, alpha):
         return massact.EditSpec("mix", channels, alpha=alpha, source_rows=((1, 0),))
 
-    verdict(capsys, True, ex.check_use_case(model, interpolate, steps=STEPS))
-    verdict(capsys, True, ex.check_use_case(model, ex.reference_interpolation, alpha=1.0, steps=STEPS))
+    verdict(capsys, True, ex.check_use_case(model, interpolate, num_steps=STEPS))
+    verdict(capsys, True, ex.check_use_case(model, ex.reference_interpolation, alpha=1.0, num_steps=STEPS))
     out = verdict(capsys, False, ex.check_use_case(
-        model, lambda ch, a: massact.EditSpec("mix", ch, alpha=a, source_rows=((0, 1),)), steps=STEPS))
+        model, lambda ch, a: massact.EditSpec("mix", ch, alpha=a, source_rows=((0, 1),)), num_steps=STEPS))
     assert "(target_row, source_row)" in out
     out = verdict(capsys, False, ex.check_use_case(
-        model, lambda ch, a: massact.EditSpec("replace", ch, source_rows=((1, 0),)), steps=STEPS))
+        model, lambda ch, a: massact.EditSpec("replace", ch, source_rows=((1, 0),)), num_steps=STEPS))
     assert "alpha" in out
     verdict(capsys, False, ex.check_use_case(
-        model, lambda ch, a: massact.EditSpec("replace", ch, alpha=a, source_rows=((1, 0),)), steps=STEPS))
+        model, lambda ch, a: massact.EditSpec("replace", ch, alpha=a, source_rows=((1, 0),)), num_steps=STEPS))
 
 
-def _euler_invert(model, images, prompts, steps, reverse=True):
+def _euler_invert(model, images, prompts, num_steps, reverse=True):
     x = model.from_images(images)
-    cond = model.conditioning(prompts, 1.0)
-    ts = timesteps(steps)
+    cond = model.encode_prompts(prompts, 1.0)
+    ts = model.timesteps(num_steps)
     ts = ts.flip(0) if reverse else ts
-    for i in range(steps):
+    for i in range(num_steps):
         x = x + (float(ts[i + 1]) - float(ts[i])) * model.velocity(x, float(ts[i]), cond, 1.0)
     return x
 
 
 def test_inversion(model, capsys):
-    verdict(capsys, True, ex.check_inversion(model, _euler_invert, steps=3))
+    verdict(capsys, True, ex.check_inversion(model, _euler_invert, num_steps=3))
     out = verdict(capsys, False, ex.check_inversion(
-        model, lambda m, im, p, s: _euler_invert(m, im, p, s, reverse=False), steps=3))
+        model, lambda m, im, p, s: _euler_invert(m, im, p, s, reverse=False), num_steps=3))
     assert "forwards" in out
-    out = verdict(capsys, False, ex.check_inversion(model, lambda m, im, p, s: m.from_images(im), steps=3))
+    out = verdict(capsys, False, ex.check_inversion(model, lambda m, im, p, s: m.from_images(im), num_steps=3))
     assert "image itself" in out
+
+
+def test_inversion_needs_a_model_that_exposes_its_sampler(model, capsys, monkeypatch):
+    monkeypatch.setattr(model, "exposes_sampler", False)
+    out = verdict(capsys, False, ex.check_inversion(model, _euler_invert, num_steps=3))
+    assert "exposes_sampler" in out

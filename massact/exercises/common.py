@@ -1,0 +1,195 @@
+"""What every exercise shares: its description, the verdict lines, and cached reference runs.
+
+An ``Exercise`` holds the task once: the notebook's exercise cells are written from it
+(``scripts/finalize_notebooks.py``: a markdown cell "## Exercise" + ``task``, a code cell
+``starter``), and its checker prints it when the learner runs the starter unchanged.
+
+Every checker prints one line starting with ✅ or ❌ (a failed check adds a ``Hint:`` line)
+and returns True or False. Reference answers are computed on the spot from the live model
+(cached per model, on fixed prompts and seeds), never stored.
+"""
+from __future__ import annotations
+
+import re
+import traceback
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..calibration import calibrate, calibration_seeds, evaluation_seeds
+from ..generation import generate
+from ..hooks import CaptureSpec
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of one notebook.
+
+    Attributes:
+        notebook: the notebook's file stem, e.g. "01_critical".
+        checker: the name of its checker in ``massact.exercises``.
+        task: what the learner writes, in markdown (the notebook's exercise text).
+        starter: the code cell the notebook gives (None: not in a notebook).
+    """
+
+    notebook: str
+    checker: str
+    task: str
+    starter: str | None = None
+
+    @property
+    def plain_task(self) -> str:
+        """``task`` without markdown emphasis, for a terminal or a checker's hint."""
+        return re.sub(r"\*+([^*]+)\*+", r"\1", self.task)
+
+    def markdown(self) -> str:
+        """The notebook's exercise heading and task."""
+        return f"## Exercise\n\n{self.task}"
+
+
+# -- verdicts -----------------------------------------------------------------------------------
+def passed(message: str) -> bool:
+    """Print a ✅ line; returns True."""
+    print(f"✅ {message}")
+    return True
+
+
+def failed(message: str, hint: str | None = None) -> bool:
+    """Print a ❌ line and an optional hint; returns False."""
+    print(f"❌ {message}")
+    if hint:
+        print(f"   Hint: {hint}")
+    return False
+
+
+def crashed(what: str, exc: BaseException) -> bool:
+    """The verdict for a learner's function that raised: the error and where it happened."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (line {tb[-1].lineno} of {tb[-1].name})" if tb else ""
+    return failed(f"{what} raised {type(exc).__name__}: {exc}{where}",
+                  "run your function on its own first and read the error message")
+
+
+def not_written(answer) -> bool:
+    """True for an answer still left as the starter's ``...`` (or a function body that returns nothing)."""
+    return answer is Ellipsis or answer is None
+
+
+def unanswered(exercise: Exercise) -> bool:
+    """The verdict for the starter run unchanged: the task again."""
+    return failed("not answered yet: replace the `...` with your answer", exercise.plain_task)
+
+
+def call_learner(what: str, fn: Callable, *args, exercise: Exercise | None = None):
+    """Run a learner's function; returns (ok, value) where a failed call has printed its verdict."""
+    if not callable(fn):
+        if not_written(fn) and exercise is not None:
+            return False, unanswered(exercise)
+        return False, failed(f"{what} is a {type(fn).__name__}, not a function", "pass the function itself, "
+                             "without calling it: check(model, my_function)")
+    try:
+        out = fn(*args)
+    except Exception as exc:
+        return False, crashed(what, exc)
+    if exercise is not None and not_written(out):
+        return False, unanswered(exercise)
+    return True, out
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def as_channels(answer, what: str = "your answer") -> list[int]:
+    """A learner's channel list (list, tuple, tensor, array or one int) as ints.
+
+    Raises:
+        TypeError for anything that is not channel indices (floats and bools included).
+    """
+    if isinstance(answer, torch.Tensor):
+        if answer.is_floating_point() or answer.dtype == torch.bool:
+            raise TypeError(f"{what} must be channel indices (ints), got a {answer.dtype} tensor")
+        answer = answer.flatten().tolist()
+    elif isinstance(answer, np.ndarray):
+        answer = answer.ravel().tolist()
+    if isinstance(answer, (int, np.integer)) and not isinstance(answer, bool):
+        answer = [answer]
+    if isinstance(answer, str) or not hasattr(answer, "__iter__"):
+        raise TypeError(f"{what} must be a list of channel indices (ints), got {type(answer).__name__}")
+    out = []
+    for c in answer:
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)):
+            raise TypeError(f"{what} must be channel indices (ints), got {c!r}")
+        out.append(int(c))
+    return out
+
+
+def world_prompts(model, kind: str, n: int, given: Sequence[str] | None = None) -> list[str]:
+    """``given``, or n of the model's world's calibration / evaluation prompts.
+
+    Args:
+        model: the learner's model.
+        kind: "calibration" or "evaluation".
+        n: how many prompts the exercise uses.
+        given: prompts the caller passed (returned as a list).
+    Raises:
+        ValueError naming the argument to pass when the model has no world.
+    """
+    if given is not None:
+        return list(given)
+    world = getattr(model, "world", None)
+    if world is None:
+        arg = "calibration_prompts" if kind == "calibration" else "prompts"
+        raise ValueError(f"this model has no world (model.world is None), so the exercise has no default "
+                         f"{kind} prompts: pass {arg}=[...] ({n} prompts)")
+    return list(world.calibration_prompts(n) if kind == "calibration" else world.evaluation_prompts(n))
+
+
+def default_seeds(prompts: Sequence[str], seeds=None) -> list[int]:
+    """``seeds`` as a list, or the evaluation seeds 0..n-1."""
+    return evaluation_seeds(len(prompts)) if seeds is None else list(seeds)
+
+
+# -- cached reference runs ---------------------------------------------------------------------------
+# one dict per live model (dropped with it); keys are plain tuples of the run's inputs
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def cached(model, key: tuple, make: Callable):
+    """``make()`` once per (model, key)."""
+    store = _CACHE.setdefault(model, {})
+    if key not in store:
+        store[key] = make()
+    return store[key]
+
+
+def clear_cache() -> None:
+    """Forget every cached reference run (e.g. after changing the model's weights in place)."""
+    _CACHE.clear()
+
+
+def stats(model, prompts: Sequence[str], seeds: Sequence[int], num_steps: int | None):
+    """``ChannelStats`` of every block and step on these images (cached)."""
+    key = ("stats", tuple(prompts), tuple(seeds), num_steps)
+    return cached(model, key, lambda: generate(model, list(prompts), list(seeds), num_steps=num_steps,
+                                               capture=CaptureSpec()).stats)
+
+
+def calibration_score(model, num_steps: int | None, n: int = 4, prompts: Sequence[str] | None = None) -> torch.Tensor:
+    """(blocks, channels) absmean on n calibration prompts, seeds from ``calibration_seeds``
+    (never the images a checker judges); cached."""
+    prompts = world_prompts(model, "calibration", n, prompts)
+    key = ("calibration", tuple(prompts), num_steps)
+    return cached(model, key, lambda: calibrate(model, prompts=prompts, seeds=calibration_seeds(len(prompts)),
+                                                num_steps=num_steps).score("absmean"))
+
+
+def images(model, prompts: Sequence[str], seeds: Sequence[int], num_steps: int, edits=(), tag=None) -> torch.Tensor:
+    """Generated images (cached by ``tag`` with the prompts, seeds and steps: give a tag that
+    names the edits, e.g. the reference edit's parameters; no tag: not cached)."""
+    def make():
+        return generate(model, list(prompts), list(seeds), num_steps=num_steps, edits=list(edits)).images
+
+    if tag is None:
+        return make()
+    return cached(model, ("images", tag, tuple(prompts), tuple(seeds), num_steps), make)
