@@ -256,3 +256,70 @@ def test_hooks_removed_when_sampling_raises(model):
     finally:
         h.remove()
     assert hooks_installed(model.transformer) == 0
+
+
+# -- one edit vocabulary; channel-indexed edits ------------------------------------------------------
+def test_replace_is_mix_at_alpha_one():
+    r = EditSpec(op="replace", channels={0: (1,)}, source_rows=((0, 1),))
+    assert r.op == "mix" and r.alpha == 1.0
+    assert r == EditSpec(op="mix", channels={0: (1,)}, source_rows=((0, 1),))
+    assert EditSpec(op="replace", channels={0: (1,)}, alpha=1, source_rows=((0, 1),)).op == "mix"
+
+
+def _dense(e: EditSpec, block: int, x: torch.Tensor, src: torch.Tensor | None = None) -> torch.Tensor:
+    """The dense formula x (1 - alpha M) + x_src alpha M with M (rows, tokens, channels), as the
+    hooks computed it before they indexed channels (the reference for bit-exactness)."""
+    m = torch.zeros(x.shape[-1], dtype=x.dtype)
+    m[list(e.channels[block])] = 1
+    p = torch.ones(x.shape[0], x.shape[1], 1, dtype=x.dtype)
+    if e.token_mask is not None:
+        tm = e.token_mask.to(x.dtype)
+        p = (tm.expand(x.shape[0], -1) if tm.dim() == 1 else tm)[..., None].clone()
+    M = p * m
+    if e.rows is not None and not e.source_rows:
+        keep = torch.zeros(x.shape[0], 1, 1, dtype=x.dtype)
+        keep[list(e.rows)] = 1
+        M = M * keep
+    a = float(e.alpha)
+    if e.op == "zero":
+        return x * (1 - a * M)
+    if src is not None:
+        return x * (1 - a * M) + src.to(x.dtype).expand_as(x) * (a * M)
+    out = x.clone()
+    for t, s in e.source_rows:
+        out[t] = x[t] * (1 - a * M[t]) + x[s] * (a * M[t])
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_channel_indexed_edits_equal_the_dense_formula_bit_for_bit(dtype):
+    g = torch.Generator().manual_seed(0)
+    R, T, D = 3, 12, 10
+    x = (torch.randn(R, T, D, generator=g) * 4).to(dtype)
+    rec = torch.randn(1, T, D, generator=g)
+    masks = (None, torch.rand(T, generator=g), torch.rand(R, T, generator=g), torch.rand(T, generator=g) > 0.5)
+    for alpha in (0.0, 0.3, 1.0):
+        for tm in masks:
+            specs = [EditSpec("zero", {2: (1, 5, 6)}, alpha=alpha, token_mask=tm),
+                     EditSpec("zero", {2: (0, 9)}, alpha=alpha, token_mask=tm, rows=(0, 2)),
+                     EditSpec("mix", {2: (1, 5)}, alpha=alpha, token_mask=tm, source_rows=((0, 1), (1, 2), (2, 0))),
+                     EditSpec("mix", {2: (3,)}, alpha=alpha, token_mask=tm, recorded={(2, 0): rec}, rows=(1,))]
+            for e in specs:
+                got = Tracer._apply(None, e, 2, 0, x, "cond")
+                want = _dense(e, 2, x, rec if e.recorded is not None else None)
+                assert torch.equal(got, want), (e.op, alpha, tm is not None)
+                bits = torch.int32 if dtype == torch.float32 else torch.int16
+                assert torch.equal(got.view(bits), want.view(bits))  # also the sign of zeros
+
+
+def test_edit_weights_are_small_not_dense():
+    """Per edit and block the hook keeps channel indices and a (rows|1, tokens|1, 1) weight."""
+    from massact.hooks import _EditPlan
+
+    x = torch.zeros(2, 64, 128)
+    plain = _EditPlan(EditSpec("zero", {0: (3, 7)}), 0)
+    ch, ap, keep, _, _ = plain._prepared(x)
+    assert ch.tolist() == [3, 7] and ap.shape == keep.shape == (1, 1, 1)
+    masked = _EditPlan(EditSpec("zero", {0: (3,)}, token_mask=torch.ones(64), rows=(1,)), 0)
+    assert masked._prepared(x)[1].shape == (2, 64, 1)
+    assert masked._prepared(x)[1] is masked._prepared(x)[1]  # prepared once per device/dtype/rows
