@@ -1,9 +1,14 @@
-"""Writes notebooks/00_massive_activations.ipynb (edit here, then run this script)."""
+"""Writes notebooks/00_massive_activations.ipynb (edit here, then run this script).
+
+The first cell is nbtools.SETUP; the exercise cells come from massact.exercises; cell ids
+(and the stored outputs of checked cells) of unchanged cells are kept."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from nbtools import SETUP, build  # noqa: E402
+
+from massact.exercises import for_notebook  # noqa: E402
 
 import nbformat  # noqa: E402
 
@@ -80,5 +85,9 @@ cells = [
              "explorer = MassiveExplorer(model, prompts[:4], seeds=0)\nexplorer.widget", IGN),
     ("md", "**Next:** [01 · critical](01_critical.ipynb) — are these few channels necessary for the image?"),
 ]
-nbformat.write(build(cells), Path(__file__).parent.parent / "notebooks" / "00_massive_activations.ipynb")
-print("wrote notebooks/00_massive_activations.ipynb")
+# the exercise (its text lives in massact.exercises.massive), before the closing "Next:" pointer
+cells[-1:-1] = [c for e in for_notebook("00_massive_activations") for c in (("md", e.markdown()), ("code", e.starter, IGN))]
+PATH = Path(__file__).parent.parent / "notebooks" / "00_massive_activations.ipynb"
+if __name__ == "__main__":
+    nbformat.write(build(cells, keep_ids_from=PATH), PATH)
+    print("wrote notebooks/00_massive_activations.ipynb")

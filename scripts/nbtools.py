@@ -1,5 +1,7 @@
 """Build notebooks from (kind, source, tags) cells, and execute them for the committed copies.
 
+``SETUP`` is the one definition of every notebook's first cell.
+
     TQDM_DISABLE=1 python scripts/nbtools.py execute [notebooks/00_massive_activations.ipynb ...]
 
 `execute` runs a notebook in place and keeps only the outputs of cells tagged
@@ -17,21 +19,28 @@ import nbformat
 
 CHECK = "nbval-check-output"
 
-SETUP = '''# Setup: works on Colab, Binder and locally. On Colab it installs massact (keeping Colab's
-# torch; it says when the runtime must restart); on a GPU it also offers real checkpoints.
-import importlib, importlib.util, subprocess, sys
+#: the notebooks' first cell: fetch massact where it is missing (Colab) and run its stdlib-only installer
+#: (massact/install.py: the dependencies, the installed torch kept), then the model chooser
+SETUP = '''# Setup (Colab, Binder or local). Where massact is missing (Colab), fetch it and run its installer: it adds
+# the dependencies without touching the installed torch, and says when the runtime must restart.
+import importlib, importlib.util, runpy, subprocess, sys
 if importlib.util.find_spec("massact") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "git+https://github.com/massact/massact@main"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "git+https://github.com/massact/massact@main"], check=True)
     importlib.invalidate_caches()
-    _dir = importlib.util.find_spec("massact").submodule_search_locations[0]
-    print(subprocess.run([sys.executable, f"{_dir}/presets.py", "--colab-setup"], capture_output=True, text=True).stdout)
+    runpy.run_path(importlib.util.find_spec("massact").submodule_search_locations[0] + "/install.py")["install"]()
 import massact, torch
-from massact.presets import notebook_model
-model = notebook_model()  # the toy DiT on a CPU; on a GPU also a preset chooser'''
+from massact.widgets.chooser import ModelChooser
+chooser = ModelChooser.for_this_machine()  # on a GPU: real checkpoints too (pick one, Load, rerun the next line)
+model = chooser.model                       # the toy DiT until then'''
 
 
-def build(cells) -> nbformat.NotebookNode:
+def build(cells, keep_ids_from: Path | str | None = None) -> nbformat.NotebookNode:
+    """A notebook of (kind, source[, tags]) cells, kind "md" or "code".
+
+    keep_ids_from: an existing notebook whose cells of the same source lend their id and,
+    for code cells, their stored outputs (so a rebuild churns no id and keeps the checked
+    references of unchanged cells); new or changed cells get fresh ids and no outputs.
+    """
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     for c in cells:
@@ -41,6 +50,21 @@ def build(cells) -> nbformat.NotebookNode:
         if tags:
             cell.metadata["tags"] = tags
         nb.cells.append(cell)
+    if keep_ids_from is not None and Path(keep_ids_from).exists():
+        old = nbformat.read(keep_ids_from, as_version=4)
+        nb.metadata = old.metadata | nb.metadata  # language_info etc. as the last execution wrote them
+        same = {}
+        for c in old.cells:
+            same.setdefault((c.cell_type, c.source), c)
+        used = set()
+        for c in nb.cells:
+            o = same.get((c.cell_type, c.source))
+            if o is None or o.get("id") in used:
+                continue
+            c["id"] = o.get("id")
+            used.add(c["id"])
+            if c.cell_type == "code":
+                c.outputs, c.execution_count = o.outputs, o.execution_count
     return nb
 
 

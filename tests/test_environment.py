@@ -372,3 +372,35 @@ def test_no_tracked_file_names_a_machine_path():
             continue
         hits += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1) if MACHINE_PATH.search(line)]
     assert not hits, f"machine paths in the tree (write them relative or not at all): {hits[:20]}"
+
+
+# -- the notebooks' first cell -------------------------------------------------------------------------
+def _setup_cell() -> str:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from nbtools import SETUP
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return SETUP
+
+
+def test_every_notebook_starts_with_the_one_setup_cell():
+    setup = _setup_cell()
+    code = [ln for ln in setup.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert len(code) <= 10, f"the first cell should stay a few lines, has {len(code)}"
+    assert "install.py" in setup and "ModelChooser.for_this_machine()" in setup
+    for nb in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        first = next(c for c in cells if c["cell_type"] == "code")
+        src = "".join(first["source"]) if isinstance(first["source"], list) else first["source"]
+        assert src == setup, f"{nb.name}: the first cell is not scripts/nbtools.SETUP (run scripts/finalize_notebooks.py)"
+
+
+def test_the_setup_cell_runs_where_massact_is_installed():
+    """Here massact is installed: no pip, the toy model and a CPU chooser (no GPU is asked for)."""
+    code = _setup_cell() + "\nprint('MODEL', type(model).__name__, model.num_blocks, chooser.choice)"
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "pip" not in out.stdout and "No GPU" in out.stdout
+    assert "MODEL" in out.stdout and out.stdout.strip().endswith(" toy"), out.stdout
