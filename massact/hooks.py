@@ -320,11 +320,20 @@ class ChannelStats:
         return getattr(self, stat)
 
     def score(self, stat: str = "absmean", steps: Sequence[int] | None = None, rows: Sequence[int] | None = None):
-        """(blocks, channels): the statistic averaged over rows and the given steps (max for maxabs)."""
+        """(blocks, channels): the statistic averaged over rows and the given steps (max for maxabs).
+
+        Args:
+            stat: one of ``STATISTICS``.
+            steps: step indices to reduce over (a sequence of captured steps; None = all captured).
+            rows: rows to reduce over (a sequence of ints; None = all).
+        Returns:
+            a float32 tensor (blocks, channels), NaN for blocks that were not captured.
+        """
         x = self.get(stat)
         if rows is not None:
-            x = x[list(rows)]
+            x = x[list(check_indices("row", rows, x.shape[0]))]
         if steps is not None:
+            steps = check_indices("step", steps)
             missing = [s for s in steps if s not in self.steps]
             if missing:
                 raise ValueError(f"steps {missing} were not captured; captured steps: {list(self.steps)}")

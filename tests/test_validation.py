@@ -294,3 +294,13 @@ def test_model_still_works_after_refusals(model):
             gen(model, **bad)
     assert torch.equal(gen(model).images, a.images)
     assert no_hooks(model)
+
+
+def test_score_refuses_float_steps_and_rows(model):
+    st = gen(model, capture=True).stats
+    with pytest.raises(WrongType, match=r"step 1\.0 is not an integer"):
+        st.score("absmean", steps=[1.0])
+    with pytest.raises(ValueError, match=r"row 2 out of range: valid rows are 0\.\.1"):
+        st.score("absmean", rows=[2])
+    assert torch.equal(st.score("absmean", steps=[1], rows=[0]), st.absmean[0, :, 1])
+    assert no_hooks(model)
