@@ -30,6 +30,11 @@ class Metrics:
     def attributes_of(self, images: torch.Tensor) -> dict[str, np.ndarray] | None:
         return None
 
+    def caption_scores(self, images: torch.Tensor, prompts: Sequence[str]) -> np.ndarray | None:
+        """Per image, the share of the attributes its prompt asks for that are visible
+        (n,) in [0, 1]: the paired unit of caption accuracy. None without exact attributes."""
+        return None
+
     def fid(self, images: torch.Tensor) -> float | None:
         return None
 

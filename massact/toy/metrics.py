@@ -34,6 +34,18 @@ class ToyMetrics(Metrics):
         scenes = [world.parse_caption(p) for p in prompts]
         return caption_accuracy(self.judge, self._signed(images), scenes)
 
+    def caption_scores(self, images, prompts) -> np.ndarray:
+        if len(prompts) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(prompts)} prompts")
+        pred = self.attributes_of(images)
+        out = np.zeros(len(prompts))
+        for i, p in enumerate(prompts):
+            scene = world.parse_caption(p)
+            asked = [a for a in world.ATTRIBUTE_NAMES if getattr(scene, a) is not None]
+            labels = scene.labels()
+            out[i] = np.mean([pred[a][i] == labels[a] for a in asked]) if asked else np.nan
+        return out
+
     def attributes_of(self, images) -> dict[str, np.ndarray]:
         from .judge import predict_attributes
 
