@@ -16,19 +16,27 @@ import warnings
 import ipywidgets as W
 import torch
 
-from ..claims.critical import (ARMS, Calibration, calibrate, check_separation, default_evaluation_prompts,
-                               detail_energy, edit_for)
+from ..calibration import Calibration, calibrate, check_separation
+from ..claims.critical import detail_energy
 from ..generation import generate, normalise_seeds
-from ..metrics import metrics_for
+from ..selection import ARMS, Selection
+from ..world import world_of
 from .base import Explorer
 
 
 class CriticalExplorer(Explorer):
     """Controls: blocks (range), steps (early / late / all), k, arm, random draw; Run.
 
-    model: a MassactModel; calibration: a ``Calibration`` (default: ``calibrate(model)`` on
-    the toy world's calibration prompts); prompts/seeds: the images to disturb (default: 4
-    toy evaluation prompts, seeds 0..3); num_steps: sampler steps (default: the model's).
+    Args:
+        model: a MassactModel.
+        calibration: a ``Calibration`` (default: ``massact.calibrate(model)`` on the world's
+          calibration prompts).
+        prompts, seeds: the images to disturb (default: 4 of the world's evaluation prompts,
+          seeds 0..3).
+        num_steps: sampler steps (default: the model's).
+        k, arm, steps: the initial selection ("all", "early" or "late" steps).
+        statistic: the ranking statistic; metrics: a ``Metrics`` (default ``model.metrics()``).
+        run: generate at once.
     """
 
     def __init__(self, model, calibration: Calibration | None = None, prompts=None, seeds=None,
@@ -36,7 +44,9 @@ class CriticalExplorer(Explorer):
                  statistic: str = "absmean", metrics=None, run: bool = True):
         self.model = model
         self.calibration = calibrate(model, num_steps=num_steps) if calibration is None else calibration
-        self.prompts = default_evaluation_prompts(model, 4) if prompts is None else list(prompts)
+        if prompts is None:
+            prompts = world_of(model, "evaluation prompts: CriticalExplorer(model, prompts=[...])").evaluation_prompts(4)
+        self.prompts = list(prompts)
         if not self.prompts:
             raise ValueError("empty prompt list: give at least one prompt")
         model.validate_prompts(self.prompts)
@@ -45,7 +55,7 @@ class CriticalExplorer(Explorer):
         self.num_steps = num_steps or model.default_steps
         self.statistic = statistic
         self.score = self.calibration.score(statistic)
-        self.metrics = metrics_for(model) if metrics is None else metrics
+        self.metrics = model.metrics() if metrics is None else metrics
         nb = model.num_blocks
         self.blocks = W.IntRangeSlider(value=(0, nb - 1), min=0, max=nb - 1, description="blocks",
                                        continuous_update=False)
@@ -60,11 +70,15 @@ class CriticalExplorer(Explorer):
         self._clean_metrics: dict | None = None
         self._build([[self.blocks, self.steps, self.arm], [self.k, self.draw]], run=run)
 
+    def selection(self) -> Selection:
+        """The channel selection the controls describe (the random draw is its seed)."""
+        lo, hi = self.blocks.value
+        return Selection(self.arm.value, self.k.value, blocks=tuple(range(lo, hi + 1)), steps=self.steps.value,
+                         seed=self.draw.value)
+
     def edit(self, rows: tuple[int, ...] | None = None):
         """The zeroing EditSpec the controls describe."""
-        lo, hi = self.blocks.value
-        return edit_for(self.score, self.k.value, self.arm.value, range(lo, hi + 1), self.steps.value,
-                        self.num_steps, draw=self.draw.value, rows=rows)
+        return self.selection().edit(self.score, self.num_steps, rows=rows)
 
     def _measure(self, images: torch.Tensor) -> dict:
         m = self.metrics
@@ -85,12 +99,12 @@ class CriticalExplorer(Explorer):
         e = self.edit()
         if self.clean_images is None:  # first run: clean and edited rows in one batched call
             self.say(f"running: {2 * n} images ({self.num_steps} steps)...")
-            g = generate(self.model, self.prompts * 2, self.seeds * 2, steps=self.num_steps,
+            g = generate(self.model, self.prompts * 2, self.seeds * 2, num_steps=self.num_steps,
                          edits=[self.edit(rows=tuple(range(n, 2 * n)))])
             self.clean_images, self.images = g.images[:n], g.images[n:]
         else:
             self.say(f"running: {n} images ({self.num_steps} steps)...")
-            self.images = generate(self.model, self.prompts, self.seeds, steps=self.num_steps, edits=[e]).images
+            self.images = generate(self.model, self.prompts, self.seeds, num_steps=self.num_steps, edits=[e]).images
         if self._clean_metrics is None:
             self._clean_metrics = self._measure(self.clean_images)
         edited = self._measure(self.images)

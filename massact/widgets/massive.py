@@ -32,7 +32,7 @@ class MassiveExplorer(Explorer):
         self.top = top
         st = self.gen.stats
         self.block = W.IntSlider(value=st.blocks[-1], min=0, max=model.num_blocks - 1, description="block")
-        self.step = W.IntSlider(value=self.gen.steps - 1, min=-1, max=self.gen.steps - 1, description="step",
+        self.step = W.IntSlider(value=self.gen.num_steps - 1, min=-1, max=self.gen.num_steps - 1, description="step",
                                 tooltip="-1 = average over all steps")
         self.stat = W.Dropdown(options=list(STATISTICS), value="absmean", description="statistic")
         self._build([[self.block, self.step, self.stat]], always_live=True, figure=True)

@@ -11,6 +11,7 @@ import html
 import ipywidgets as W
 import numpy as np
 
+from ..calibration import calibrate
 from ..claims import spatial as S
 from ..plots.spatial import overlay_panels
 from ..ranking import ARMS, channel_set
@@ -29,7 +30,7 @@ class SpatialExplorer(Explorer):
 
     model + prompts: generate once (all blocks and steps kept); or capture=: reuse one.
     score: the (blocks, channels) ranking score; None = rank on calibration prompts.
-    metrics / mask_fn: where the true foreground comes from (default: ``metrics_for(model)``)."""
+    metrics / mask_fn: where the true foreground comes from (default: ``model.metrics()``)."""
 
     def __init__(self, model=None, prompts=None, seeds=0, capture: S.SpatialCapture | None = None, score=None,
                  calibration_prompts=None, metrics=None, mask_fn=None, k: int = S.DEFAULT_K, K: int = 2,
@@ -41,13 +42,11 @@ class SpatialExplorer(Explorer):
         self.cap = _subset(capture, max_images)
         if score is None:
             if model is None:
-                raise ValueError("give score= (e.g. spatial.calibration_score(model)) or model= to rank channels")
-            score = S.calibration_score(model, calibration_prompts)
+                raise ValueError("give score= (e.g. massact.calibrate(model).score()) or model= to rank channels")
+            score = calibrate(model, calibration_prompts).score("absmean")
         self.score = score
         if metrics is None and model is not None and mask_fn is None:
-            from ..metrics import metrics_for
-
-            metrics = metrics_for(model)
+            metrics = model.metrics()
         self.truth = S.truth_masks(self.cap.images, metrics, mask_fn)
         width = int(self.cap.tensors[next(iter(self.cap.tensors))].shape[-1])
         blocks, steps = list(self.cap.blocks), list(self.cap.steps)

@@ -18,11 +18,11 @@ import html
 import ipywidgets as W
 import torch
 
+from ..calibration import calibrate
 from ..claims import inversion as I
 from ..claims import transport as T
 from ..claims.use_cases import interpolation
 from ..clustering import upsample_mask
-from ..metrics import metrics_for
 from ..plots.common import mask_overlay
 from ..plots.transport import adoption_html
 from ..ranking import ARMS
@@ -66,20 +66,22 @@ class TransportExplorer(Explorer):
     """alpha, blocks, steps, k, mask (none / source / target), arm -> source | target | output strip.
 
     sources/targets: one caption each or lists of the same length (one row per pair);
-    score: calibration scores (blocks, channels) (default: ``calibration_score(model)``);
-    steps: sampler steps (default: the model's); live: recompute on every control change."""
+    score: calibration scores (blocks, channels) (default: ``massact.calibrate(model).score()``);
+    num_steps: sampler steps (default: the model's; ``steps=`` is accepted as its old name);
+    live: recompute on every control change."""
 
     def __init__(self, model, sources, targets, seeds=0, score: torch.Tensor | None = None, steps: int | None = None,
                  k: int = T.DEFAULT_K, alpha: float = 1.0, arm: str = "top", mask: str = "none",
-                 mask_at: tuple[int, int] | None = None, metrics=None, live: bool = True, run: bool = True):
+                 mask_at: tuple[int, int] | None = None, metrics=None, live: bool = True, run: bool = True,
+                 num_steps: int | None = None):
         sources = [sources] if isinstance(sources, str) else list(sources)
         targets = [targets] if isinstance(targets, str) else list(targets)
         self.sources, self.targets, self.seeds = T.check_pairs(sources, targets, seeds)
         model.validate_prompts(self.sources + self.targets)
         self.model = model
-        self.num_steps = steps or model.default_steps
-        self.score = T.calibration_score(model) if score is None else score
-        self.metrics = metrics_for(model) if metrics is None else metrics
+        self.num_steps = num_steps or steps or model.default_steps
+        self.score = calibrate(model).score("absmean") if score is None else score
+        self.metrics = model.metrics() if metrics is None else metrics
         self.mask_at = T.default_mask_at(model, self.num_steps) if mask_at is None else tuple(mask_at)
         nb, ns = model.num_blocks, self.num_steps
         self.alpha = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha", continuous_update=False)
@@ -132,11 +134,11 @@ class InterpolationExplorer(Explorer):
 
     def __init__(self, model, source: str, target: str, seed: int = 0, score: torch.Tensor | None = None,
                  steps: int | None = None, by: str = "alpha", points: int = 5, k: int = T.DEFAULT_K, arm: str = "top",
-                 metrics=None, run: bool = True):
+                 metrics=None, run: bool = True, num_steps: int | None = None):
         self.model = model
-        self.num_steps = steps or model.default_steps
-        self.score = T.calibration_score(model) if score is None else score
-        self.metrics = metrics_for(model) if metrics is None else metrics
+        self.num_steps = num_steps or steps or model.default_steps
+        self.score = calibrate(model).score("absmean") if score is None else score
+        self.metrics = model.metrics() if metrics is None else metrics
         self.source = W.Text(value=source, description="source", layout=W.Layout(width="480px"))
         self.target = W.Text(value=target, description="target", layout=W.Layout(width="480px"))
         self.seed = W.BoundedIntText(value=seed, min=0, max=2 ** 31 - 1, description="seed", layout=W.Layout(width="180px"))
@@ -188,12 +190,12 @@ class SubjectTransferExplorer(Explorer):
     def __init__(self, model, reference: str = "a large red circle at the left on a black background",
                  caption: str = "a small blue square at the right on a white background",
                  score: torch.Tensor | None = None, steps: int | None = None, k: int = T.DEFAULT_K,
-                 alpha: float = 1.0, metrics=None, run: bool = True):
+                 alpha: float = 1.0, metrics=None, run: bool = True, num_steps: int | None = None):
         I.require_toy(model, "subject transfer from an image")
         self.model = model
-        self.num_steps = steps or model.default_steps
-        self.score = T.calibration_score(model) if score is None else score
-        self.metrics = metrics_for(model) if metrics is None else metrics
+        self.num_steps = num_steps or steps or model.default_steps
+        self.score = calibrate(model).score("absmean") if score is None else score
+        self.metrics = model.metrics() if metrics is None else metrics
         nb, ns = model.num_blocks, self.num_steps
         self.reference = W.Text(value=reference, description="reference", layout=W.Layout(width="480px"),
                                 tooltip="a complete toy-world caption; the renderer draws it")
