@@ -25,17 +25,19 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
           diffusers pipeline, or a ``MassactModel`` (returned as is).
         device: where the weights go ("cpu", "cuda", ...).
         dtype: the weights' dtype (default: float32 for the toy, bfloat16 for checkpoints).
-        **kwargs: ``PipelineModel`` options (name, height, width, steps, guidance, world)
+        **kwargs: for the toy, ``checkpoint=STEP`` (a training step of
+          ``massact.toy.checkpoints.available()``); otherwise ``PipelineModel`` options (name, height, width, steps, guidance, world)
           and ``cpu_offload=True`` for checkpoints.
     Returns:
         a ``MassactModel``.
     """
     if isinstance(name_or_pipeline, str) and name_or_pipeline == "toy":
+        checkpoint = kwargs.pop("checkpoint", None)
         if kwargs:
-            raise TypeError(f"load('toy') takes device and dtype only, not {sorted(kwargs)}")
+            raise TypeError(f"load('toy') takes device, dtype and checkpoint only, not {sorted(kwargs)}")
         from .toy.pipeline import ToyModel
 
-        return ToyModel.load(device=device, dtype=dtype)
+        return ToyModel.load(device=device, dtype=dtype, checkpoint=checkpoint)
     if isinstance(name_or_pipeline, str):
         # real checkpoints: needs the weights locally or a hub connection (never in CI)
         from diffusers import DiffusionPipeline

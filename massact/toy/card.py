@@ -1,11 +1,13 @@
 """Write the shipped model card from a training run and its evaluation.
 
     python -m massact.toy.evaluate --weights runs/toy/toy_dit_ema.safetensors --out runs/toy/eval.json
-    python -m massact.toy.card --run runs/toy --eval runs/toy/eval.json
+    python -m massact.toy.card --run runs/toy --eval runs/toy/eval.json \
+        --snapshots 250,500,1000,2000 --pilot runs/pilot_b --pilot runs/pilot_c
 
-Copies the run's EMA weights into the package and writes model_card.json (every number,
-including the loss curve and the massive-ratio history measured during training) and
-model_card.md (the same for people).
+Copies the run's EMA weights into the package (and the float16 snapshots named by
+--snapshots into weights/checkpoints/), and writes model_card.json (every number,
+including the loss curve, the massive-ratio history measured during training and the
+pilot runs' histories) and model_card.md (the same for people).
 """
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ from pathlib import Path
 from safetensors import safe_open
 
 from .model import WEIGHTS_DIR
+
+
+PILOT_STEPS = (250, 500, 750, 1000)
 
 
 def summarise_history(path: Path, every: int = 50) -> dict:
@@ -38,10 +43,31 @@ def summarise_history(path: Path, every: int = 50) -> dict:
     return {"loss": loss, "massive": massive}
 
 
+def best_ratio_by_step(hist: dict) -> dict[int, float]:
+    return {m["step"]: max(b["top1_over_median_absmean"] for b in m["blocks"]) for m in hist["massive"]}
+
+
+def pilot_summary(run: Path) -> dict:
+    """A pilot run's recipe and its best-block ratio history (for the comparison table)."""
+    import torch
+
+    ck = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")
+    hist = summarise_history(run / "history.jsonl")
+    a = ck["args"]
+    return {"run": run.name, "width": a["heads"] * a["head_dim"], "blocks": a["double"] + a["single"],
+            "lr": a["lr"], "weight_decay": a.get("weight_decay", 0.0), "batch": a["batch"], "steps": ck["step"],
+            "cpu_minutes": round(ck["wall"] / 60, 1), "threads": a["threads"],
+            "ratio": {str(k): round(v, 2) for k, v in best_ratio_by_step(hist).items()}}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default="runs/toy")
     p.add_argument("--eval", required=True)
+    p.add_argument("--snapshots", default="", help="comma-separated snapshot steps to ship as checkpoints")
+    p.add_argument("--pilot", action="append", default=[], help="a pilot run folder for the comparison table")
+    p.add_argument("--reference-card", default=None,
+                   help="an earlier model_card.json whose ratio history joins the comparison (e.g. width 128)")
     a = p.parse_args(argv)
     run = Path(a.run)
     weights = run / "toy_dit_ema.safetensors"
@@ -63,8 +89,32 @@ def main(argv=None):
         "evaluation": ev,
         "history": hist,
     }
+    pilots = [pilot_summary(Path(r)) for r in a.pilot]
+    if a.reference_card:
+        ref = json.loads(Path(a.reference_card).read_text())
+        rc, ra = ref["config"], ref["training_args"]
+        pilots.append({"run": "earlier shipped model", "width": rc["num_attention_heads"] * rc["attention_head_dim"],
+                       "blocks": rc["num_double_layers"] + rc["num_single_layers"], "lr": ra["lr"],
+                       "weight_decay": ra.get("weight_decay", 0.0), "batch": ra["batch"], "steps": ref["steps"],
+                       "cpu_minutes": ref["train_minutes"], "threads": ra["threads"],
+                       "ratio": {str(k): round(v, 2) for k, v in best_ratio_by_step(ref["history"]).items()}})
+    card["pilots"] = pilots
     WEIGHTS_DIR.mkdir(exist_ok=True)
     shutil.copy(weights, WEIGHTS_DIR / "toy_dit.safetensors")
+    ckpt_dir = WEIGHTS_DIR / "checkpoints"
+    shipped = []
+    if a.snapshots:
+        ckpt_dir.mkdir(exist_ok=True)
+        for old in ckpt_dir.glob("toy_dit_step*.safetensors"):
+            old.unlink()
+        for st in [int(x) for x in a.snapshots.split(",") if x.strip()]:
+            src = run / "snapshots" / f"toy_dit_step{st:05d}.safetensors"
+            shutil.copy(src, ckpt_dir / src.name)
+            shipped.append({"step": st, "file": f"checkpoints/{src.name}", "dtype": "float16",
+                            "megabytes": round(src.stat().st_size / 2 ** 20, 1)})
+    shipped.append({"step": card["steps"], "file": "toy_dit.safetensors", "dtype": "float32",
+                    "megabytes": round((WEIGHTS_DIR / "toy_dit.safetensors").stat().st_size / 2 ** 20, 1)})
+    card["checkpoints"] = shipped
     (WEIGHTS_DIR / "model_card.json").write_text(json.dumps(card, indent=1))
     acc = ev["caption_accuracy"]
     size, patch = card["config"]["image_size"], card["config"]["patch"]
@@ -76,13 +126,35 @@ def main(argv=None):
         f"procedural toy world (`massact.toy.world`). Pixel space: {size}x{size} RGB in {patch}x{patch} patches = "
         f"{(size // patch) ** 2} image tokens ({size // patch}x{size // patch} grid).", "",
         f"- config: `{json.dumps(card['config'])}`",
-        f"- training: {card['steps']} steps, batch {args['batch']}, lr {args['lr']}, EMA {args['ema']}, seed "
+        f"- training: {card['steps']} steps, batch {args['batch']}, lr {args['lr']} (warm-up {args['warmup']}, "
+        f"linear decay to 10% from {args['decay_start']:.0%} of the run), weight decay "
+        f"{args.get('weight_decay', 0.0)}, EMA {args['ema']}, seed "
         f"{card['seed']}, {card['train_minutes']} min on a 2-core CPU",
-        f"- reproduce: `python -m massact.toy.train --steps {card['steps']} --seed {card['seed']}` (resumable)", "",
+        f"- reproduce: `python -m massact.toy.train --steps {card['steps']} --seed {card['seed']} --heads "
+        f"{card['config']['num_attention_heads']} --snapshots {','.join(str(c['step']) for c in shipped[:-1])}` "
+        "(resumable; `--device cuda` trains the same recipe on a GPU)", "",
         "## Training curve (loss averaged over 50 steps; massive ratio of the EMA model at t = 0.5)", "",
         "| step | loss | best block top1/median abs-mean |", "|---|---|---|",
         *[f"| {r['step']} | {r['loss']:.4f} | {ratio.get(r['step'], '')} |" for r in hist["loss"]
-          if r["step"] % 500 == 0 or r["step"] == card["steps"]], "",
+          if r["step"] % 250 == 0 or r["step"] == card["steps"]], "",
+        "## Pilots: how fast the ratio grows (best block top1/median abs-mean of the EMA model, t = 0.5)", "",
+        "| run | width | blocks | lr | weight decay | " + " | ".join(f"step {s}" for s in PILOT_STEPS)
+        + " | CPU-min (steps, threads) |",
+        "|---|---|---|---|---|" + "---|" * len(PILOT_STEPS) + "---|",
+        *[f"| {q['run']} | {q['width']} | {q['blocks']} | {q['lr']} | {q['weight_decay']} | "
+          + " | ".join(str(q["ratio"].get(str(s), "")) for s in PILOT_STEPS)
+          + f" | {q['cpu_minutes']} ({q['steps']}, {q['threads']}) |" for q in card["pilots"]],
+        "| this model | " + f"{card['config']['num_attention_heads'] * card['config']['attention_head_dim']} | "
+        + f"{card['config']['num_double_layers'] + card['config']['num_single_layers']} | {args['lr']} | "
+        + f"{args.get('weight_decay', 0.0)} | "
+        + " | ".join(f"{best_ratio_by_step(hist).get(s, float('nan')):.2f}" for s in PILOT_STEPS)
+        + f" | {card['train_minutes']} ({card['steps']}, {args['threads']}) |", "",
+        "CPU minutes are wall time on a shared 2-core machine (other work ran beside the pilots), so compare "
+        "ratios at equal steps rather than per minute across rows.", "",
+        "## Checkpoints shipped (`massact.load(\"toy\", checkpoint=STEP)`)", "",
+        "| step | file | dtype | MB | best-block ratio during training |", "|---|---|---|---|---|",
+        *[f"| {c['step']} | {c['file']} | {c['dtype']} | {c['megabytes']} | "
+          f"{best_ratio_by_step(hist).get(c['step'], float('nan')):.1f} |" for c in shipped], "",
         "## Evaluation (held-out captions and seeds; `python -m massact.toy.evaluate`)", "",
         "| attribute | accuracy |", "|---|---|",
         *[f"| {k} | {v:.3f} |" for k, v in acc.items()], "",

@@ -8,6 +8,7 @@ inversion (with fixed-point refinement) and embedding interpolation all run.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -37,8 +38,21 @@ class ToyModel(MassactModel):
         self.world = ToyWorld()
 
     @classmethod
-    def load(cls, path=None, device: str = "cpu", dtype: torch.dtype | None = None) -> "ToyModel":
-        return cls(load_weights(path), device=device, dtype=dtype)
+    def load(cls, path=None, device: str = "cpu", dtype: torch.dtype | None = None,
+             checkpoint: int | None = None) -> "ToyModel":
+        """The shipped weights, a weights file (``path``) or a training checkpoint (a step of
+        ``massact.toy.checkpoints.available()``)."""
+        if checkpoint is not None:
+            if path is not None:
+                raise ValueError("give path or checkpoint, not both")
+            from .checkpoints import path_for
+
+            path = path_for(checkpoint)
+        model = cls(load_weights(path), device=device, dtype=dtype)
+        from .checkpoints import final_step
+
+        model.training_step = final_step(Path(path) if path else None)
+        return model
 
     @property
     def card(self) -> dict:
