@@ -23,9 +23,11 @@ from ..claims import inversion as I
 from ..claims import transport as T
 from ..claims.use_cases import interpolation
 from ..clustering import upsample_mask
+from ..models import require_sampler
 from ..plots.common import mask_overlay
 from ..plots.transport import adoption_html
 from ..ranking import ARMS
+from ..world import world_of
 from .base import Explorer
 
 
@@ -183,7 +185,7 @@ class InterpolationExplorer(Explorer):
 
 
 class SubjectTransferExplorer(Explorer):
-    """Use case 2: a reference (a toy-world caption the renderer draws, or an uploaded PNG)
+    """Use case 2: a reference (a caption the model's world renders, or an uploaded PNG)
     is inverted to noise once; each Run generates the new caption with and without the
     reference's channels. Strip: reference | reconstruction | new caption | transfer."""
 
@@ -191,14 +193,14 @@ class SubjectTransferExplorer(Explorer):
                  caption: str = "a small blue square at the right on a white background",
                  score: torch.Tensor | None = None, steps: int | None = None, k: int = T.DEFAULT_K,
                  alpha: float = 1.0, metrics=None, run: bool = True, num_steps: int | None = None):
-        I.require_toy(model, "subject transfer from an image")
+        require_sampler(model, "subject transfer from an image")
         self.model = model
         self.num_steps = num_steps or steps or model.default_steps
         self.score = calibrate(model).score("absmean") if score is None else score
         self.metrics = model.metrics() if metrics is None else metrics
         nb, ns = model.num_blocks, self.num_steps
         self.reference = W.Text(value=reference, description="reference", layout=W.Layout(width="480px"),
-                                tooltip="a complete toy-world caption; the renderer draws it")
+                                tooltip="a complete caption of the model's world; its renderer draws it")
         self.upload = W.FileUpload(accept=".png,.jpg,.jpeg", multiple=False, description="or a PNG")
         self.resize = W.Checkbox(value=True, description="resize to 32x32")
         self.use_caption = W.Checkbox(value=True, description="invert with the reference's caption")
@@ -237,7 +239,8 @@ class SubjectTransferExplorer(Explorer):
             key, pil = up
             img = I.load_reference(pil, resize=self.resize.value, size=self.model.height)
             return ("upload",) + key + (self.resize.value,), img, None
-        imgs, caps = I.render_reference(self.reference.value.strip())
+        world = world_of(self.model, "reference renderer: upload a PNG instead")
+        imgs, caps = world.render_references(self.reference.value.strip())
         return ("render", caps[0]), imgs, caps[0]
 
     def compute(self) -> None:
