@@ -26,6 +26,7 @@ notebook's chooser live in ``massact.widgets.chooser``; installing massact on Co
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -196,15 +197,37 @@ def fp16_warning(preset: Preset) -> str:
             "the ratio table for inf/NaN.")
 
 
-def advise(preset, gpu_name: str, gpu_mem_gb: float, bf16_supported: bool, ram_gb: float | None = None) -> Advice:
-    """Dtype, CPU offload, resolution and steps for ``preset`` on a card.
+def _gib(name: str, v) -> float:
+    """A memory size in GiB: a finite number > 0 (bools refused)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{name} must be a number of GiB, e.g. 15.0, got {type(v).__name__}")
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number of GiB > 0, got {v!r}")
+    return float(v)
 
-    gpu_name: e.g. "Tesla T4"; gpu_mem_gb: total GPU memory in GiB; bf16_supported: native
-    bfloat16 (compute capability >= 8.0; note that ``torch.cuda.is_bf16_supported()`` may
-    say True on a T4 because it counts emulation); ram_gb: system RAM in GiB, when known.
-    A pure function: no GPU, no download."""
+
+def advise(preset, gpu_name: str, gpu_mem_gb: float, bf16_supported: bool, ram_gb: float | None = None) -> Advice:
+    """Dtype, CPU offload, resolution and steps for ``preset`` on a card. A pure function: no GPU, no download.
+
+    Args:
+        preset: a key, label, hub id or ``Preset``.
+        gpu_name: e.g. "Tesla T4".
+        gpu_mem_gb: total GPU memory in GiB (a finite number > 0).
+        bf16_supported: native bfloat16 (compute capability >= 8.0; ``torch.cuda.is_bf16_supported()``
+          may say True on a T4 because it counts emulation).
+        ram_gb: system RAM in GiB when known (a finite number > 0), else None.
+    Returns:
+        an ``Advice`` (``.text()`` for a person, ``.load_kwargs()`` for ``load_preset``).
+    Raises:
+        ValueError / TypeError for a memory size that is not a finite positive number, or a
+        bf16 flag that is not a bool.
+    """
     p = get_preset(preset)
-    mem = float(gpu_mem_gb)
+    mem = _gib("gpu_mem_gb", gpu_mem_gb)
+    if ram_gb is not None:
+        ram_gb = _gib("ram_gb", ram_gb)
+    if not isinstance(bf16_supported, bool):
+        raise TypeError(f"bf16_supported must be True or False, got {bf16_supported!r}")
     warnings: list[str] = []
     notes: list[str] = []
     dtype = "bfloat16" if bf16_supported else "float16"

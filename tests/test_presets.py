@@ -96,6 +96,16 @@ def test_ram_decides_whether_offload_fits():
     assert P.advise("sana1.5-1.6b", **T4, ram_gb=12.7).fits  # no offload: RAM does not matter
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -4.0, 0, True, "15"])
+def test_advice_refuses_a_memory_size_that_is_not_one(bad):
+    with pytest.raises((ValueError, TypeError), match="gpu_mem_gb"):
+        P.advise("sana1.5-1.6b", "Tesla T4", bad, bf16_supported=False)
+    with pytest.raises((ValueError, TypeError), match="ram_gb"):
+        P.advise("sana1.5-1.6b", "Tesla T4", 15.0, bf16_supported=False, ram_gb=bad)
+    with pytest.raises(TypeError, match="bf16_supported"):
+        P.advise("sana1.5-1.6b", "Tesla T4", 15.0, bf16_supported="no")
+
+
 def test_gated_presets_say_so():
     assert "accept" in P.advise("flux1-dev", **A100).text()
     assert "accept" in P.advise("sd3.5-medium", **A100).text()
