@@ -12,7 +12,13 @@ import torch
 
 
 def to_uint8(images) -> np.ndarray:
-    """(B, 3, H, W) float in [0, 1] (tensor or array) -> (B, H, W, 3) uint8."""
+    """(B, 3, H, W) float in [0, 1] (tensor or array) -> (B, H, W, 3) uint8.
+
+    Args:
+        images: (B, 3, H, W) or (3, H, W) in [0, 1].
+    Returns:
+        uint8 (B, H, W, 3).
+    """
     x = images.detach().cpu().float().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[None]
@@ -20,7 +26,16 @@ def to_uint8(images) -> np.ndarray:
 
 
 def mask_overlay(images, masks, color=(255, 0, 255), opacity: float = 0.45) -> np.ndarray:
-    """Tint the masked pixels of each image (masks (B, H, W) bool, any resolution that divides H)."""
+    """Tint the masked pixels of each image (masks (B, H, W) bool, any resolution that divides H).
+
+    Args:
+        images: (B, 3, H, W) in [0, 1].
+        masks: (B, h, w) or (h, w) bool, h dividing H.
+        color: the tint (RGB).
+        opacity: the tint's weight.
+    Returns:
+        uint8 (B, H, W, 3).
+    """
     img = to_uint8(images).astype(np.float32)
     m = np.asarray(masks, dtype=bool)
     if m.ndim == 2:
@@ -35,7 +50,18 @@ def mask_overlay(images, masks, color=(255, 0, 255), opacity: float = 0.45) -> n
 
 def image_grid(images, titles: Sequence[str] | None = None, cols: int | None = None, row_titles=None,
                scale: int = 4, title: str | None = None) -> go.Figure:
-    """A plotly figure of images (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3), with titles."""
+    """A plotly figure of images (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3), with titles.
+
+    Args:
+        images: (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3).
+        titles: one title per image (None: none).
+        cols: images per grid row (default: up to 8).
+        row_titles: accepted for older callers, not drawn.
+        scale: upscaling.
+        title: the figure title (None: none).
+    Returns:
+        a plotly ``Figure``.
+    """
     arr = images if (isinstance(images, np.ndarray) and images.dtype == np.uint8) else to_uint8(images)
     n = len(arr)
     cols = cols or min(n, 8)
@@ -63,7 +89,13 @@ def _as_panels(images) -> np.ndarray:
 
 def columns_to_panels(columns: Sequence) -> np.ndarray:
     """Image sets side by side: columns (each (n, 3, H, W) or uint8 (n, H, W, 3)) -> uint8
-    panels (n * len(columns), H, W, 3) in row order, for ``grid_png(..., cols=len(columns))``."""
+    panels (n * len(columns), H, W, 3) in row order, for ``grid_png(..., cols=len(columns))``.
+
+    Args:
+        columns: image sets, each (n, 3, H, W).
+    Returns:
+        uint8 (n * len(columns), H, W, 3).
+    """
     sets = [_as_panels(c) for c in columns]
     n = len(sets[0])
     if any(len(s) != n for s in sets):
@@ -129,7 +161,16 @@ def png_data_uri(images, cols: int | None = None, scale: int = 3, **labels) -> s
 
 
 def channel_profile(score_row, top: int = 5, title: str = "", stat_label: str = "|mean over image tokens|"):
-    """Bar chart of one block's per-channel score, top channels labelled (Sun et al. style)."""
+    """Bar chart of one block's per-channel score, top channels labelled (Sun et al. style).
+
+    Args:
+        score_row: one block's per-channel scores.
+        top: how many top channels to mark.
+        title: the figure title (None: a default).
+        stat_label: the y-axis label.
+    Returns:
+        a plotly ``Figure``.
+    """
     s = np.asarray(score_row.detach().cpu() if isinstance(score_row, torch.Tensor) else score_row, dtype=np.float64)
     med = float(np.median(s))
     order = np.argsort(-s)[:top]
@@ -146,7 +187,15 @@ def channel_profile(score_row, top: int = 5, title: str = "", stat_label: str = 
 
 def block_ratios(rows: list[dict], keys=("top1_over_median_absmean", "top1_over_median_meanabs", "max_over_median"),
                  title: str = "How massive: top channel / median channel, per block"):
-    """Line chart of the per-block ratio table (``ChannelStats.ratio_table``)."""
+    """Line chart of the per-block ratio table (``ChannelStats.ratio_table``).
+
+    Args:
+        rows: report rows (dicts).
+        keys: ratio-table keys to draw.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     fig = go.Figure()
     for k in keys:
         fig.add_trace(go.Scatter(x=[r["block"] for r in rows], y=[r[k] for r in rows], mode="lines+markers", name=k))

@@ -25,7 +25,17 @@ def _rows(result_or_rows) -> list[dict]:
 def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, blocks: str | None = None,
                          steps: str | None = None, title: str | None = None) -> go.Figure:
     """k against each metric (default: caption accuracy and toy FID where available, else
-    pixel MSE), one line per arm, random spread as error bars, the clean value dotted."""
+    pixel MSE), one line per arm, random spread as error bars, the clean value dotted.
+
+    Args:
+        result_or_rows: a ProbeResult or its table() rows.
+        metrics: the metric keys to plot (None: what the rows have).
+        blocks: the block-range label to keep (None: the first).
+        steps: the step-range label to keep (None: the first).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     rows = _rows(result_or_rows)
     base = next((r for r in rows if r["arm"] == "none"), None)
     edited = [r for r in rows if r["arm"] != "none"]
@@ -62,7 +72,16 @@ def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, b
 def early_late_figure(breakdown: list[dict], k: int | None = None, blocks: str | None = None,
                       title: str | None = None) -> go.Figure:
     """Heatmap: attributes (rows) x arm / step range (columns), the accuracy drop against the
-    clean images (positive = the attribute breaks), plus the detail loss."""
+    clean images (positive = the attribute breaks), plus the detail loss.
+
+    Args:
+        breakdown: early_late rows.
+        k: channels per block (None: the largest k with early/late rows).
+        blocks: the block-range label to keep (None: the first).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     rows = [r for r in breakdown if (k is None or r["k"] == k) and (blocks is None or r["blocks"] == blocks)]
     if not rows:
         raise ValueError("no breakdown rows to plot")
@@ -93,7 +112,14 @@ def early_late_figure(breakdown: list[dict], k: int | None = None, blocks: str |
 
 def independence_figure(ind: dict, title: str | None = None) -> go.Figure:
     """Left: Jaccard overlaps (per prompt vs pooled, across prompts, across seeds) against
-    chance; right: each step's top-k against the all-steps ranking."""
+    chance; right: each step's top-k against the all-steps ranking.
+
+    Args:
+        ind: the independence dict (Jaccard overlaps, chance, k, statistic).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=["same channels across prompts?", "same channels across steps?"],
                         column_widths=[0.4, 0.6])
     names = ["prompt vs pooled", "across prompts", "across seeds"]
@@ -112,7 +138,16 @@ def independence_figure(ind: dict, title: str | None = None) -> go.Figure:
 
 
 def comparison_grid(images, labels: Sequence[str], cols: int, title: str | None = None) -> go.Figure:
-    """Plotly grid: one row per label (clean / top / bottom / random), ``cols`` seeds each."""
+    """Plotly grid: one row per label (clean / top / bottom / random), ``cols`` seeds each.
+
+    Args:
+        images: (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3).
+        labels: one label per grid row.
+        cols: images per grid row.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     titles = [f"{lab}" if j == 0 else "" for lab in labels for j in range(cols)]
     return image_grid(images, titles=titles, cols=cols, title=title)
 

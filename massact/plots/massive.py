@@ -8,7 +8,16 @@ from ..hooks import ChannelStats
 
 
 def over_steps(stats: ChannelStats, block: int, channels, stat: str = "absmean") -> go.Figure:
-    """The chosen channels' statistic over denoising steps (mean over prompts), with the median channel."""
+    """The chosen channels' statistic over denoising steps (mean over prompts), with the median channel.
+
+    Args:
+        stats: a ChannelStats.
+        block: the block.
+        channels: the channels to draw.
+        stat: the statistic.
+    Returns:
+        a plotly ``Figure``.
+    """
     x = stats.get(stat)[:, block].nanmean(0)  # (steps, channels)
     fig = go.Figure()
     steps = list(range(x.shape[0]))
@@ -22,7 +31,17 @@ def over_steps(stats: ChannelStats, block: int, channels, stat: str = "absmean")
 
 
 def over_prompts(stats: ChannelStats, block: int, prompts, top: int = 8, stat: str = "absmean") -> go.Figure:
-    """Heatmap prompts x channels (the pooled top channels plus the per-prompt maxima), each row / its median."""
+    """Heatmap prompts x channels (the pooled top channels plus the per-prompt maxima), each row / its median.
+
+    Args:
+        stats: a ChannelStats.
+        block: the block.
+        prompts: one label per row (the prompts).
+        top: how many top channels to mark.
+        stat: the statistic.
+    Returns:
+        a plotly ``Figure``.
+    """
     x = stats.get(stat)[:, block].nanmean(1)  # (rows, channels)
     pooled = x.mean(0).topk(top).indices.tolist()
     per_prompt = x.argmax(1).tolist()
@@ -36,7 +55,13 @@ def over_prompts(stats: ChannelStats, block: int, prompts, top: int = 8, stat: s
 
 
 def training_growth(card: dict) -> go.Figure:
-    """top-1 / median |mean| per block over training steps (from the model card's history)."""
+    """top-1 / median |mean| per block over training steps (from the model card's history).
+
+    Args:
+        card: the toy model card (its training history).
+    Returns:
+        a plotly ``Figure``.
+    """
     hist = card.get("history", {}).get("massive", [])
     fig = go.Figure()
     if hist:

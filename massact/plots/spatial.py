@@ -21,7 +21,16 @@ _VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], 
 
 def miou_curves(result, step: int | None = None, rules=("border", "oracle", "activation"), title: str | None = None):
     """mIoU over blocks at one step: one colour per arm (top, bottom, random), one dash per
-    polarity rule (border rule solid, oracle dotted, activation rule dashed)."""
+    polarity rule (border rule solid, oracle dotted, activation rule dashed).
+
+    Args:
+        result: a SpatialResult.
+        step: the step (None: the result's curve step).
+        rules: the polarity rules drawn.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     step = result.curve_step if step is None else step
     fig = go.Figure()
     for arm in result.arms:
@@ -49,7 +58,16 @@ def miou_curves(result, step: int | None = None, rules=("border", "oracle", "act
 
 
 def miou_heatmap(result, rule: str = "border", arms=None, title: str | None = None):
-    """Blocks x steps mIoU, one panel per arm, on a shared 0..1 colour scale."""
+    """Blocks x steps mIoU, one panel per arm, on a shared 0..1 colour scale.
+
+    Args:
+        result: a SpatialResult.
+        rule: the polarity rule.
+        arms: the arms drawn (None: all).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     arms = list(arms or result.arms)
     fig = make_subplots(rows=1, cols=len(arms), subplot_titles=[f"{a}-{result.k}" for a in arms],
                         shared_yaxes=True, horizontal_spacing=0.04)
@@ -68,7 +86,16 @@ def miou_heatmap(result, rule: str = "border", arms=None, title: str | None = No
 
 
 def polarity_bars(result, arm: str = "top", step: int | None = None, title: str | None = None):
-    """Per block, the three ways to pick the foreground cluster side by side."""
+    """Per block, the three ways to pick the foreground cluster side by side.
+
+    Args:
+        result: a SpatialResult.
+        arm: the arm.
+        step: the step (None: the result's curve step).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     step = result.curve_step if step is None else step
     colors = {"activation": "darkorange", "border": "crimson", "oracle": "lightgray"}
     fig = go.Figure()
@@ -83,7 +110,14 @@ def polarity_bars(result, arm: str = "top", step: int | None = None, title: str 
 
 
 def score_colors(score, size: tuple[int, int] | int) -> np.ndarray:
-    """Score maps (B, h, w) -> viridis uint8 images (B, H, W, 3), each map scaled to its own range."""
+    """Score maps (B, h, w) -> viridis uint8 images (B, H, W, 3), each map scaled to its own range.
+
+    Args:
+        score: score maps (B, h, w).
+        size: the output image size (H, W) or one int.
+    Returns:
+        uint8 (B, H, W, 3).
+    """
     s = np.asarray(score, dtype=np.float64)
     if s.ndim == 2:
         s = s[None]
@@ -120,7 +154,19 @@ def overlay_panels(images, masks: dict, truth=None, score=None, image_column: bo
 
 
 def overlay_grid(images, masks: dict, truth=None, score=None, row_labels=None, title: str | None = None, scale: int = 4):
-    """A plotly grid of ``overlay_panels`` (rows = images, columns = image, truth, masks, score)."""
+    """A plotly grid of ``overlay_panels`` (rows = images, columns = image, truth, masks, score).
+
+    Args:
+        images: (B, 3, H, W) in [0, 1] or uint8 (B, H, W, 3).
+        masks: title -> predicted masks (B, H, W) bool.
+        truth: the true masks (B, H, W) or None.
+        score: score maps (B, h, w).
+        row_labels: a label per image row.
+        title: the figure title (None: a default).
+        scale: upscaling.
+    Returns:
+        a plotly ``Figure``.
+    """
     panels, titles = overlay_panels(images, masks, truth, score)
     n, B = len(titles), len(panels) // len(titles)
     labels = [titles[c] if r == 0 else "" for r in range(B) for c in range(n)]

@@ -28,7 +28,15 @@ def _setting_name(r: dict) -> str:
 def adoption_bars(rows: Sequence[dict], settings: Sequence[str] | None = None,
                   title: str = "Which attributes come from the source? (source adoption per attribute)") -> go.Figure:
     """Grouped bars: one group per attribute, one bar per setting (report rows of the sweep),
-    plus a 'target preservation' group. settings: names to show (default: every row)."""
+    plus a 'target preservation' group. settings: names to show (default: every row).
+
+    Args:
+        rows: report rows (dicts).
+        settings: setting names to show (None: every row).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     fig = go.Figure()
     rows = [r for r in rows if settings is None or _setting_name(r) in settings]
     for r in rows:
@@ -45,7 +53,15 @@ def adoption_bars(rows: Sequence[dict], settings: Sequence[str] | None = None,
 
 def adoption_lines(points: Sequence[dict], x: str = "alpha", title: str | None = None) -> go.Figure:
     """Lines over a swept quantity: points are dicts with key x, "source_adoption" {attr: v}
-    and "target_preservation" (e.g. one per alpha or per number of blocks)."""
+    and "target_preservation" (e.g. one per alpha or per number of blocks).
+
+    Args:
+        points: dicts with key x, 'source_adoption' and 'target_preservation'.
+        x: the swept quantity's key.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     pts = sorted(points, key=lambda p: p[x])
     xs = [p[x] for p in pts]
     fig = go.Figure()
@@ -64,7 +80,16 @@ def adoption_lines(points: Sequence[dict], x: str = "alpha", title: str | None =
 
 def method_lines(curves: dict[str, Sequence[dict]], y: str = "mean_adoption", x: str = "alpha",
                  title: str = "Transport against the baselines") -> go.Figure:
-    """One line per method (transport, pixel blend, embedding lerp) of y over x."""
+    """One line per method (transport, pixel blend, embedding lerp) of y over x.
+
+    Args:
+        curves: method -> points.
+        y: the plotted key.
+        x: the swept quantity's key.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     fig = go.Figure()
     for name, pts in curves.items():
         pts = sorted(pts, key=lambda p: p[x])
@@ -77,7 +102,16 @@ def method_lines(curves: dict[str, Sequence[dict]], y: str = "mean_adoption", x:
 
 
 def strip(columns: Sequence[torch.Tensor], labels: Sequence[str], title: str | None = None, scale: int = 4) -> go.Figure:
-    """Plotly grid: one row per pair, one column per image set (each (n, 3, H, W))."""
+    """Plotly grid: one row per pair, one column per image set (each (n, 3, H, W)).
+
+    Args:
+        columns: image sets, each (n, 3, H, W).
+        labels: one label per grid row.
+        title: the figure title (None: a default).
+        scale: upscaling.
+    Returns:
+        a plotly ``Figure``.
+    """
     n = len(columns[0])
     imgs = torch.stack([c.float() for c in columns], 1).reshape(-1, *columns[0].shape[1:])
     titles = [labels[j] if i == 0 else "" for i in range(n) for j in range(len(columns))]
@@ -85,7 +119,14 @@ def strip(columns: Sequence[torch.Tensor], labels: Sequence[str], title: str | N
 
 
 def adoption_html(m: dict, title: str = "") -> str:
-    """A small HTML table of one measurement (``transport.measure`` output)."""
+    """A small HTML table of one measurement (``transport.measure`` output).
+
+    Args:
+        m: one transport.measure output.
+        title: a bold line above the table ("" for none).
+    Returns:
+        an HTML string.
+    """
     def pct(v):
         return "n/a" if v is None else f"{100 * v:.0f}%"
 
@@ -100,7 +141,16 @@ def adoption_html(m: dict, title: str = "") -> str:
 
 
 def interpolation_figure(res: dict, pair: int = 0, title: str | None = None, scale: int = 3) -> go.Figure:
-    """The interpolation strip of ``use_cases.interpolation``: one row per method, one column per point."""
+    """The interpolation strip of ``use_cases.interpolation``: one row per method, one column per point.
+
+    Args:
+        res: a use_cases.interpolation result.
+        pair: which pair.
+        title: the figure title (None: a default).
+        scale: upscaling.
+    Returns:
+        a plotly ``Figure``.
+    """
     methods = list(res["images"])
     xs = res["x"]
     xl = "alpha" if res["by"] == "alpha" else "blocks"
@@ -111,7 +161,14 @@ def interpolation_figure(res: dict, pair: int = 0, title: str | None = None, sca
 
 
 def composition_bars(per_attribute: dict, title: str = "Composition: take one attribute, keep the rest") -> go.Figure:
-    """Per attribute (source and target differ in it only): adoption of it, preservation of the rest."""
+    """Per attribute (source and target differ in it only): adoption of it, preservation of the rest.
+
+    Args:
+        per_attribute: attribute -> {'adoption', 'target_preservation'}.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
     attrs = list(per_attribute)
     fig = go.Figure()
     for key, name, color in (("adoption", "takes the source's attribute", "crimson"),
