@@ -35,7 +35,11 @@ RESTART_EXIT_CODE = 3
 
 
 def in_colab() -> bool:
-    """True inside a Google Colab runtime."""
+    """Is this a Google Colab runtime?
+
+    Returns:
+        True inside Colab (its module is loaded or its environment variables are set).
+    """
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
 
 

@@ -179,7 +179,13 @@ class Advice:
 
 
 def fp16_warning(preset: Preset) -> str:
-    """What fp16 does to this preset's massive activations (the T4 case)."""
+    """What fp16 does to this preset's massive activations (the T4 case).
+
+    Args:
+        preset: a ``Preset``.
+    Returns:
+        one paragraph for the advice's warnings.
+    """
     fam = preset.family
     if fam == "flux":
         return ("FLUX's massive activations reach ~9e4, above fp16's maximum 65504; in fp16 diffusers "
@@ -275,7 +281,11 @@ class GPUInfo:
 
 
 def system_ram_gb() -> float | None:
-    """This machine's RAM in GiB, or None where the OS does not say."""
+    """This machine's RAM.
+
+    Returns:
+        GiB, or None where the OS does not say.
+    """
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
     except (ValueError, OSError, AttributeError):
@@ -283,7 +293,11 @@ def system_ram_gb() -> float | None:
 
 
 def gpu_info() -> GPUInfo | None:
-    """The first CUDA device (name, memory, native bf16), or None on a CPU-only machine."""
+    """This machine's first CUDA device.
+
+    Returns:
+        a ``GPUInfo`` (name, memory, native bf16, RAM), or None on a CPU-only machine.
+    """
     import torch
 
     if not torch.cuda.is_available():

@@ -51,12 +51,24 @@ def list_exercises() -> None:
 
 
 def evaluation_prompts(n: int, model=None) -> list[str]:
-    """n evaluation prompts of ``model.world`` (default: the default model's world, nothing loaded)."""
+    """Evaluation prompts of an exercise (the images checkers judge).
+
+    Args:
+        n: how many; model: whose world (None: the default model's world, nothing loaded).
+    Returns:
+        a list of n prompts.
+    """
     return list(_world(model).evaluation_prompts(n))
 
 
 def calibration_prompts(n: int, model=None) -> list[str]:
-    """n calibration prompts of ``model.world`` (default: the default model's world, nothing loaded)."""
+    """Calibration prompts of an exercise (where checkers rank channels).
+
+    Args:
+        n: how many; model: whose world (None: the default model's world, nothing loaded).
+    Returns:
+        a list of n prompts.
+    """
     return list(_world(model).calibration_prompts(n))
 
 

@@ -52,13 +52,25 @@ class Exercise:
 
 # -- verdicts -----------------------------------------------------------------------------------
 def passed(message: str) -> bool:
-    """Print a ✅ line; returns True."""
+    """Print a ✅ line.
+
+    Args:
+        message: what was right.
+    Returns:
+        True.
+    """
     print(f"✅ {message}")
     return True
 
 
 def failed(message: str, hint: str | None = None) -> bool:
-    """Print a ❌ line and an optional hint; returns False."""
+    """Print a ❌ line and an optional hint.
+
+    Args:
+        message: what is wrong; hint: how to fix it (printed as "Hint: ...").
+    Returns:
+        False.
+    """
     print(f"❌ {message}")
     if hint:
         print(f"   Hint: {hint}")
@@ -66,7 +78,13 @@ def failed(message: str, hint: str | None = None) -> bool:
 
 
 def crashed(what: str, exc: BaseException) -> bool:
-    """The verdict for a learner's function that raised: the error and where it happened."""
+    """The verdict for a learner's function that raised: the error and where it happened.
+
+    Args:
+        what: e.g. "your function"; exc: the exception.
+    Returns:
+        False (after printing).
+    """
     tb = traceback.extract_tb(exc.__traceback__)
     where = f" (line {tb[-1].lineno} of {tb[-1].name})" if tb else ""
     return failed(f"{what} raised {type(exc).__name__}: {exc}{where}",
@@ -74,17 +92,36 @@ def crashed(what: str, exc: BaseException) -> bool:
 
 
 def not_written(answer) -> bool:
-    """True for an answer still left as the starter's ``...`` (or a function body that returns nothing)."""
+    """Is ``answer`` still the starter's ``...`` (or what a body of ``...`` returns, None)?
+
+    Args:
+        answer: a learner's answer or function result.
+    Returns:
+        True when nothing was written yet.
+    """
     return answer is Ellipsis or answer is None
 
 
 def unanswered(exercise: Exercise) -> bool:
-    """The verdict for the starter run unchanged: the task again."""
+    """The verdict for the starter run unchanged: the task again.
+
+    Args:
+        exercise: the exercise whose task is printed as the hint.
+    Returns:
+        False (after printing).
+    """
     return failed("not answered yet: replace the `...` with your answer", exercise.plain_task)
 
 
 def call_learner(what: str, fn: Callable, *args, exercise: Exercise | None = None):
-    """Run a learner's function; returns (ok, value) where a failed call has printed its verdict."""
+    """Run a learner's function, turning every way it can fail into a printed verdict.
+
+    Args:
+        what: how the verdict names it; fn: the learner's function (or, unwritten, ``...``);
+        *args: its arguments; exercise: the exercise (to print its task for an unwritten answer).
+    Returns:
+        (True, the function's result) or (False, False) once a ❌ verdict is printed.
+    """
     if not callable(fn):
         if not_written(fn) and exercise is not None:
             return False, unanswered(exercise)
@@ -103,6 +140,10 @@ def call_learner(what: str, fn: Callable, *args, exercise: Exercise | None = Non
 def as_channels(answer, what: str = "your answer") -> list[int]:
     """A learner's channel list (list, tuple, tensor, array or one int) as ints.
 
+    Args:
+        answer: the learner's channels; what: how an error names them.
+    Returns:
+        a list of ints.
     Raises:
         TypeError for anything that is not channel indices (floats and bools included).
     """
@@ -132,6 +173,8 @@ def world_prompts(model, kind: str, n: int, given: Sequence[str] | None = None) 
         kind: "calibration" or "evaluation".
         n: how many prompts the exercise uses.
         given: prompts the caller passed (returned as a list).
+    Returns:
+        a list of prompts.
     Raises:
         ValueError naming the argument to pass when the model has no world.
     """
@@ -146,7 +189,13 @@ def world_prompts(model, kind: str, n: int, given: Sequence[str] | None = None) 
 
 
 def default_seeds(prompts: Sequence[str], seeds=None) -> list[int]:
-    """``seeds`` as a list, or the evaluation seeds 0..n-1."""
+    """One seed per prompt.
+
+    Args:
+        prompts: the prompts; seeds: the caller's seeds or None.
+    Returns:
+        ``seeds`` as a list, or the evaluation seeds (0..n-1).
+    """
     return evaluation_seeds(len(prompts)) if seeds is None else list(seeds)
 
 
@@ -156,7 +205,14 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def cached(model, key: tuple, make: Callable):
-    """``make()`` once per (model, key)."""
+    """``make()`` once per (model, key): the cache of reference runs.
+
+    Args:
+        model: the live model (the cache goes with it); key: a hashable description of the run;
+        make: computes the value.
+    Returns:
+        the cached value.
+    """
     store = _CACHE.setdefault(model, {})
     if key not in store:
         store[key] = make()
@@ -169,15 +225,27 @@ def clear_cache() -> None:
 
 
 def stats(model, prompts: Sequence[str], seeds: Sequence[int], num_steps: int | None):
-    """``ChannelStats`` of every block and step on these images (cached)."""
+    """The statistics of every block and step on these images (cached).
+
+    Args:
+        model, prompts, seeds: the images; num_steps: sampler steps (None: the model's).
+    Returns:
+        a ``ChannelStats``.
+    """
     key = ("stats", tuple(prompts), tuple(seeds), num_steps)
     return cached(model, key, lambda: generate(model, list(prompts), list(seeds), num_steps=num_steps,
                                                capture=CaptureSpec()).stats)
 
 
 def calibration_score(model, num_steps: int | None, n: int = 4, prompts: Sequence[str] | None = None) -> torch.Tensor:
-    """(blocks, channels) absmean on n calibration prompts, seeds from ``calibration_seeds``
-    (never the images a checker judges); cached."""
+    """The ranking score of the calibration images (never the images a checker judges); cached.
+
+    Args:
+        model: the live model; num_steps: sampler steps; n: how many of the world's
+          calibration prompts; prompts: the caller's calibration prompts instead.
+    Returns:
+        (blocks, channels) absmean, on seeds from ``calibration_seeds``.
+    """
     prompts = world_prompts(model, "calibration", n, prompts)
     key = ("calibration", tuple(prompts), num_steps)
     return cached(model, key, lambda: calibrate(model, prompts=prompts, seeds=calibration_seeds(len(prompts)),
@@ -185,8 +253,14 @@ def calibration_score(model, num_steps: int | None, n: int = 4, prompts: Sequenc
 
 
 def images(model, prompts: Sequence[str], seeds: Sequence[int], num_steps: int, edits=(), tag=None) -> torch.Tensor:
-    """Generated images (cached by ``tag`` with the prompts, seeds and steps: give a tag that
-    names the edits, e.g. the reference edit's parameters; no tag: not cached)."""
+    """Generated images, cached when ``tag`` names the edits.
+
+    Args:
+        model, prompts, seeds, num_steps: the run; edits: its EditSpecs; tag: a hashable name
+          of the edits (e.g. the reference edit's channels), None to generate without caching.
+    Returns:
+        images (B, 3, H, W) in [0, 1].
+    """
     def make():
         return generate(model, list(prompts), list(seeds), num_steps=num_steps, edits=list(edits)).images
 
