@@ -1,8 +1,9 @@
 """The toy model's quality bar, on held-out captions and seeds (`python -m massact.toy.evaluate`).
 
 Held-out = captions from world.HELDOUT_SEED and seeds 900_000+, used by no other check.
-Bar (issue 2): mean attribute accuracy >= 0.90, every attribute >= 0.80, a batch of 16
-images at the default step count in <= 5 s on this CPU.
+Bar: mean attribute accuracy >= 0.90, every attribute >= 0.80, a batch of 16 images at the
+default step count in <= 5 s on a 2-core CPU, and a top-1/median ratio of |mean over image
+tokens| >= 100 in some block (FLUX-class models reach ~1000).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def evaluate(model: ToyModel, n_prompts: int = 64, seeds_per_prompt: int = 2, fi
     fid = metrics.fid(images)
     # speed: a batch of 16 at the default steps, median of 3 after a warm-up
     b16 = [p for p, _ in rows[:16]]
-    generate(model, b16[:2], 0, steps=2)
+    generate(model, b16[:2], 0, num_steps=2)
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -58,7 +59,7 @@ def evaluate(model: ToyModel, n_prompts: int = 64, seeds_per_prompt: int = 2, fi
             "mean_accuracy_ge_0.90": acc["mean"] >= 0.90,
             "every_attribute_ge_0.80": all(v >= 0.80 for k, v in acc.items() if k != "mean"),
             "batch16_le_5s": statistics.median(times) <= 5.0,
-            "top1_over_median_absmean_ge_10": max(r["top1_over_median_absmean"] for r in ratios) >= 10,
+            "top1_over_median_absmean_ge_100": max(r["top1_over_median_absmean"] for r in ratios) >= 100,
         },
     }
 
