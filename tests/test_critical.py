@@ -11,7 +11,9 @@ import json
 import pytest
 import torch
 
+import massact
 import massact.claims.critical as C
+from massact import readings
 from massact.generation import generate as real_generate
 from massact.hooks import ChannelStats, hooks_installed
 from massact.toy import world
@@ -34,7 +36,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def cal(tiny):
-    return C.calibrate(tiny, prompts=world.caption_set(3, world.CALIBRATION_SEED))  # seeds 1000+i
+    return massact.calibrate(tiny, prompts=world.caption_set(3, world.CALIBRATION_SEED))  # seeds 1000+i
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +132,7 @@ def test_empty_prompts_and_step_ranges(tiny, cal):
     with pytest.raises(ValueError, match="empty prompt list"):
         C.probe(tiny, cal, [], 0)
     with pytest.raises(ValueError, match="empty prompt list"):
-        C.calibrate(tiny, prompts=[])
+        massact.calibrate(tiny, prompts=[])
     with pytest.raises(ValueError, match="at least 2 steps"):
         C.resolve_steps("early", 1)
     assert C.resolve_steps("early", 10) == (0, 1, 2, 3, 4)
@@ -150,7 +152,7 @@ def test_probe_table_and_reading(tiny, cal, eval_prompts):
     assert all("caption_accuracy_std" in r and r["draws"] == 2 for r in rnd)
     ims, labels = res.grid(k=4, n=2)
     assert ims.shape[0] == 2 * len(labels) and labels[0] == "clean"
-    text = C.reading(res, C.attribute_breakdown(res))
+    text = readings.critical(res, C.attribute_breakdown(res))
     assert "top-4" in text and isinstance(text, str)
 
 
@@ -160,11 +162,11 @@ REQUIRED = {"arm": str, "k": int, "blocks": str, "steps": str, "caption_accuracy
 
 def test_report_section_schema_quick(tiny):
     from massact.metrics import metrics_for
-    from massact.report import ReportContext
+    from massact.report import ReportContext, sections
 
     ctx = ReportContext(tiny, metrics_for(tiny), world.caption_set(2, world.EVALUATION_SEED),
                         world.caption_set(3, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
-    sec = C.report_section(ctx)
+    sec = sections.build("critical", ctx)
     assert sec.name == "critical"
     res = json.loads(json.dumps(sec.results))  # JSON-able
     rows = res["rows"]

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import massact
+from massact import readings
 from massact.claims import spatial as S
 from massact.hooks import hooks_installed
 from massact.toy import world
@@ -56,7 +57,7 @@ def test_planted_top_k_finds_the_subject(planted):
         assert set(r) == ROW_KEYS
         assert 0 <= r["miou"] <= r["miou_oracle"] + 1e-9 <= 1 + 1e-9
         assert r["miou_activation_rule"] <= r["miou_oracle"] + 1e-9
-    assert "reproduces" in S.reading(res)
+    assert "reproduces" in readings.spatial(res)
     assert res.best_block() in (0, 1)
     assert ((res.flip_rate("top", "border") >= 0) & (res.flip_rate("top", "border") <= 1)).all()
 
@@ -101,7 +102,7 @@ def test_without_a_foreground_mask_there_is_no_score(planted):
     cap, score, _ = planted
     res = S.evaluate(cap, score, None)
     assert not res.scored and res.rows() == []
-    assert "No foreground masks" in S.reading(res)
+    assert "No foreground masks" in readings.spatial(res)
     with pytest.raises(ValueError, match="mask_fn"):
         res.miou("top")
 
@@ -123,11 +124,11 @@ def test_capture_keeps_exactly_the_pairs_asked(model):
 
 def test_report_section_rows_follow_the_schema(model):
     from massact.metrics import metrics_for
-    from massact.report import ReportContext
+    from massact.report import ReportContext, sections
 
     ctx = ReportContext(model, metrics_for(model), world.caption_set(2, world.EVALUATION_SEED),
                         world.caption_set(1, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
-    sec = S.report_section(ctx)
+    sec = sections.build("spatial", ctx)
     assert sec.name == "spatial"
     rows = sec.results["rows"]
     assert rows and all(set(r) == ROW_KEYS for r in rows)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import massact
+from massact import readings
 from massact.claims import transport as T
 from massact.hooks import hooks_installed
 from massact.metrics import metrics_for
@@ -26,13 +27,13 @@ SEEDS = [3, 4]
 def score(model):
     from massact.toy import world
 
-    g = massact.generate(model, world.caption_set(2, world.CALIBRATION_SEED), [1000, 1001], steps=2, capture=True)
+    g = massact.generate(model, world.caption_set(2, world.CALIBRATION_SEED), [1000, 1001], num_steps=2, capture=True)
     return g.stats.score("absmean")
 
 
 @pytest.fixture(scope="module")
 def clean(model):
-    return T.clean_pass(model, SRC, TGT, SEEDS, steps=STEPS, keep=((3, 1),))
+    return T.clean_pass(model, SRC, TGT, SEEDS, num_steps=STEPS, keep=((3, 1),))
 
 
 def test_alpha_zero_is_the_target_bit_for_bit(model, score, clean):
@@ -103,7 +104,7 @@ def test_mismatched_inputs_give_clear_errors(model, score, kwargs, match):
     args = dict(sources=SRC, targets=TGT, seeds=SEEDS)
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
-        T.transport(model, args["sources"], args["targets"], args["seeds"], T.TransportSpec(), score=score, steps=STEPS)
+        T.transport(model, args["sources"], args["targets"], args["seeds"], T.TransportSpec(), score=score, num_steps=STEPS)
     assert hooks_installed(model.transformer) == 0
 
 
@@ -126,6 +127,32 @@ def test_bad_settings(model, score, clean, spec_kwargs, match):
     assert hooks_installed(model.transformer) == 0
 
 
+def test_spec_is_a_selection_plus_alpha_and_mask(model, score):
+    from massact import Selection
+
+    sel = Selection("random", 3, blocks="2-4", steps="late", seed=2)
+    spec = T.TransportSpec("random", 3, alpha=0.5, mask="source", blocks="2-4", steps="late", seed=2)
+    assert spec.selection == sel and spec == T.TransportSpec(selection=sel, alpha=0.5, mask="source")
+    assert (spec.arm, spec.k, spec.blocks, spec.steps, spec.seed) == ("random", 3, (2, 3, 4), "late", 2)
+    assert spec.replace(alpha=1.0).alpha == 1.0 and spec.replace(k=5).selection == Selection("random", 5, "2-4",
+                                                                                             "late", 2)
+    with pytest.raises(ValueError, match="not both"):
+        T.TransportSpec(k=8, selection=sel)
+    with pytest.raises(TypeError, match="Selection"):
+        T.TransportSpec(selection="top")
+    # ranges resolved once, against the model and the run; the edit is a "mix" at the spec's alpha
+    blocks, steps = spec.resolve(model.num_blocks, model.width, 4)
+    assert blocks == (2, 3, 4) and steps == (2, 3)
+    e = spec.edit(spec.channels(score, blocks, model.width), steps, source_rows=((1, 0),))
+    assert e.op == "mix" and e.alpha == 0.5 and e.steps == (2, 3)
+    assert e.channels == massact.channel_set(score, 3, "random", blocks=(2, 3, 4), seed=2)
+    full = T.TransportSpec("top", model.width)  # every channel, no ranking needed
+    assert full.channels(None, (0,), model.width) == {0: tuple(range(model.width))}
+    assert T.TransportSpec().edit({0: (1,)}, None, source_rows=((1, 0),)).op == "mix"  # alpha 1 replaces
+    assert T.TransportSpec("top", 4, steps="early").row(model.num_blocks, 4)["steps"] == [0, 1]
+    assert T.TransportSpec().label == "top-4, alpha 1" and "blocks 2-4" in spec.label
+
+
 def test_needs_a_score_for_channel_arms(model, clean):
     with pytest.raises(ValueError, match="score"):
         T.transport(model, SRC, TGT, SEEDS, T.TransportSpec("top", 4), clean=clean)
@@ -143,7 +170,7 @@ def test_no_hooks_left_when_sampling_fails(model, score):
     h = block.register_forward_hook(boom)
     try:
         with pytest.raises(RuntimeError, match="boom"):
-            T.transport(model, SRC, TGT, SEEDS, T.TransportSpec("top", 4), score=score, steps=STEPS)
+            T.transport(model, SRC, TGT, SEEDS, T.TransportSpec("top", 4), score=score, num_steps=STEPS)
     finally:
         h.remove()
     assert hooks_installed(model.transformer) == 0
@@ -165,8 +192,8 @@ def test_pixel_blend_and_embedding_lerp(model):
     a, b = torch.zeros(1, 3, 32, 32), torch.ones(1, 3, 32, 32)
     assert torch.equal(T.pixel_blend(b, a, 0.0), a) and torch.equal(T.pixel_blend(b, a, 1.0), b)
     assert torch.allclose(T.pixel_blend(b, a, 0.25), torch.full_like(a, 0.25))
-    imgs = T.embedding_lerp(model, SRC[:1], TGT[:1], SEEDS[:1], [0.0, 1.0], steps=STEPS)
-    ref = massact.generate(model, [TGT[0], SRC[0]], SEEDS[:1] * 2, steps=STEPS).images
+    imgs = T.embedding_lerp(model, SRC[:1], TGT[:1], SEEDS[:1], [0.0, 1.0], num_steps=STEPS)
+    ref = massact.generate(model, [TGT[0], SRC[0]], SEEDS[:1] * 2, num_steps=STEPS).images
     # lerp weights 0 and 1 return one embedding exactly; the sampler loop is the model's own
     # (float round-off only from the different batch shape)
     assert torch.allclose(imgs[0, 0], ref[0], atol=1e-4) and torch.allclose(imgs[1, 0], ref[1], atol=1e-4)
@@ -178,33 +205,20 @@ def test_pixel_blend_and_embedding_lerp(model):
         T.embedding_lerp(FakeRealModel(), SRC, TGT, SEEDS, 0.5)
 
 
-def test_attribute_pairs_differ_in_the_named_attributes():
-    from massact.toy import world
-
-    for p in T.attribute_pairs(6):
-        s, t = world.parse_caption(p.source), world.parse_caption(p.target)
-        assert {a for a in world.ATTRIBUTE_NAMES if getattr(s, a) != getattr(t, a)} == set(p.changed)
-    for p in T.attribute_pairs(3, differ=("position",)):
-        assert p.changed == ("position",)
-    assert T.attribute_pairs(4) == T.attribute_pairs(4)
-    with pytest.raises(ValueError, match="unknown attributes"):
-        T.attribute_pairs(2, differ=("mood",))
-
-
 def test_reading_is_computed_from_the_numbers():
     rows = [{"arm": arm, "k": 4, "alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all",
              "source_adoption": {"position": pos, "color": 0.0}, "target_preservation": 0.8}
             for arm, pos in (("top", 0.9), ("bottom", 0.1), ("random", 0.2))]
-    moves = T.what_moves(rows)
+    moves = readings.what_moves(rows)
     assert moves["position"]["verdict"] == "moves" and moves["color"]["verdict"] == "stays"
-    text = T.reading(rows)
+    text = readings.transport(rows)
     assert "position follows the source's top-4" in text and "90%" in text and "color stays with the target" in text
     assert "carry more of the source" in text
     rows[2]["source_adoption"]["position"] = 0.85  # random-4 moves it as often: not specific
-    assert T.what_moves(rows)["position"]["verdict"] == "unspecific"
-    assert "no more of the source than random-4" in T.reading(rows)
+    assert readings.what_moves(rows)["position"]["verdict"] == "unspecific"
+    assert "no more of the source than random-4" in readings.transport(rows)
     rows[0]["source_adoption"]["position"] = 0.15
-    assert T.what_moves(rows)["position"]["verdict"] == "stays"
+    assert readings.what_moves(rows)["position"]["verdict"] == "stays"
 
 
 ROW_KEYS = {"arm", "k", "alpha", "mask", "blocks", "steps", "source_adoption", "target_preservation"}
@@ -217,7 +231,7 @@ def _quick_ctx(model):
     ctx = ReportContext(model, metrics_for(model), world.caption_set(4, world.EVALUATION_SEED),
                         world.caption_set(8, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
     # a cheap calibration (2 prompts, 2 steps) so the test does not pay for the report's
-    ctx.cache["calibration"] = massact.generate(model, ctx.calibration_prompts[:2], [1000, 1001], steps=2,
+    ctx.cache["calibration"] = massact.generate(model, ctx.calibration_prompts[:2], [1000, 1001], num_steps=2,
                                                 capture=True).stats
     return ctx
 
@@ -225,8 +239,16 @@ def _quick_ctx(model):
 def test_report_section_schema(model):
     import json
 
-    s = T.report_section(_quick_ctx(model))
+    from massact.report import sections
+
+    s = sections.build("transport", _quick_ctx(model))
     assert s.name == "transport" and s.text
+    # the rows filter themselves
+    assert [r["arm"] for r in s.results.select(mask="none", k=4, alpha=1.0, blocks="all", steps="all")] == \
+        ["top", "bottom", "random"]
+    assert {r["arm"] for r in s.results.select(arm={"pixel_blend", "embedding_lerp"})} == {"pixel_blend",
+                                                                                       "embedding_lerp"}
+    assert s.inputs["pairs_from"].startswith("model.world.caption_pairs") and len(s.inputs["pairs"]) == 2
     json.dumps(s.results)
     arms = [r["arm"] for r in s.results]
     assert {"top", "bottom", "random", "pixel_blend", "embedding_lerp"} <= set(arms)
@@ -250,7 +272,7 @@ def test_report_section_schema(model):
 def test_explorer_updates_its_image(model, score):
     from massact.widgets.transport import TransportExplorer
 
-    ex = TransportExplorer(model, SRC[0], TGT[0], SEEDS[0], score=score, steps=STEPS, live=False)
+    ex = TransportExplorer(model, SRC[0], TGT[0], SEEDS[0], score=score, num_steps=STEPS, live=False)
     assert ex.last_error is None and ex.image.value
     before = ex.image.value
     ex.k.value = model.width  # every channel: the output becomes (almost) the source

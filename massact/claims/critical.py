@@ -35,12 +35,12 @@ prompt-conditioned semantics, Gan et al. 2025 as timestep-driven local detail):
   seed, and every step)? Jaccard overlap of per-prompt, per-seed and per-step top-k sets
   with the pooled ranking, against the overlap two random k-sets would have.
 
-``reading(...)`` turns results into sentences built from the numbers (including "the
-effect is weak" when it is); ``report_section(ctx)`` is the claim's part of the report.
+This module is the method only: the sentences built from its results are
+``massact.readings.critical(result, ...)`` and its part of the report is
+``massact.report.sections``.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -50,15 +50,17 @@ import numpy as np
 import torch
 
 from .. import calibration as _calibration
-from ..calibration import CALIBRATION_SEED_BASE, Calibration, calibrate, check_separation  # noqa: F401 (re-exported)
+from ..calibration import Calibration, check_separation
+# older names of massact.calibrate and the calibration seed base, kept for existing callers
+from ..calibration import CALIBRATION_SEED_BASE, calibrate  # noqa: F401
 from ..checks import is_int as _is_int
 from ..generation import generate, normalise_seeds
 from ..hooks import CaptureSpec, ChannelStats, EditSpec
 from ..metrics import Metrics, metrics_for
 from ..ranking import channel_set
+from ..selection import ARMS, STEP_RANGES, Selection, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
 from ..world import world_of
-from ..selection import (ARMS, STEP_RANGES, blocks_label, resolve_blocks, resolve_steps,  # noqa: F401 (re-exported)
-                         span_label as _span_label, steps_label)
+from .rows import Rows
 
 STATISTICS = ("absmean", "meanabs")
 DEFAULT_KS = (1, 2, 4, 8, 16)
@@ -68,10 +70,6 @@ ATTRIBUTE_GROUPS = {"shape/position": ("shape", "position"), "colour": ("color",
                     "background/size": ("background", "size")}
 #: the metric columns of a row (None where the model's metrics do not provide one)
 METRICS = ("caption_accuracy", "toy_fid", "pixel_mse", "detail_ratio", "clip_score")
-#: reading thresholds, in caption-accuracy points (fraction of attributes): a drop of at least
-#: STRONG_DROP is "collapse-like", below WEAK_DROP it is "no clear effect"
-STRONG_DROP = 0.15
-WEAK_DROP = 0.05
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -139,11 +137,20 @@ def arm_channels(score: torch.Tensor, k: int, arm: str, blocks: Sequence[int], d
 
 def edit_for(score: torch.Tensor, k: int, arm: str, blocks, steps, num_steps: int, draw: int = 0,
              random_seed: int = 0, rows: tuple[int, ...] | None = None) -> EditSpec:
-    """The zeroing EditSpec of one arm at blocks/steps (specifications as in ``probe``)."""
-    nb = score.shape[0]
-    bl = resolve_blocks(blocks, nb)
-    st = resolve_steps(steps, num_steps)
-    return EditSpec("zero", arm_channels(score, k, arm, bl, draw, random_seed), steps=st, rows=rows)
+    """The zeroing EditSpec of one arm at blocks/steps: ``Selection(...).edit(score, num_steps)``.
+
+    Args:
+        score: (blocks, channels) calibration scores.
+        k, arm: channels per block and which ones ("top", "bottom", "random").
+        blocks, steps: block and step specifications (as in ``probe``).
+        num_steps: the number of denoising steps of the run.
+        draw, random_seed: the random arm's draw uses seed random_seed + draw.
+        rows: the rows of the batch to edit (None = every row).
+    Returns:
+        an ``EditSpec("zero", ...)``.
+    """
+    check_ks(k, score.shape[1])
+    return Selection(arm, k, blocks, steps, seed=random_seed + draw).edit(score, num_steps, rows=rows)
 
 
 # -- metrics ----------------------------------------------------------------------------
@@ -249,20 +256,17 @@ class ProbeResult:
     def clean_images(self) -> torch.Tensor:
         return self.images[("none", 0, "none", "none", None)]
 
-    def table(self, aggregate_draws: bool = True) -> list[dict]:
-        return aggregate(self.rows) if aggregate_draws else [dict(r) for r in self.rows]
+    def table(self, aggregate_draws: bool = True) -> Rows:
+        """The rows, random draws aggregated (mean and ``<metric>_std``) unless asked not to."""
+        return Rows(aggregate(self.rows) if aggregate_draws else [dict(r) for r in self.rows])
 
-    def select(self, aggregate_draws: bool = True, **where) -> list[dict]:
-        """Rows whose fields equal ``where`` (e.g. ``select(arm="top", steps="all")``)."""
-        return [r for r in self.table(aggregate_draws) if all(r.get(k) == v for k, v in where.items())]
+    def select(self, aggregate_draws: bool = True, **where) -> Rows:
+        """Rows of ``table()`` meeting ``where`` (e.g. ``select(arm="top", steps="all")``; see ``Rows.select``)."""
+        return self.table(aggregate_draws).select(**where)
 
     def to_pandas(self, aggregate_draws: bool = True):
-        """A pandas DataFrame (pandas is optional: an ImportError says so when absent)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_pandas needs pandas (pip install pandas); .rows / .table() are plain dicts") from exc
-        return pd.DataFrame(self.table(aggregate_draws))
+        """A pandas DataFrame of ``table()`` (pandas is optional: an ImportError says so when absent)."""
+        return self.table(aggregate_draws).to_pandas()
 
     def conditions(self) -> list[tuple]:
         """The distinct (k, blocks, steps) of the edited rows, in run order."""
@@ -317,7 +321,8 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     prompts = _check_prompts(model, prompts)
     seeds = normalise_seeds(prompts, seeds)
     if not isinstance(calibration, Calibration):
-        raise TypeError("calibration must be a Calibration (massact.claims.critical.calibrate(model, prompts=...))")
+        raise TypeError("calibration must be a Calibration: massact.calibrate(model) (or "
+                        "massact.calibrate(model, prompts=[...]))")
     overlap = check_separation(calibration, prompts, seeds)
     num_steps = model.default_steps if num_steps is None else num_steps
     if not _is_int(num_steps) or not 1 <= num_steps <= 1000:
@@ -337,7 +342,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     n = len(prompts)
 
     if baseline_images is None:
-        baseline_images = generate(model, prompts, seeds, steps=num_steps, guidance=guidance).images
+        baseline_images = generate(model, prompts, seeds, num_steps=num_steps, guidance=guidance).images
     elif tuple(baseline_images.shape[:1]) != (n,):
         raise ValueError(f"baseline_images has {len(baseline_images)} images for {n} prompts")
     measure = _Measurer(metrics, prompts, baseline_images)
@@ -363,7 +368,8 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     for chunk in tqdm(chunks, desc="critical probe", disable=not progress, leave=False):
         edits = [EditSpec("zero", cs, steps=st, rows=tuple(range(i * n, (i + 1) * n)))
                  for i, (_, cs, st) in enumerate(chunk)]
-        g = generate(model, prompts * len(chunk), seeds * len(chunk), steps=num_steps, guidance=guidance, edits=edits)
+        g = generate(model, prompts * len(chunk), seeds * len(chunk), num_steps=num_steps, guidance=guidance,
+                     edits=edits)
         for i, (fields, cs, st) in enumerate(chunk):
             ims = g.images[i * n:(i + 1) * n]
             images[tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))] = ims
@@ -466,7 +472,7 @@ def prompt_independence(model, prompts: Sequence[str] | None = None, seeds: Sequ
     P, S = len(prompts), len(seeds)
     if stats is None:
         stats = generate(model, [p for p in prompts for _ in seeds], [s for _ in prompts for s in seeds],
-                         steps=num_steps, capture=CaptureSpec()).stats
+                         num_steps=num_steps, capture=CaptureSpec()).stats
     elif stats.shape[0] != P * S:
         raise ValueError(f"stats hold {stats.shape[0]} rows; expected {P} prompts x {S} seeds, prompt-major")
     pooled = stats.score(statistic)
@@ -500,270 +506,3 @@ def prompt_independence(model, prompts: Sequence[str] | None = None, seeds: Sequ
             "early_steps_vs_pooled": float(np.mean(step_curve[:half])) if half else None,
             "late_steps_vs_pooled": float(np.mean(step_curve[half:])),
             "per_block": per_block}
-
-
-# -- the reading --------------------------------------------------------------------------
-def _fmt(v, spec=".2f") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-
-def _main_metric(base: dict) -> tuple[str, str, bool]:
-    """(key, name, higher_is_better) of the metric the reading leads with."""
-    if base.get("caption_accuracy") is not None:
-        return "caption_accuracy", "caption accuracy", True
-    if base.get("clip_score") is not None:
-        return "clip_score", "CLIP score", True
-    return "pixel_mse", "pixel MSE to the clean image", False
-
-
-def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None, steps: str | None = None) -> dict:
-    """The numbers the reading rests on, for one condition (default: largest k, first blocks/steps)."""
-    conds = result.conditions()
-    if not conds:
-        raise ValueError("the result holds no edited rows")
-    blocks = conds[0][1] if blocks is None else blocks
-    steps = conds[0][2] if steps is None else steps
-    k = max(c[0] for c in conds if c[1] == blocks and c[2] == steps) if k is None else k
-    base = result.baseline
-    key, name, higher = _main_metric(base)
-    arms = {r["arm"]: r for r in result.select(k=k, blocks=blocks, steps=steps)}
-
-    def drop(arm):  # positive = worse than clean
-        r = arms.get(arm)
-        if r is None or r.get(key) is None:
-            return None
-        return base[key] - r[key] if higher else r[key] - base[key]
-
-    d = {a: drop(a) for a in ARMS}
-    rnd_std = arms.get("random", {}).get(f"{key}_std") or 0.0
-    out = {"k": k, "blocks": blocks, "steps": steps, "metric": key, "metric_name": name, "baseline": base.get(key),
-           "values": {a: (arms[a].get(key) if a in arms else None) for a in ARMS},
-           "random_std": rnd_std, "drops": d, "toy_fid": {a: arms[a].get("toy_fid") for a in arms},
-           "baseline_fid": base.get("toy_fid")}
-    top, bot, rnd = d["top"], d["bottom"], d["random"]
-    if top is None:
-        out["status"] = "no top arm"
-        return out
-    others = [v for v in (bot, rnd) if v is not None]
-    worst_other = max(others) if others else 0.0
-    if key == "pixel_mse":  # no judge: compare MSEs relative to the control arms
-        strong = top > 2 * max(worst_other, 1e-12) and top > 0
-        status = "reproduced" if strong else ("weak" if top > worst_other else "not reproduced")
-    elif top >= STRONG_DROP and top > worst_other + max(WEAK_DROP, 2 * rnd_std):
-        status = "reproduced"
-    elif top > worst_other and top >= WEAK_DROP:
-        status = "weak"
-    else:
-        status = "not reproduced"
-    out["status"] = status
-    return out
-
-
-def _breakdown_sentences(breakdown: list[dict], arm: str = "top") -> list[str]:
-    k_el = [r["k"] for r in breakdown if r["arm"] == arm and r["steps"] in ("early", "late")]
-    if not k_el:
-        return []
-    rows = {r["steps"]: r for r in breakdown if r["arm"] == arm and r["k"] == k_el[0]}
-    controls = {r["steps"]: r for r in breakdown if r["arm"] == "random" and r["k"] == k_el[0]}
-    groups = [g for g in ATTRIBUTE_GROUPS if any(f"group_{g}" in r for r in rows.values())]
-    out = []
-    for st in ("early", "late"):
-        r = rows.get(st)
-        if r is None:
-            continue
-        detail = f"detail energy changes by {-r['detail_loss']:+.0%}"
-        if groups:
-            drops = {g: r[f"group_{g}"] for g in groups if f"group_{g}" in r}
-            worst = max(drops, key=drops.get)
-            desc = ", ".join(f"{g} {drops[g]:+.2f}" for g in groups if g in drops)
-            if drops[worst] < WEAK_DROP:
-                out.append(f"Zeroing the {arm}-{r['k']} channels only at {st} steps lowers no attribute group's "
-                           f"accuracy by {WEAK_DROP:.2f} or more (drops: {desc}); {detail}.")
-            else:
-                out.append(f"Zeroing the {arm}-{r['k']} channels only at {st} steps hurts {worst} most "
-                           f"(accuracy drops: {desc}); {detail}.")
-            c = controls.get(st)
-            if c is not None and "drop_mean" in c and "drop_mean" in r:
-                out[-1] = out[-1][:-1] + (f" (mean drop {r['drop_mean']:+.2f}; random-{c['k']} at the same steps: "
-                                          f"{c['drop_mean']:+.2f}).")
-        else:
-            out.append(f"Zeroing the {arm}-{r['k']} channels only at {st} steps: pixel MSE {r['pixel_mse']:.4f}; "
-                       f"{detail}.")
-    e, l_ = rows.get("early"), rows.get("late")
-    if e is not None and l_ is not None and "drop_mean" in e:
-        de, dl = e["drop_mean"], l_["drop_mean"]
-        if max(de, dl) < WEAK_DROP:
-            out.append(f"Neither early nor late zeroing lowers caption accuracy by {WEAK_DROP:.2f} or more, so this "
-                       "experiment cannot tell the semantic reading from the detail reading apart.")
-        elif de > dl + WEAK_DROP:
-            out.append("Early zeroing breaks the prompt's attributes more than late zeroing: the channels matter "
-                       "while layout and semantics are decided, as the paper's semantic reading expects.")
-        elif dl > de + WEAK_DROP:
-            out.append("Late zeroing breaks the attributes more than early zeroing: closer to Gan et al.'s "
-                       "timestep/detail reading.")
-        else:
-            out.append(f"Early and late zeroing break the attributes about equally (within {WEAK_DROP:.2f}): "
-                       "this experiment does not separate the two readings.")
-    if e is not None and l_ is not None:
-        if l_["detail_loss"] > 0.05 and l_["detail_loss"] > e["detail_loss"] + 0.05 and \
-                l_.get("drop_mean", 0.0) < WEAK_DROP:
-            out.append("Late zeroing removes detail while keeping the attributes, which is what Gan et al. describe.")
-    return out
-
-
-def _independence_sentences(ind: dict) -> list[str]:
-    k, ch = ind["k"], ind["chance"]
-    pv, ap, asd = ind["prompt_vs_pooled"], ind["across_prompts"], ind["across_seeds"]
-    s = (f"Top-{k} channels per prompt overlap the pooled ranking with Jaccard {pv:.2f} on average "
-         f"(two random {k}-sets: {ch:.2f})")
-    out = []
-    if ap is not None and asd is not None:
-        out.append(s + f"; single images of different prompts (same seed) agree at {ap:.2f}, of different seeds "
-                   f"(same prompt) at {asd:.2f}.")
-        if ap < asd - 0.1:
-            out.append("Different prompts pick different top channels more than different seeds do: the ranking is "
-                       "partly prompt-conditioned.")
-        elif pv >= 0.7:
-            out.append("The top channels are essentially prompt-independent: about the same few channels whatever "
-                       "the prompt.")
-        else:
-            out.append("The overlap is partial, and prompts differ no more than seeds do: the ranking varies, but "
-                       "not specifically with the prompt.")
-        if asd < ap - 0.1:
-            out.append("Single images from different noise disagree more than different prompts do: per image, the "
-                       "ranking follows the seed rather than the prompt.")
-    else:
-        out.append(s + ".")
-    e, l_ = ind.get("early_steps_vs_pooled"), ind.get("late_steps_vs_pooled")
-    if e is not None and l_ is not None:
-        if abs(e - l_) > 0.15 or min(e, l_) < 0.5:
-            out.append(f"Across steps the top set shifts (early steps {e:.2f}, late steps {l_:.2f} against the pooled "
-                       "ranking): the ranking depends on the timestep.")
-        else:
-            out.append(f"Across steps the top set is stable (early steps {e:.2f}, late steps {l_:.2f} against the "
-                       "pooled ranking).")
-    return out
-
-
-def reading(result: ProbeResult, breakdown: list[dict] | None = None, independence: dict | None = None,
-            k: int | None = None, blocks: str | None = None, steps: str | None = None) -> str:
-    """Sentences built from the numbers: the dose-response verdict (default: largest k),
-    optionally the early/late breakdown and the prompt-independence measure."""
-    v = verdict(result, k, blocks, steps)
-    name = v["metric_name"]
-    vals, drops = v["values"], v["drops"]
-    where = f"at blocks {v['blocks']}, steps {v['steps']}"
-    parts = []
-    base = v["baseline"]
-    s = f"Clean images: {name} {_fmt(base, '.3g' if v['metric'] == 'pixel_mse' else '.2f')}. "
-    if v["metric"] == "pixel_mse":
-        s = ""
-    seg = []
-    for arm in ARMS:
-        if vals[arm] is None:
-            continue
-        txt = f"{arm}-{v['k']}: {_fmt(vals[arm], '.4f' if v['metric'] == 'pixel_mse' else '.2f')}"
-        if arm == "random":
-            txt += f" ± {_fmt(v['random_std'], '.4f' if v['metric'] == 'pixel_mse' else '.2f')}"
-        seg.append(txt)
-    parts.append(s + f"Zeroing {where}, {name}: " + "; ".join(seg) + ".")
-    fids = v["toy_fid"]
-    if v["baseline_fid"] is not None and fids.get("top") is not None:
-        parts.append(f"Toy FID goes from {v['baseline_fid']:.0f} (clean) to {fids['top']:.0f} (top)"
-                     + (f", {fids['bottom']:.0f} (bottom)" if fids.get("bottom") is not None else "")
-                     + (f", {fids['random']:.0f} (random)" if fids.get("random") is not None else "") + ".")
-    if v["metric"] == "caption_accuracy" and base is not None and base < 0.5:
-        parts.append(f"Caveat: the clean images themselves reach only {base:.2f} caption accuracy, so the judge "
-                     "has little room to register a collapse; the pixel numbers below matter more.")
-    mse = {}
-    for a in ARMS:
-        rs = result.select(arm=a, k=v["k"], blocks=v["blocks"], steps=v["steps"])
-        if rs and rs[0].get("pixel_mse") is not None:
-            mse[a] = rs[0]["pixel_mse"]
-    if v["metric"] != "pixel_mse" and "top" in mse:
-        seg = [f"{a} {mse[a]:.4f}" for a in ARMS if a in mse]
-        txt = "Pixel MSE to the clean image: " + ", ".join(seg)
-        ctrl = [mse[a] for a in ("bottom", "random") if mse.get(a) is not None]
-        if ctrl and max(ctrl) > 0:
-            txt += f" (top = {mse['top'] / max(ctrl):.1f}x the larger control)"
-        parts.append(txt + ".")
-    st = v["status"]
-    if st == "reproduced":
-        parts.append(f"The claim reproduces here: removing the top-{v['k']} channels hurts far more than removing "
-                     f"as many low-statistic or random channels.")
-    elif st == "weak":
-        parts.append(f"The effect is weak: the top arm hurts more than the controls, but by less than the "
-                     f"{STRONG_DROP:.2f} drop (and random spread) this package calls a collapse.")
-    elif st == "not reproduced":
-        parts.append("The claim does not reproduce here: zeroing the top channels hurts no more than the controls.")
-    # dose-response: does the top arm degrade monotonically with k?
-    tops = sorted((r["k"], r.get(v["metric"])) for r in result.select(arm="top", blocks=v["blocks"], steps=v["steps"]))
-    if len(tops) >= 3 and all(t[1] is not None for t in tops):
-        vs = [t[1] for t in tops]
-        mono = all(a >= b - 0.02 for a, b in zip(vs, vs[1:])) if v["metric"] != "pixel_mse" else \
-            all(a <= b * 1.05 for a, b in zip(vs, vs[1:]))
-        parts.append("The top arm degrades steadily as k grows." if mono else
-                     "The top arm's curve is not monotone in k (small sets; read it with the spread).")
-    if breakdown:
-        parts += _breakdown_sentences(breakdown)
-    if independence:
-        parts += _independence_sentences(independence)
-    return " ".join(parts)
-
-
-# -- the report section -------------------------------------------------------------------
-#: sizes of the report run (quick: the tests' budget). The probe samples with fewer steps than
-#: the model's default (clean and edited images alike, so the comparison stays fair): at about
-#: 0.06 s of CPU per image and step on the toy, the full run is ~1500 image-steps (~90 s).
-REPORT_FULL = dict(n_images=6, ks=DEFAULT_KS, draws=3, num_steps=8, early_late_k=8,
-                   early_late_arms=("top", "random"), early_late_draws=1, independence=(3, 3), grid_seeds=6)
-REPORT_QUICK = dict(n_images=3, ks=(2, 8), draws=2, num_steps=6, early_late_k=8,
-                    early_late_arms=("top", "random"), early_late_draws=1, independence=(2, 2), grid_seeds=3)
-
-
-def report_section(ctx):
-    from ..plots.critical import dose_response_figure, early_late_figure, grid_png
-    from ..report import Section, calibration_stats, expand
-
-    cfg = REPORT_QUICK if ctx.quick else REPORT_FULL
-    model = ctx.model
-    cal = calibrate(model, ctx.calibration_prompts, stats=calibration_stats(ctx))
-    # evaluation images: seed-major so the first few cover every prompt
-    pairs = [(p, s) for s in ctx.seeds for p in ctx.prompts][:cfg["n_images"]]
-    prompts, seeds = [p for p, _ in pairs], [s for _, s in pairs]
-    num_steps = cfg["num_steps"] or model.default_steps
-    clean = None
-    g = ctx.cache.get("clean_generation")
-    if g is not None and g.steps == num_steps:  # reuse the model section's clean images (same seed, same image)
-        idx = {(p, s): i for i, (p, s) in enumerate(zip(g.prompts, g.seeds))}
-        if all(pair in idx for pair in pairs):
-            clean = g.images[[idx[pair] for pair in pairs]]
-    common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress)
-    res = probe(model, cal, prompts, seeds, ks=cfg["ks"], draws=cfg["draws"], baseline_images=clean, **common)
-    k_el = min(cfg["early_late_k"], model.width)
-    el = probe(model, cal, prompts, seeds, ks=(k_el,), arms=cfg["early_late_arms"], steps=["early", "late"],
-               draws=cfg["early_late_draws"],
-               baseline_images=res.clean_images, **common)
-    breakdown = attribute_breakdown(res, el)
-    P, S = cfg["independence"]
-    ind = prompt_independence(model, list(ctx.calibration_prompts)[:P],
-                              seeds=[CALIBRATION_SEED_BASE + 500 + i for i in range(S)], k=min(4, model.width),
-                              num_steps=num_steps)
-    text = reading(res, breakdown, ind)
-
-    def clean_row(r):
-        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items() if k != "draws"}
-
-    rows = [clean_row(r) for r in res.table()]
-    results = {"rows": rows, "baseline": clean_row(res.baseline), "verdict": verdict(res),
-               "early_late": [clean_row(r) for r in el.table()], "attribute_breakdown": [clean_row(r) for r in breakdown],
-               "prompt_independence": {k: v for k, v in ind.items() if k != "per_block"} | {
-                   "per_block": [{k: v for k, v in b.items() if k != "step_vs_pooled"} for b in ind["per_block"]]},
-               "meta": res.meta, "reading": text}
-    gk = max(cfg["ks"])
-    ims, labels = res.grid(k=gk, n=cfg["grid_seeds"])
-    figs = [dose_response_figure(res), early_late_figure(breakdown)]
-    images = [(f"rows: {', '.join(labels)} (channels zeroed at blocks {res.meta['blocks'][0]}, steps "
-               f"{res.meta['steps'][0]}); columns: the same seeds", grid_png(ims, cols=min(cfg["grid_seeds"], len(prompts))))]
-    return Section("critical", "Claim 1: are the massive channels critical? (the disruption probe)", results,
-                   figures=figs, images=images, text=text)

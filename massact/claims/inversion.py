@@ -1,8 +1,8 @@
 """Image-conditioned transport: bring a reference image into a new caption's generation.
 
-1. ``load_reference`` / ``render_reference``: a reference image (a PNG, a PIL image, an
-   array, a tensor, a generated image, or a scene drawn by the world's renderer,
-   ``model.world.render_references``) as a (B, 3, H, W) tensor in [0, 1].
+1. ``load_reference``: a reference image (a PNG, a PIL image, an array, a tensor, a
+   generated image, or a scene drawn by the world's renderer,
+   ``model.world.render_references(captions)``) as a (B, 3, H, W) tensor in [0, 1].
 2. ``invert``: integrate the flow ODE *backwards* (image -> noise) with the Euler sampler,
    conditioned on the image's caption or on the empty prompt, guidance 1; each backward
    step is corrected by a few fixed-point iterations (``refine``) so that the forward
@@ -16,7 +16,8 @@
 
 Models that expose their sampler step by step only (``model.exposes_sampler``: ``invert``,
 ``from_images``, ``initial_noise``, ``sample`` with ``latents``; today the toy model); others
-raise NotImplementedError.
+raise NotImplementedError. The sentences built from a transfer are
+``massact.readings.subject_transfer(inversion, measure)``.
 """
 from __future__ import annotations
 
@@ -28,17 +29,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..checks import check_int, is_int
 from ..clustering import iou, token_foreground_mask
 from ..hooks import CaptureSpec, EditSpec, Tracer
 from ..models import require_sampler
 from ..ranking import channel_set
 from .transport import DEFAULT_MASK_K, TransportSpec
-
-
-def require_toy(model, what: str = "image inversion") -> None:
-    """Refuse models that do not expose their sampler step by step (``models.require_sampler``;
-    the old name, kept for callers)."""
-    require_sampler(model, what)
 
 
 # -- references ---------------------------------------------------------------------------
@@ -90,19 +86,6 @@ def load_reference(image, resize: bool = False, size: int = 32) -> torch.Tensor:
     return x.contiguous()
 
 
-def render_reference(scenes, seed: int | None = None, world=None) -> tuple[torch.Tensor, list[str]]:
-    """Reference images drawn by a world's renderer: ``world.render_references``.
-
-    scenes: captions the world renders exactly (toy: complete captions or Scenes); seed=None
-    draws the canonical pictures (no jitter). world: ``model.world``; None: the default
-    model's world (the toy's). Returns images (B, 3, H, W) in [0, 1] and their captions."""
-    if world is None:
-        from ..loading import default_world
-
-        world = default_world()
-    return world.render_references(scenes, seed=seed)
-
-
 # -- inversion ----------------------------------------------------------------------------
 def _prompts_for(images: torch.Tensor, prompts) -> list[str]:
     if prompts is None:
@@ -126,7 +109,7 @@ DEFAULT_REFINE = 4
 
 
 @torch.no_grad()
-def invert(model, images: torch.Tensor, prompts=None, steps: int | None = None, guidance: float = 1.0,
+def invert(model, images: torch.Tensor, prompts=None, num_steps: int | None = None, guidance: float = 1.0,
            refine: int = DEFAULT_REFINE) -> torch.Tensor:
     """Integrate the flow ODE backwards: images (B, 3, H, W) in [0, 1] -> noise (B, 3, H, W).
     prompts: one caption per image, or None for the empty prompt.
@@ -141,26 +124,27 @@ def invert(model, images: torch.Tensor, prompts=None, steps: int | None = None, 
     require_sampler(model, "image inversion")
     prompts = _prompts_for(images, prompts)
     _check_prompts(model, prompts)
-    steps = model.default_steps if steps is None else int(steps)
-    if steps < 1:
-        raise ValueError(f"steps {steps} out of range: at least 1")
-    if not isinstance(refine, (int, np.integer)) or isinstance(refine, bool) or refine < 0:
-        raise ValueError(f"refine {refine!r} out of range: an int >= 0 (fixed-point iterations per step)")
+    num_steps = check_int("num_steps", model.default_steps if num_steps is None else num_steps, 1,
+                          what="the number of Euler steps")
+    refine = check_int("refine", refine, 0, what="fixed-point iterations per step")
     # the integrator is the model's own Euler loop run backwards (models.MassactModel.invert)
-    return model.invert(images, prompts, steps, float(guidance), refine=int(refine))
+    return model.invert(images, prompts, num_steps, float(guidance), refine=refine)
 
 
-def sample_from(model, prompts: Sequence[str], latents: torch.Tensor, steps: int, guidance: float,
+def sample_from(model, prompts: Sequence[str], latents: torch.Tensor, num_steps: int, guidance: float,
                 capture: CaptureSpec | None = None, edits: Sequence[EditSpec] = ()):
-    """Sample from given initial noise under a Tracer (generate() starts from seeds). Returns
-    (images, CaptureResult); hooks are removed also when sampling fails."""
+    """Sample from given initial noise under a Tracer (generate() starts from seeds).
+
+    Returns:
+        (images, CaptureResult); hooks are removed also when sampling fails.
+    """
     require_sampler(model, "sampling from given noise")
     prompts = list(prompts)
-    for e in edits:
-        e.validate(model.num_blocks, model.width, steps, len(prompts), model.num_image_tokens)
     layout = model.batch_layout(len(prompts), guidance)
-    with Tracer(model.transformer, layout, capture=capture, edits=edits, num_steps=steps) as tr:
-        images = model.sample(prompts, None, steps, guidance, latents=latents)
+    # the Tracer checks every edit's ranges against the model and this run, once
+    with Tracer(model.transformer, layout, capture=capture, edits=edits, num_steps=num_steps, width=model.width,
+                num_tokens=model.num_image_tokens) as tr:
+        images = model.sample(prompts, None, num_steps, guidance, latents=latents)
     return images, tr.result()
 
 
@@ -176,14 +160,14 @@ class InversionResult:
     reconstruction: torch.Tensor  # (B, 3, H, W)
     mse: float
     psnr: float
-    steps: int
+    num_steps: int
     guidance: float
     tensors: dict = field(default_factory=dict)  # (block, step) -> (B, N, D), the reconstruction's trajectory
     per_image_mse: list = field(default_factory=list)
     refine: int = DEFAULT_REFINE
 
 
-def invert_and_record(model, reference, prompts=None, steps: int | None = None, guidance: float = 1.0,
+def invert_and_record(model, reference, prompts=None, num_steps: int | None = None, guidance: float = 1.0,
                       keep_blocks: Sequence[int] | None = None, keep_steps: Sequence[int] | None = None,
                       resize: bool = False, refine: int = DEFAULT_REFINE) -> InversionResult:
     """Invert the reference (``invert``, with refine fixed-point iterations per step),
@@ -192,16 +176,17 @@ def invert_and_record(model, reference, prompts=None, steps: int | None = None, 
     require_sampler(model, "image inversion")
     images = load_reference(reference, resize=resize, size=model.height)
     prompts = _prompts_for(images, prompts)
-    steps = model.default_steps if steps is None else int(steps)
-    noise = invert(model, images, prompts, steps, guidance, refine=refine)
+    num_steps = check_int("num_steps", model.default_steps if num_steps is None else num_steps, 1,
+                          what="the number of Euler steps")
+    noise = invert(model, images, prompts, num_steps, guidance, refine=refine)
     blocks = range(model.num_blocks) if keep_blocks is None else keep_blocks
-    stepl = range(steps) if keep_steps is None else keep_steps
-    keep = tuple((int(b), int(s)) for b in blocks for s in stepl)
-    recon, res = sample_from(model, prompts, noise, steps, float(guidance),
+    stepl = range(num_steps) if keep_steps is None else keep_steps
+    keep = tuple((b, s) for b in blocks for s in stepl)
+    recon, res = sample_from(model, prompts, noise, num_steps, float(guidance),
                              capture=CaptureSpec(blocks=(), keep=keep, stats=False))
     per = ((recon - images) ** 2).mean(dim=(1, 2, 3))
     mse = float(per.mean())
-    return InversionResult(images, prompts, noise, recon, mse, psnr(mse), steps, float(guidance), dict(res.tensors),
+    return InversionResult(images, prompts, noise, recon, mse, psnr(mse), num_steps, float(guidance), dict(res.tensors),
                            [float(v) for v in per], int(refine))
 
 
@@ -245,34 +230,30 @@ def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec 
     if len(captions) != len(inv.reference):
         raise ValueError(f"{len(captions)} captions for {len(inv.reference)} references: give one each")
     model.validate_prompts(captions)
-    spec.validate(model.num_blocks, model.width, inv.steps)
+    blocks, steps = spec.resolve(model.num_blocks, model.width, inv.num_steps)  # ranges: once, here
     guidance = model.default_guidance if guidance is None else float(guidance)
-    blocks = spec.blocks if spec.blocks is not None else tuple(range(model.num_blocks))
-    stepl = spec.steps if spec.steps is not None else tuple(range(inv.steps))
+    stepl = steps if steps is not None else tuple(range(inv.num_steps))
     missing = [(b, s) for b in blocks for s in stepl if (b, s) not in inv.tensors]
     if missing:
         raise ValueError(f"the inversion did not record {len(missing)} of the (block, step) pairs this transport needs, "
                          f"e.g. {missing[:3]}: record them with invert_and_record(keep_blocks=..., keep_steps=...)")
     if (spec.k < model.width or mask) and score is None:
-        raise ValueError("pass score=calibration_score(model): the channel arms and the subject mask rank channels")
-    if spec.k == model.width:
-        channels = {b: tuple(range(model.width)) for b in blocks}
-    else:
-        channels = channel_set(score, spec.k, spec.arm, blocks=blocks, seed=spec.seed)
+        raise ValueError("pass score=massact.calibrate(model).score(): the channel arms and the subject mask rank "
+                         "channels")
+    channels = spec.channels(score, blocks, model.width)
     if mask_at is None:  # the middle block at the last step of the recorded trajectory
-        mask_at = (model.num_blocks // 2, inv.steps - 1)
+        mask_at = (model.num_blocks // 2, inv.num_steps - 1)
     tm = subject_mask(inv, score, mask_at, model.token_grid(), mask_k) if mask else None
     if start == "inverted":
         latents = inv.noise
-    elif isinstance(start, (int, np.integer)) and not isinstance(start, bool):
+    elif is_int(start):
         latents = model.initial_noise([int(start)] * len(captions))
     else:
         raise ValueError(f"start {start!r}: use 'inverted' (the reference's noise) or an int seed")
     recorded = {(b, s): inv.tensors[(b, s)] for b in blocks for s in stepl}
-    edit = EditSpec("mix", channels, steps=spec.steps, alpha=spec.alpha,
-                    token_mask=None if tm is None else tm.float(), recorded=recorded)
-    clean, _ = sample_from(model, captions, latents, inv.steps, guidance)
-    out, _ = sample_from(model, captions, latents, inv.steps, guidance, edits=[edit])
+    edit = spec.edit(channels, steps, token_mask=None if tm is None else tm.float(), recorded=recorded)
+    clean, _ = sample_from(model, captions, latents, inv.num_steps, guidance)
+    out, _ = sample_from(model, captions, latents, inv.num_steps, guidance, edits=[edit])
     return TransferResult(inv, captions, spec, clean, out, tm, channels, guidance)
 
 
@@ -304,28 +285,3 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
         out["iou_reference"] = float(np.mean([iou(fg[2 * n + i], fg[i]) for i in range(n)]))
         out["iou_clean"] = float(np.mean([iou(fg[2 * n + i], fg[n + i]) for i in range(n)]))
     return out
-
-
-def transfer_reading(inv: InversionResult, m: dict) -> str:
-    """Sentences built from the numbers of one subject-transfer run."""
-    def pct(v):
-        return "n/a" if v is None else f"{100 * v:.0f}%"
-
-    fix = f", {inv.refine} fixed-point corrections per step" if inv.refine else ""
-    text = (f"Inversion ({inv.steps} Euler steps backwards{fix}, guidance {inv.guidance:g}): reconstruction MSE "
-            f"{inv.mse:.4f} (PSNR {inv.psnr:.1f} dB)")
-    text += ", a faithful round trip." if inv.psnr >= 25 else (", a rough round trip." if inv.psnr >= 15 else
-                                                              ", a poor round trip: the recorded trajectory is not the reference's.")
-    carried = {a: v for a, v in m["carried"].items() if v is not None}
-    if carried:
-        hi = [a for a, v in carried.items() if v >= 0.5]
-        lo = [a for a, v in carried.items() if v < 0.5]
-        text += " Carried from the reference: " + ", ".join(f"{a} {pct(v)}" for a, v in carried.items()) + "."
-        if hi:
-            text += f" The output takes the reference's {', '.join(hi)}"
-            text += f" and keeps the new caption's {', '.join(lo)}." if lo else "."
-        else:
-            text += " No attribute is carried in most cases."
-    if m.get("stable") is not None:
-        text += f" Attributes the two already share stay in {pct(m['stable'])} of cases."
-    return text

@@ -10,8 +10,8 @@ How this module measures it:
 
 1. ``capture``: one ``generate`` call keeps the image-token tensors of every chosen
    (block, step) pair for a batch of prompts (64 x 128 floats per row and pair on the toy).
-2. ``calibration_score``: channels are ranked by |mean| on *calibration* prompts (never the
-   evaluation prompts), like ``report.calibration_stats``.
+2. channels are ranked by |mean| on *calibration* prompts (never the evaluation prompts):
+   ``massact.calibrate(model).score()``.
 3. ``evaluate``: for each (block, step) and channel set (top-k, bottom-k and several seeded
    random-k draws) every image is clustered; the foreground is picked by the border rule
    (the cluster touching the image border most is the background). The IoU with the true
@@ -19,7 +19,10 @@ How this module measures it:
    three ways: the border rule, the *oracle* (the better of the mask and its complement:
    what a perfect polarity choice would give) and the naive *activation* rule (the cluster
    with the higher summed activation is the foreground), which flips.
-4. ``reading`` turns the numbers into sentences; ``report_section`` is the report's part.
+4. ``SpatialResult.rows()`` / ``.select(...)``: the numbers as rows.
+
+The sentences built from them are ``massact.readings.spatial(result)``; the report's
+section is ``massact.report.sections``.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from ..generation import generate
 from ..hooks import CaptureSpec
 from ..ranking import ARMS, channel_set
 from ..selection import resolve_blocks, resolve_steps
+from .rows import Rows
 
 #: k channels per block: a small fraction of the width, the paper's regime (k = 12 of 3072 in a reproduction)
 DEFAULT_K = 8
@@ -94,7 +98,7 @@ def capture(model, prompts: Sequence[str], seeds=0, blocks: Sequence[int] | None
     blocks = resolve_blocks(blocks, model.num_blocks)
     steps = resolve_steps(steps, n) or tuple(range(n))
     keep = tuple((b, s) for b in blocks for s in steps)
-    g = generate(model, prompts, seeds, steps=n, guidance=guidance, capture=CaptureSpec(keep=keep, stats=False))
+    g = generate(model, prompts, seeds, num_steps=n, guidance=guidance, capture=CaptureSpec(keep=keep, stats=False))
     return SpatialCapture(list(g.prompts), list(g.seeds), g.images, g.tensors, tuple(model.token_grid()), n)
 
 
@@ -105,8 +109,8 @@ def default_calibration_prompts(model, n: int = 8) -> list[str]:
 
 
 def calibration_score(model, calibration_prompts: Sequence[str] | None = None, stat: str = "absmean") -> torch.Tensor:
-    """(blocks, channels): the ranking score on calibration prompts (every step; seeds from
-    ``massact.calibration``): ``massact.calibrate(model, calibration_prompts).score(stat)``."""
+    """An older name of ``massact.calibrate(model, calibration_prompts).score(stat)``, kept for
+    existing callers: (blocks, channels) ranking scores on calibration prompts."""
     return _calibration.calibrate(model, calibration_prompts).score(stat)
 
 
@@ -256,10 +260,11 @@ class SpatialResult:
         """(blocks, steps): the standard deviation of the random arm's mIoU across draws."""
         return self.iou[rule]["random"].mean(axis=3).std(axis=0)
 
-    def rows(self) -> list[dict]:
-        """The report's rows: one per arm, block and step."""
+    def rows(self) -> Rows:
+        """One row per arm, block and step: arm, k, block, step, miou (border rule),
+        miou_oracle, miou_activation_rule (empty when nothing was scored)."""
         if not self.scored:
-            return []
+            return Rows()
         out = []
         for arm in self.arms:
             m = {r: self.miou(arm, r) for r in RULES}
@@ -269,7 +274,11 @@ class SpatialResult:
                                 "miou": round(float(m["border"][i, j]), 4),
                                 "miou_oracle": round(float(m["oracle"][i, j]), 4),
                                 "miou_activation_rule": round(float(m["activation"][i, j]), 4)})
-        return out
+        return Rows(out)
+
+    def select(self, **where) -> Rows:
+        """The rows meeting ``where``, e.g. ``select(arm="top", step=19)`` (see ``Rows.select``)."""
+        return self.rows().select(**where)
 
     def best_block(self, arm: str = "top", rule: str = "border", step: int | None = None) -> int:
         return self.blocks[int(np.argmax(self.curve(arm, rule, step)))]
@@ -334,7 +343,7 @@ def run(model, prompts: Sequence[str], seeds=0, score: torch.Tensor | None = Non
     from ..metrics import metrics_for
 
     if score is None:
-        score = calibration_score(model, calibration_prompts)
+        score = _calibration.calibrate(model, calibration_prompts).score()
     cap = capture(model, prompts, seeds, blocks=blocks, steps=default_steps(model.default_steps) if steps is None else steps)
     truth = truth_masks(cap.images, metrics if metrics is not None else metrics_for(model), mask_fn)
     return cap, evaluate(cap, score, truth, k=k, K=K, arms=arms, random_draws=random_draws)
@@ -346,117 +355,3 @@ def arm_masks(cap: SpatialCapture, result: SpatialResult, block: int, step: int 
     step = result.curve_step if step is None else step
     return {f"{arm}-{result.k}": cluster(cap, block, step, chans[block], result.K)
             for arm, draw, chans in result.sets if draw == 0}
-
-
-# -- 4. what the numbers say ----------------------------------------------------------------------
-def reading(result: SpatialResult, margin: float = 0.1) -> str:
-    """Sentences built from the numbers: does top-k beat bottom-k, random-k and the trivial
-    all-foreground mask, where, and how the polarity rules compare. ``margin``: the mIoU gap
-    that counts as 'clearly better'."""
-    if not result.scored:
-        return ("No foreground masks were available, so the masks cannot be scored; "
-                "pass mask_fn=... (images -> bool masks) to measure IoU.")
-    if "top" not in result.arms:
-        return "The top-k arm was not evaluated, so the claim cannot be read."
-    step, nb = result.curve_step, len(result.blocks)
-    top = result.curve("top", "border")
-    bi = int(np.argmax(top))
-    bb = result.blocks[bi]
-    chance = result.all_foreground_iou
-    parts = [f"At the last evaluated step ({step}), clustering on the top-{result.k} channels (border rule) reaches "
-             f"mIoU {top[bi]:.2f} at its best block, {bb} (blocks range {top.min():.2f}-{top.max():.2f}); "
-             f"marking every pixel as foreground would score {chance:.2f}"
-             + (f", and the token grid's own reference mask (each token the majority of its pixels) scores "
-                f"{result.grid_ceiling:.2f}." if result.grid_ceiling is not None else ".")]
-    others = {a: result.curve(a, "border") for a in ("bottom", "random") if a in result.arms}
-    if others:
-        parts.append(f"At block {bb}: " + ", ".join(f"{a}-{result.k} {v[bi]:.2f}" for a, v in others.items()) + ".")
-    gap = min([top[bi] - v[bi] for v in others.values()] + [top[bi] - chance])
-    wins = [all(top[i] >= v[i] + margin for v in others.values()) and top[i] >= chance + margin for i in range(nb)]
-    # paired per-image differences at the best block: is the gap larger than its noise?
-    j = result.steps.index(step)
-    per_image = {a: result.iou["border"][a][:, bi, j].mean(0) for a in result.arms}
-    ses = [per_image["top"].std() / np.sqrt(result.num_images)] + \
-          [(per_image["top"] - per_image[a]).std() / np.sqrt(result.num_images) for a in others]
-    se = float(max(ses))
-    if gap <= 2 * se:
-        parts.append(f"With {result.num_images} images the lead of top-k at its best block ({gap:.2f}) is within twice "
-                     f"its standard error ({se:.2f}), and the best block was picked on the same images: this is not "
-                     f"evidence for the claim on this model.")
-    elif gap >= margin:
-        parts.append(f"The claim reproduces on this model: at its best block top-k beats every control and the "
-                     f"all-foreground mask by at least {margin:.2f} (by {gap:.2f}), and it does so at {sum(wins)} of "
-                     f"{nb} blocks.")
-    elif gap > 0:
-        parts.append(f"The claim holds only weakly on this model: top-k is ahead at its best block, but by {gap:.2f}, "
-                     f"less than the {margin:.2f} margin.")
-    else:
-        who = "the all-foreground mask" if top[bi] - chance <= min([top[bi] - v[bi] for v in others.values()] + [1]) \
-            else "a control channel set"
-        parts.append(f"The claim does not reproduce on this model: even at top-k's best block, {who} does as well "
-                     f"or better (gap {gap:.2f}).")
-    orc, act = result.curve("top", "oracle"), result.curve("top", "activation")
-    fa, fb = result.flip_rate("top", "activation").mean(), result.flip_rate("top", "border").mean()
-    parts.append(f"Polarity (top-k, averaged over blocks): border rule {top.mean():.2f}, activation rule "
-                 f"{act.mean():.2f}, oracle {orc.mean():.2f}. The activation rule picks the worse cluster for "
-                 f"{100 * fa:.0f}% of the images, the border rule for {100 * fb:.0f}%.")
-    flips = [b for b, a, o in zip(result.blocks, act, orc) if a < o - margin]
-    if flips:
-        parts.append(f"At blocks {flips} the activation rule falls more than {margin:.2f} below the oracle: its "
-                     "masks come out inverted for many images, the failure a public reproduction ran into.")
-    else:
-        parts.append(f"The activation rule stays within {margin:.2f} of the oracle at every block here (it can fail "
-                     "elsewhere: always compare with the oracle).")
-    worst = int(np.argmax(orc - top))
-    if orc[worst] - top[worst] > margin:
-        parts.append(f"The border rule loses {orc[worst] - top[worst]:.2f} against the oracle at block "
-                     f"{result.blocks[worst]}: a polarity rule is still a guess where the clusters are not "
-                     "subject and background.")
-    if len(result.steps) > 1:
-        m = result.miou("top", "border")
-        parts.append(f"Over steps, block {bb} scores best at step {result.steps[int(np.argmax(m[bi]))]} "
-                     f"({m[bi].max():.2f}) and worst at step {result.steps[int(np.argmin(m[bi]))]} ({m[bi].min():.2f}).")
-    return " ".join(parts)
-
-
-# -- the report -----------------------------------------------------------------------------------
-def report_section(ctx):
-    """The report's "spatial" section: rows per arm, block and step, the curve, the heatmap
-    and a grid of mask overlays."""
-    from ..report import Section, calibration_stats, expand
-    from ..plots.common import png_data_uri
-    from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
-
-    model = ctx.model
-    n = model.default_steps
-    if ctx.quick:
-        prompts, seeds = expand(ctx.prompts[:4], ctx.seeds[:1])
-        steps, draws = tuple(sorted({0, n // 2, n - 1})), 2
-    else:
-        prompts, seeds = expand(ctx.prompts, ctx.seeds[:2])
-        steps, draws = default_steps(n), DEFAULT_RANDOM_DRAWS
-    score = calibration_stats(ctx).score("absmean")
-    cap = capture(model, prompts, seeds, steps=steps)
-    truth = truth_masks(cap.images, ctx.metrics)
-    res = evaluate(cap, score, truth, k=DEFAULT_K, random_draws=draws)
-    results = {"rows": res.rows(), "k": res.k, "K": res.K, "blocks": list(res.blocks), "steps": list(res.steps),
-               "curve_step": res.curve_step, "random_draws": draws, "num_images": res.num_images,
-               "scored": res.scored, "ranking": "absmean on the calibration prompts, all steps",
-               "rules": RULE_HELP}
-    figures, images = [], []
-    if res.scored:
-        best = res.best_block()
-        results["best_block_top"] = best
-        results["all_foreground_iou"] = round(res.all_foreground_iou, 4)
-        results["grid_ceiling_iou"] = round(res.grid_ceiling, 4)
-        figures = [miou_curves(res), miou_heatmap(res)]
-    else:
-        best = cap.blocks[len(cap.blocks) // 2]
-    m = min(6, len(prompts))
-    cols = arm_masks(cap, res, best)
-    panels, titles = overlay_panels(cap.images[:m], {name: c.mask[:m] for name, c in cols.items()},
-                                    truth=None if truth is None else truth[:m], score=cols[f"top-{res.k}"].score[:m])
-    images.append((f"rows: images; columns: {', '.join(titles)} (block {best}, step {res.curve_step}, border rule)",
-                   png_data_uri(panels, cols=len(titles))))
-    return Section("spatial", "Spatial: clustering tokens on the massive channels finds the subject", results,
-                   figures=figures, images=images, text=reading(res))

@@ -18,6 +18,7 @@ import html
 import ipywidgets as W
 import torch
 
+from .. import readings
 from ..calibration import calibrate
 from ..claims import inversion as I
 from ..claims import transport as T
@@ -111,7 +112,7 @@ class TransportExplorer(Explorer):
         """Transport with the current controls; redraw the strip and the numbers."""
         spec = self.spec()
         if self.clean is None:
-            self.clean = T.clean_pass(self.model, self.sources, self.targets, self.seeds, steps=self.num_steps,
+            self.clean = T.clean_pass(self.model, self.sources, self.targets, self.seeds, num_steps=self.num_steps,
                                       keep=(self.mask_at,))
         res = T.transport(self.model, self.sources, self.targets, self.seeds, spec, score=self.score,
                           clean=self.clean, mask_at=self.mask_at)
@@ -126,7 +127,7 @@ class TransportExplorer(Explorer):
         self.measure = T.measure(self.metrics, res.sources, res.targets, out)
         table = _attribute_table(self.model, self.metrics, {"source": res.sources, "target": res.targets,
                                                             "output": out})
-        self.html.value = (f"<b>{html.escape(spec.label())}</b><br>{table}" +
+        self.html.value = (f"<b>{html.escape(spec.label)}</b><br>{table}" +
                            adoption_html(self.measure, f"over {len(self.sources)} pair(s)"))
 
 
@@ -162,7 +163,7 @@ class InterpolationExplorer(Explorer):
         key = (src, tgt, seed, self.mask.value)
         if key != self._clean_key:
             mask_at = T.default_mask_at(self.model, self.num_steps)
-            self._clean = T.clean_pass(self.model, [src], [tgt], [seed], steps=self.num_steps,
+            self._clean = T.clean_pass(self.model, [src], [tgt], [seed], num_steps=self.num_steps,
                                        keep=(mask_at,) if self.mask.value != "none" else ())
             self._clean_key = key
         spec = T.TransportSpec(self.arm.value, int(self.k.value), mask=self.mask.value)
@@ -250,7 +251,7 @@ class SubjectTransferExplorer(Explorer):
         if key != self._inv_key:
             self.say("inverting the reference...")
             self.inversion = I.invert_and_record(self.model, img, cap if self.use_caption.value else None,
-                                                 steps=self.num_steps)
+                                                 num_steps=self.num_steps)
             self._inv_key = key
         inv = self.inversion
         lo, hi = self.blocks.value
@@ -271,7 +272,7 @@ class SubjectTransferExplorer(Explorer):
         self.measure = I.measure_transfer(self.metrics, inv.reference, tr.clean, tr.output)
         table = _attribute_table(self.model, self.metrics, {"reference": inv.reference, "new caption": tr.clean,
                                                             "transfer": tr.output})
-        self.html.value = (f"<p>{html.escape(I.transfer_reading(inv, self.measure))}</p>{table}"
-                           f"<p style='font-size:small'>{html.escape(spec.label())}; inverted with "
+        self.html.value = (f"<p>{html.escape(readings.subject_transfer(inv, self.measure))}</p>{table}"
+                           f"<p style='font-size:small'>{html.escape(spec.label)}; inverted with "
                            f"{'its caption' if inv.prompts[0] else 'the empty prompt'}; new caption sampled from "
                            f"the inverted noise, guidance {tr.guidance:g}</p>")

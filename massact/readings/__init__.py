@@ -1,0 +1,34 @@
+"""Readings: the prose built from a claim's results.
+
+A claim (``massact.claims``) measures and returns numbers; a reading turns those numbers
+into sentences, including "the effect is weak" or "not reproduced" when that is what they
+say. Readings never run a model, so a notebook can re-read a result under other
+thresholds without generating anything::
+
+    from massact import readings
+    print(readings.critical(result, breakdown, independence))
+    print(readings.transport(sweep.rows))
+
+One function per claim result:
+
+* ``critical(probe_result, breakdown=None, independence=None)`` and ``critical_verdict(...)``
+  (the numbers the sentences rest on);
+* ``spatial(spatial_result)``;
+* ``transport(rows)`` and ``what_moves(rows)`` (per attribute: does it follow the top-k?);
+* ``interpolation(res)``, ``composition(comp)``, ``subject_transfer(inversion, measure)``;
+* ``training(rows)`` (the claims across training checkpoints).
+
+Layering: readings import the claims (for their result types and constants), never the
+faces (report, plots, widgets, exercises) or the toy.
+"""
+from __future__ import annotations
+
+from ._critical import STRONG_DROP, WEAK_DROP, critical
+from ._critical import verdict as critical_verdict
+from ._spatial import spatial
+from ._training import training
+from ._transport import transport, what_moves
+from ._use_cases import composition, interpolation, subject_transfer
+
+__all__ = ["critical", "critical_verdict", "spatial", "transport", "what_moves", "interpolation", "composition",
+           "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

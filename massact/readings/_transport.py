@@ -1,0 +1,116 @@
+"""Sentences from the transport claim's numbers (claim 3, ``massact.claims.transport``)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..claims.transport import ARMS, BASELINES
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.0f}%"
+
+
+def what_moves(rows: Sequence[dict], k: int | None = None, strong: float = 0.5, margin: float = 0.25,
+               weak: float = 0.2) -> dict[str, dict]:
+    """Per attribute, the adoption under each arm and a verdict computed from them.
+
+    Args:
+        rows: sweep rows; the top / bottom / random rows at alpha 1, no mask, every block
+          and step are read (the first of each arm, or those with this k).
+        k: channels per block of the rows to read (None: any).
+        strong, margin, weak: the thresholds of the verdicts below.
+    Returns:
+        {attribute: {"top", "bottom", "random", "verdict"}}: "moves" (top >= strong and >=
+        margin above both controls), "unspecific" (top >= strong but a control arm moves it
+        about as often), "stays" (top <= weak), "partly" (between), "untested" (no pair
+        differs in it); {} without such a top row.
+    """
+    base = [r for r in rows if r.get("arm") in ARMS and r.get("alpha") == 1.0 and r.get("mask") == "none"
+            and r.get("blocks") == "all" and r.get("steps") == "all" and (k is None or r.get("k") == k)]
+    by_arm = {}
+    for r in base:
+        by_arm.setdefault(r["arm"], r)
+    if "top" not in by_arm:
+        return {}
+    out = {}
+    for a, top in by_arm["top"]["source_adoption"].items():
+        ctrl = [by_arm[x]["source_adoption"].get(a) for x in ("bottom", "random") if x in by_arm]
+        ctrl = [c for c in ctrl if c is not None]
+        if top is None:
+            verdict = "untested"
+        elif top >= strong:
+            verdict = "moves" if all(top - c >= margin for c in ctrl) else "unspecific"
+        elif top <= weak:
+            verdict = "stays"
+        else:
+            verdict = "partly"
+        out[a] = {"top": top, **{x: by_arm[x]["source_adoption"].get(a) for x in ("bottom", "random") if x in by_arm},
+                  "verdict": verdict}
+    return out
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def transport(rows: Sequence[dict]) -> str:
+    """Honest sentences built from the rows of a transport sweep.
+
+    Args:
+        rows: ``Sweep.rows`` (``claims.transport.sweep``), or any rows of that schema.
+    Returns:
+        a paragraph: what follows the top-k channels, against the bottom-k and random-k
+        controls, the spatial mask and the baselines ("no more than random" when so).
+    """
+    moves = what_moves(rows)
+    if not moves:
+        return "No top-k row at alpha 1 without a mask: nothing to compare."
+    top = next(r for r in rows if r["arm"] == "top" and r["alpha"] == 1.0 and r["mask"] == "none"
+               and r["blocks"] == "all" and r["steps"] == "all")
+    k = top["k"]
+    parts = []
+    for verdict, phrase in (("moves", ("follows", "follow", " the source's top-{k} channels")),
+                            ("unspecific", ("moves", "move", ", but as often with the bottom-{k} or random-{k} channels")),
+                            ("partly", ("moves", "move", " in some pairs")),
+                            ("stays", ("stays", "stay", " with the target"))):
+        names = [a for a, v in moves.items() if v["verdict"] == verdict]
+        if names:
+            detail = ", ".join(f"{a} {_fmt(moves[a]['top'])}" for a in names)
+            verb = phrase[0] if len(names) == 1 else phrase[1]
+            parts.append(f"{_names(names)} {verb}{phrase[2].format(k=k)} ({detail})")
+    text = f"Transporting the top-{k} channels at every block and step (alpha 1, no mask): " + "; ".join(parts) + "."
+    arm_means = {}
+    for arm in ("top", "bottom", "random"):
+        vals = [v.get(arm) for v in moves.values() if v.get(arm) is not None]
+        if vals:
+            arm_means[arm] = float(np.mean(vals))
+    ctrl = {a: v for a, v in arm_means.items() if a != "top"}
+    if ctrl and "top" in arm_means:
+        text += (f" Mean adoption over attributes: top-{k} {_fmt(arm_means['top'])} against "
+                 + ", ".join(f"{a}-{k} {_fmt(v)}" for a, v in ctrl.items()) + ".")
+        if arm_means["top"] > max(ctrl.values()) + 0.1:
+            text += " The massive channels carry more of the source than equally many other channels."
+        elif arm_means["top"] <= max(ctrl.values()) + 0.05:
+            text += (" On these numbers the top channels carry no more of the source than "
+                     + _names([f"{a}-{k}" for a, v in ctrl.items() if arm_means["top"] <= v + 0.05]) + ".")
+    if top["target_preservation"] is not None:
+        text += f" Target preservation under top-{k}: {_fmt(top['target_preservation'])}."
+    masked = [r for r in rows if r["arm"] == "top" and r["mask"] == "spatial" and r["k"] == k and r["alpha"] == 1.0]
+    if masked and masked[0]["target_preservation"] is not None and top["target_preservation"] is not None:
+        mp = masked[0]["target_preservation"]
+        ma = [v for v in masked[0]["source_adoption"].values() if v is not None]
+        text += (f" Inside the source's spatial mask: preservation {_fmt(mp)}, mean adoption "
+                 f"{_fmt(float(np.mean(ma)) if ma else None)}"
+                 + (" (the mask keeps more of the target)." if mp > top["target_preservation"] + 0.02 else "."))
+    for arm in BASELINES:
+        b = [r for r in rows if r["arm"] == arm]
+        if b:
+            r = b[0]
+            vals = [v for v in r["source_adoption"].values() if v is not None]
+            text += (f" {arm.replace('_', ' ')} (alpha {r['alpha']:g}): mean adoption {_fmt(float(np.mean(vals)) if vals else None)}, "
+                     f"preservation {_fmt(r['target_preservation'])}.")
+    return text
+
+

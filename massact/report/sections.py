@@ -1,0 +1,339 @@
+"""The report's sections: one builder per section and ONE static table, ``SECTIONS``.
+
+A builder takes the ``ReportContext`` and returns a ``Section`` (numbers, figures, images,
+a reading and its inputs record); ``build(name, ctx)`` runs one by name and fills in its
+name and title from the table. Which prompts, seeds and pairs each builder uses follows
+the rule of ``report.context`` (``ctx.images``, ``ctx.pairs``); the few inputs the rule
+cannot take from given prompts are named in the section's ``inputs``.
+
+The sizes below keep the whole report inside a few minutes on a CPU: sections sample with
+fewer steps than the model's default (clean and edited images alike, so every comparison
+stays fair).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .. import readings
+from ..calibration import CALIBRATION_SEED_BASE, calibrate
+from ..claims import critical as C
+from ..claims import spatial as S
+from ..claims import transport as T
+from ..claims import use_cases as U
+from ..generation import generate
+from ..hooks import CaptureSpec
+from ..plots import block_ratios, channel_profile, png_data_uri
+from ..plots.critical import dose_response_figure, early_late_figure, grid_png
+from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
+from ..plots.transport import adoption_bars, method_lines
+from ..ranking import ARMS
+from .context import ReportContext, Section, calibration_stats
+
+__all__ = ["SECTIONS", "SectionSpec", "build", "names", "CRITICAL_FULL", "CRITICAL_QUICK", "transport_specs"]
+
+
+# -- the model and its massive channels ------------------------------------------------------------
+def model_section(ctx: ReportContext) -> Section:
+    """The model, its clean images (reused by later sections) and the time of a batch of 16."""
+    model = ctx.model
+    prompts, seeds, inputs = ctx.images()
+    g = generate(model, prompts, seeds)
+    res = {"name": model.name, "num_blocks": model.num_blocks, "width": model.width,
+           "num_image_tokens": model.num_image_tokens, "steps": g.num_steps, "guidance": g.guidance,
+           "num_images": len(prompts)}
+    acc = ctx.metrics.caption_accuracy(g.images, prompts)
+    if acc is not None:
+        res["caption_accuracy"] = {k: round(float(v), 4) for k, v in acc.items()}
+    fid = ctx.metrics.fid(g.images)
+    if fid is not None:
+        res["toy_fid"] = round(float(fid), 3)
+    batch = (ctx.prompts * 16)[:16]
+    generate(model, batch[:2], 0, num_steps=2)  # warm-up
+    t0 = time.perf_counter()
+    generate(model, batch, list(range(16)))
+    res["batch16_seconds"] = round(time.perf_counter() - t0, 3)
+    ctx.cache["clean_generation"] = g
+    n = min(16, len(prompts))
+    text = (f"{len(prompts)} images ({len(ctx.prompts)} prompts x {len(ctx.seeds)} seeds), {g.num_steps} Euler steps, "
+            f"guidance {g.guidance}. A batch of 16 took {res['batch16_seconds']} s.")
+    if acc is not None:
+        text += " Judge caption accuracy: " + ", ".join(f"{k} {v:.2f}" for k, v in acc.items()) + "."
+    return Section(results=res, images=[("first generated images", png_data_uri(g.images[:n], cols=8))], text=text,
+                   inputs={**inputs, "timing_batch": "the first 16 prompts (repeated), seeds 0..15"})
+
+
+def massive_section(ctx: ReportContext) -> Section:
+    """Per block: the top channels and how far they stand above the median."""
+    prompts, seeds, inputs = ctx.images(num_seeds=2)
+    g = generate(ctx.model, prompts, seeds, capture=CaptureSpec())
+    rows = g.stats.ratio_table()
+    score = g.stats.score("absmean")
+    best = max(rows, key=lambda r: r["top1_over_median_absmean"])
+    figs = [block_ratios(rows), channel_profile(score[best["block"]],
+                                               title=f"block {best['block']}: |mean| per channel (all steps, "
+                                                     f"{len(prompts)} images)")]
+    text = (f"Strongest block {best['block']}: channel {best['top_channels'][0]} is "
+            f"{best['top1_over_median_absmean']:.1f}x the median channel by |mean| "
+            f"(top-5 average {best['top5_over_median_absmean']:.1f}x); max|x|/median is {best['max_over_median']:.1f}.")
+    return Section(results=rows, figures=figs, text=text, inputs=inputs)
+
+
+# -- claim 1: critical -------------------------------------------------------------------------------
+#: sizes of the critical section. At about 0.06 s of CPU per image and step on the toy, the
+#: full run is ~1500 image-steps (~90 s).
+CRITICAL_FULL = dict(n_images=6, ks=C.DEFAULT_KS, draws=3, num_steps=8, early_late_k=8,
+                     early_late_arms=("top", "random"), early_late_draws=1, independence=(3, 3), grid_seeds=6)
+CRITICAL_QUICK = dict(n_images=3, ks=(2, 8), draws=2, num_steps=6, early_late_k=8,
+                      early_late_arms=("top", "random"), early_late_draws=1, independence=(2, 2), grid_seeds=3)
+#: prompt independence draws the calibration prompts with seeds CALIBRATION_SEED_BASE + 500 + i:
+#: neither ranking images (1000+i) nor judged images (0..)
+INDEPENDENCE_SEED_BASE = CALIBRATION_SEED_BASE + 500
+
+
+def _clean_row(r: dict) -> dict:
+    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items() if k != "draws"}
+
+
+def critical_section(ctx: ReportContext) -> Section:
+    """The disruption probe: the dose-response rows, early vs late zeroing, prompt independence."""
+    cfg = CRITICAL_QUICK if ctx.quick else CRITICAL_FULL
+    model = ctx.model
+    cal = calibrate(model, ctx.calibration_prompts, stats=calibration_stats(ctx))
+    # evaluation images: seed-major so the first few cover every prompt
+    prompts, seeds, inputs = ctx.images(limit=cfg["n_images"], seed_major=True)
+    num_steps = cfg["num_steps"] or model.default_steps
+    clean = None
+    g = ctx.cache.get("clean_generation")
+    if g is not None and g.num_steps == num_steps:  # reuse the model section's clean images (same seed, same image)
+        idx = {(p, s): i for i, (p, s) in enumerate(zip(g.prompts, g.seeds))}
+        if all(pair in idx for pair in zip(prompts, seeds)):
+            clean = g.images[[idx[pair] for pair in zip(prompts, seeds)]]
+    common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress)
+    res = C.probe(model, cal, prompts, seeds, ks=cfg["ks"], draws=cfg["draws"], baseline_images=clean, **common)
+    k_el = min(cfg["early_late_k"], model.width)
+    el = C.probe(model, cal, prompts, seeds, ks=(k_el,), arms=cfg["early_late_arms"], steps=["early", "late"],
+                 draws=cfg["early_late_draws"], baseline_images=res.clean_images, **common)
+    breakdown = C.attribute_breakdown(res, el)
+    P, S_ = cfg["independence"]
+    ind_prompts = list(ctx.calibration_prompts)[:P]
+    ind_seeds = [INDEPENDENCE_SEED_BASE + i for i in range(S_)]
+    ind = C.prompt_independence(model, ind_prompts, seeds=ind_seeds, k=min(4, model.width), num_steps=num_steps)
+    text = readings.critical(res, breakdown, ind)
+    rows = [_clean_row(r) for r in res.table()]
+    results = {"rows": rows, "baseline": _clean_row(res.baseline), "verdict": readings.critical_verdict(res),
+               "early_late": [_clean_row(r) for r in el.table()],
+               "attribute_breakdown": [_clean_row(r) for r in breakdown],
+               "prompt_independence": {k: v for k, v in ind.items() if k != "per_block"} | {
+                   "per_block": [{k: v for k, v in b.items() if k != "step_vs_pooled"} for b in ind["per_block"]]},
+               "meta": res.meta, "reading": text}
+    ims, labels = res.grid(k=max(cfg["ks"]), n=cfg["grid_seeds"])
+    figs = [dose_response_figure(res), early_late_figure(breakdown)]
+    images = [(f"rows: {', '.join(labels)} (channels zeroed at blocks {res.meta['blocks'][0]}, steps "
+               f"{res.meta['steps'][0]}); columns: the same seeds",
+               grid_png(ims, cols=min(cfg["grid_seeds"], len(prompts))))]
+    inputs["prompt_independence"] = {
+        "prompts_from": "the calibration prompts", "prompts": ind_prompts, "seeds": ind_seeds,
+        "why": "whether the ranking depends on the prompt is a property of the ranking images, not of the judged ones"}
+    return Section(results=results, figures=figs, images=images, text=text, inputs=inputs)
+
+
+# -- claim 2: spatial --------------------------------------------------------------------------------
+def spatial_section(ctx: ReportContext) -> Section:
+    """Rows per arm, block and step, the curve, the heatmap and a grid of mask overlays."""
+    model = ctx.model
+    n = model.default_steps
+    if ctx.quick:
+        prompts, seeds, inputs = ctx.images(num_prompts=4, num_seeds=1)
+        steps, draws = tuple(sorted({0, n // 2, n - 1})), 2
+    else:
+        prompts, seeds, inputs = ctx.images(num_seeds=2)
+        steps, draws = S.default_steps(n), S.DEFAULT_RANDOM_DRAWS
+    score = calibration_stats(ctx).score("absmean")
+    cap = S.capture(model, prompts, seeds, steps=steps)
+    truth = S.truth_masks(cap.images, ctx.metrics)
+    res = S.evaluate(cap, score, truth, k=S.DEFAULT_K, random_draws=draws)
+    results = {"rows": res.rows(), "k": res.k, "K": res.K, "blocks": list(res.blocks), "steps": list(res.steps),
+               "curve_step": res.curve_step, "random_draws": draws, "num_images": res.num_images,
+               "scored": res.scored, "ranking": "absmean on the calibration prompts, all steps",
+               "rules": S.RULE_HELP}
+    figures, images = [], []
+    if res.scored:
+        best = res.best_block()
+        results["best_block_top"] = best
+        results["all_foreground_iou"] = round(res.all_foreground_iou, 4)
+        results["grid_ceiling_iou"] = round(res.grid_ceiling, 4)
+        figures = [miou_curves(res), miou_heatmap(res)]
+    else:
+        best = cap.blocks[len(cap.blocks) // 2]
+    m = min(6, len(prompts))
+    cols = S.arm_masks(cap, res, best)
+    panels, titles = overlay_panels(cap.images[:m], {name: c.mask[:m] for name, c in cols.items()},
+                                    truth=None if truth is None else truth[:m], score=cols[f"top-{res.k}"].score[:m])
+    images.append((f"rows: images; columns: {', '.join(titles)} (block {best}, step {res.curve_step}, border rule)",
+                   png_data_uri(panels, cols=len(titles))))
+    return Section(results=results, figures=figures, images=images, text=readings.spatial(res), inputs=inputs)
+
+
+# -- claim 3: transport --------------------------------------------------------------------------------
+def transport_specs(model, k: int = T.DEFAULT_K, quick: bool = False, num_steps: int | None = None
+                    ) -> list[T.TransportSpec]:
+    """The settings the transport section sweeps: the three arms, the spatial mask and (full
+    run) alpha 0.5, 4k channels, each block list, the early and the late steps."""
+    num_steps = num_steps or model.default_steps
+    specs = [T.TransportSpec(arm, k) for arm in ARMS] + [T.TransportSpec("top", k, mask="source")]
+    if quick:
+        return specs
+    specs.append(T.TransportSpec("top", k, alpha=0.5))
+    specs.append(T.TransportSpec("top", min(4 * k, model.width)))
+    for blocks in T.block_groups(model).values():
+        specs.append(T.TransportSpec("top", k, blocks=blocks))
+    half = num_steps // 2
+    specs.append(T.TransportSpec("top", k, steps=tuple(range(half))))
+    specs.append(T.TransportSpec("top", k, steps=tuple(range(half, num_steps))))
+    return specs
+
+
+def transport_section(ctx: ReportContext) -> Section:
+    """The sweep rows (exact schema), a reading, the adoption figure and a strip per pair."""
+    model = ctx.model
+    score = calibration_stats(ctx).score("absmean")
+    sources, targets, seeds, inputs = ctx.pairs(2 if ctx.quick else 5)
+    # 10 Euler steps (the default is 20) keep the sweep inside the report's time budget
+    num_steps = 4 if ctx.quick else min(10, model.default_steps)
+    specs = transport_specs(model, quick=ctx.quick, num_steps=num_steps)
+    sw = T.sweep(model, sources, targets, seeds, specs, score, ctx.metrics, baselines=(0.5,), num_steps=num_steps,
+                 progress=False)
+    res = sw.result
+    shown = min(3, len(specs))
+    strip = [res.sources, res.targets] + [res.outputs[j] for j in range(shown)] + list(sw.baselines.values())
+    labels = ["source", "target"] + [specs[j].label for j in range(shown)] + \
+             [f"{a.replace('_', ' ')} {al:g}" for a, al in sw.baselines]
+    grid = torch.stack(strip, 1).reshape(-1, *res.sources.shape[1:])  # rows = pairs, columns = settings
+    images = [(f"each row a pair; columns: {'; '.join(labels)}", png_data_uri(grid, cols=len(strip)))]
+    text = readings.transport(sw.rows) + (
+        f" ({len(sources)} pairs, {res.clean.num_steps} steps; the spatial mask is the source's, read at "
+        f"block {res.mask_at[0]}, step {res.mask_at[1]}.)" if res.mask_at else "")
+    return Section(results=sw.rows, figures=[adoption_bars(sw.rows)], images=images, text=text, inputs=inputs)
+
+
+# -- the use cases -------------------------------------------------------------------------------------
+#: the world's pair draws of the use cases (fixed, so the report is the same every run)
+INTERPOLATION_PAIR_SEED = 777
+SUBJECT_TRANSFER_PAIR_SEED = 4242
+
+
+def use_cases_section(ctx: ReportContext) -> Section:
+    """Interpolation numbers and strip, composition, subject transfer."""
+    model = ctx.model
+    score = calibration_stats(ctx).score("absmean")
+    quick = ctx.quick
+    num_steps = 4 if quick else min(10, model.default_steps)
+    results, images, figures, texts = {}, [], [], []
+    sources, targets, seeds, pair_note = ctx.pairs(1 if quick else 2, seed=INTERPOLATION_PAIR_SEED)
+    inputs = {"interpolation": pair_note}
+    it = U.interpolation(model, sources, targets, seeds, by="alpha", points=3 if quick else 5, score=score,
+                         metrics=ctx.metrics, num_steps=num_steps)
+    results["interpolation"] = {"by": "alpha", "pairs": [{"source": s, "target": t} for s, t in zip(sources, targets)],
+                                "steps": it["clean"].num_steps, "spec": T.TransportSpec().row(), **it["curves"]}
+    methods = list(it["images"])
+    strip = torch.cat([it["images"][name][:, 0] for name in methods])  # rows = methods, columns = alphas
+    images.append((f"interpolation of pair 1 ({sources[0]!r} into {targets[0]!r}); rows: "
+                   f"{', '.join(methods)}; columns: alpha {', '.join(f'{a:g}' for a in it['x'])}",
+                   png_data_uri(strip, cols=len(it["x"]))))
+    figures.append(method_lines(dict(it["curves"]), title="Mean source adoption against alpha"))
+    texts.append(readings.interpolation(it))
+    # composition reads exact attributes; subject transfer also drives the sampler and renders references
+    world = model.world
+    if world is None or not world.attributes or not ctx.metrics.attributes:
+        why = "they need a world with named attributes and metrics that read them; this model has none"
+        inputs["composition"] = inputs["subject_transfer"] = {"skipped": True, "why": why}
+        return Section(results=results, figures=figures, images=images, text=" ".join(texts), inputs=inputs)
+    comp = U.composition(model, per_attribute=1 if quick else 2, spec=T.TransportSpec(), score=score,
+                         metrics=ctx.metrics, num_steps=num_steps, attributes=("position",) if quick else None)
+    results["composition"] = {"spec": T.TransportSpec().row(), "steps": num_steps, **comp["per_attribute"]}
+    inputs["composition"] = {
+        "pairs_from": "model.world.caption_pairs(differ=(attribute,))",
+        "why": "each pair must differ in exactly one named attribute, which only the world can guarantee",
+        "pairs": [{"source": p.source, "target": p.target} for p in comp["pairs"]]}
+    r = comp["result"]
+    images.append(("composition, one pair per attribute; columns: source, target, transported",
+                   png_data_uri(torch.stack([r.sources, r.targets, r.outputs[0]], 1).reshape(-1, *r.sources.shape[1:])
+                                [: 3 * (len(comp["per_attribute"]))], cols=3)))
+    texts.append(readings.composition(comp))
+    st = U.subject_transfer_demo(model, n=1 if quick else 3, score=score, metrics=ctx.metrics,
+                                 num_steps=4 if quick else model.default_steps, seed=SUBJECT_TRANSFER_PAIR_SEED)
+    inv, tr, m = st["inversion"], st["transfer"], st["measure"]
+    rr = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
+    results["subject_transfer"] = {
+        "inversion": {"steps": inv.num_steps, "guidance": inv.guidance, "mse": rr(inv.mse), "psnr": rr(inv.psnr),
+                      "prompt": "caption"},
+        "spec": tr.spec.row(), "guidance": tr.guidance,
+        "carried": {a: rr(v) for a, v in m["carried"].items()}, "kept": {a: rr(v) for a, v in m["kept"].items()},
+        "stable": rr(m["stable"]), "iou_reference": rr(m["iou_reference"]), "iou_clean": rr(m["iou_clean"]),
+        "n": m["n"], "references": [p.source for p in st["pairs"]], "captions": [p.target for p in st["pairs"]]}
+    inputs["subject_transfer"] = {
+        "pairs_from": f"model.world.caption_pairs (draw {SUBJECT_TRANSFER_PAIR_SEED})",
+        "why": "the reference images are drawn by the world's renderer, which needs its own complete captions",
+        "pairs": [{"reference": p.source, "caption": p.target} for p in st["pairs"]]}
+    grid = torch.stack([inv.reference, inv.reconstruction, tr.clean, tr.output], 1).reshape(-1, *inv.reference.shape[1:])
+    images.append(("subject transfer; columns: reference, its reconstruction from the inverted noise, "
+                   "the new caption, the new caption with the reference's channels", png_data_uri(grid, cols=4)))
+    texts.append(readings.subject_transfer(inv, m))
+    return Section(results=results, figures=figures, images=images, text=" ".join(texts), inputs=inputs)
+
+
+# -- the table -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SectionSpec:
+    """One row of the table: the section's key, its heading and its builder."""
+
+    name: str
+    title: str
+    build: Callable[[ReportContext], Section]
+
+
+#: every section of the report, in page order ("model" always runs: later sections reuse its images)
+SECTIONS: tuple[SectionSpec, ...] = (
+    SectionSpec("model", "The model and its images", model_section),
+    SectionSpec("massive", "Massive channels, per block", massive_section),
+    SectionSpec("critical", "Claim 1: are the massive channels critical? (the disruption probe)", critical_section),
+    SectionSpec("spatial", "Spatial: clustering tokens on the massive channels finds the subject", spatial_section),
+    SectionSpec("transport", "Transferable: activation transport", transport_section),
+    SectionSpec("use_cases", "Use cases: prompt interpolation and subject transfer", use_cases_section),
+)
+
+
+def names() -> list[str]:
+    """The section keys, in page order."""
+    return [s.name for s in SECTIONS]
+
+
+def spec(name: str) -> SectionSpec:
+    """The table row of one section.
+
+    Raises:
+        ValueError naming the sections.
+    """
+    for s in SECTIONS:
+        if s.name == name:
+            return s
+    raise ValueError(f"unknown section {name!r}; available: {names()}")
+
+
+def build(name: str, ctx: ReportContext) -> Section:
+    """Run one section's builder (exceptions propagate; ``reproduce`` records them).
+
+    Args:
+        name: a key of ``SECTIONS``.
+        ctx: the report's context.
+    Returns:
+        the ``Section``, its name and title taken from the table.
+    """
+    row = spec(name)
+    s = row.build(ctx)
+    s.name, s.title = row.name, row.title
+    return s
