@@ -5,6 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..claims.rows import Rows
 from ..claims.transport import ARMS, BASELINES
 
 
@@ -27,8 +28,8 @@ def what_moves(rows: Sequence[dict], k: int | None = None, strong: float = 0.5, 
         about as often), "stays" (top <= weak), "partly" (between), "untested" (no pair
         differs in it); {} without such a top row.
     """
-    base = [r for r in rows if r.get("arm") in ARMS and r.get("alpha") == 1.0 and r.get("mask") == "none"
-            and r.get("blocks") == "all" and r.get("steps") == "all" and (k is None or r.get("k") == k)]
+    where = {} if k is None else {"k": k}
+    base = Rows(rows).select(arm=set(ARMS), alpha=1.0, mask="none", blocks="all", steps="all", **where)
     by_arm = {}
     for r in base:
         by_arm.setdefault(r["arm"], r)
@@ -67,8 +68,8 @@ def transport(rows: Sequence[dict]) -> str:
     moves = what_moves(rows)
     if not moves:
         return "No top-k row at alpha 1 without a mask: nothing to compare."
-    top = next(r for r in rows if r["arm"] == "top" and r["alpha"] == 1.0 and r["mask"] == "none"
-               and r["blocks"] == "all" and r["steps"] == "all")
+    rows = Rows(rows)
+    top = rows.first(arm="top", alpha=1.0, mask="none", blocks="all", steps="all")
     k = top["k"]
     parts = []
     for verdict, phrase in (("moves", ("follows", "follow", " the source's top-{k} channels")),
@@ -97,7 +98,7 @@ def transport(rows: Sequence[dict]) -> str:
                      + _names([f"{a}-{k}" for a, v in ctrl.items() if arm_means["top"] <= v + 0.05]) + ".")
     if top["target_preservation"] is not None:
         text += f" Target preservation under top-{k}: {_fmt(top['target_preservation'])}."
-    masked = [r for r in rows if r["arm"] == "top" and r["mask"] == "spatial" and r["k"] == k and r["alpha"] == 1.0]
+    masked = rows.select(arm="top", mask="spatial", k=k, alpha=1.0)
     if masked and masked[0]["target_preservation"] is not None and top["target_preservation"] is not None:
         mp = masked[0]["target_preservation"]
         ma = [v for v in masked[0]["source_adoption"].values() if v is not None]
@@ -105,7 +106,7 @@ def transport(rows: Sequence[dict]) -> str:
                  f"{_fmt(float(np.mean(ma)) if ma else None)}"
                  + (" (the mask keeps more of the target)." if mp > top["target_preservation"] + 0.02 else "."))
     for arm in BASELINES:
-        b = [r for r in rows if r["arm"] == arm]
+        b = rows.select(arm=arm)
         if b:
             r = b[0]
             vals = [v for v in r["source_adoption"].values() if v is not None]
