@@ -12,6 +12,7 @@ The rules (docs/architecture.md):
 * a core module imports only core modules (never the toy, loading, claims, readings, a face
   or the package root);
 * the toy wing imports only the core (it plugs in through ``model.world`` / ``model.metrics()``);
+  so do the tiny-pipeline fixtures (``massact.testing``);
 * claims never import a face, the readings, the toy, loading or the package root (the last
   two import the toy);
 * readings never import a face, the toy, loading or the package root;
@@ -34,13 +35,15 @@ CORE = {"adapters", "checks", "hooks", "selection", "calibration", "generation",
         "models", "world", "stats"}
 FACES = {"report", "plots", "widgets", "exercises", "presets", "install", "cli"}
 #: the area of a module (its first name under massact) -> its layer
-LAYER = {**{m: "core" for m in CORE}, **{m: "faces" for m in FACES}, "toy": "toy", "loading": "loading",
-         "claims": "claims", "readings": "readings", "__main__": "entry", "": "entry"}
+LAYER = {**{m: "core" for m in CORE}, **{m: "faces" for m in FACES}, "toy": "toy", "testing": "fixtures",
+         "loading": "loading", "claims": "claims", "readings": "readings", "__main__": "entry", "": "entry"}
 #: importer layer -> (layers it may not import, why)
 FORBIDDEN = {
-    "core": ({"toy", "loading", "claims", "readings", "faces", "entry"},
+    "core": ({"toy", "fixtures", "loading", "claims", "readings", "faces", "entry"},
              "a core module imports only the core (the toy plugs in through model.world / model.metrics())"),
-    "toy": ({"loading", "claims", "readings", "faces", "entry"}, "the toy wing imports only the core"),
+    "toy": ({"fixtures", "loading", "claims", "readings", "faces", "entry"}, "the toy wing imports only the core"),
+    "fixtures": ({"toy", "loading", "claims", "readings", "faces", "entry"},
+                 "massact.testing (tiny pipelines) builds on the core only"),
     "claims": ({"faces", "readings", "toy", "loading", "entry"},
                "claims never import faces, readings or the toy (loading and the package root import the toy)"),
     "readings": ({"faces", "toy", "loading", "entry"}, "readings never import faces or the toy"),
