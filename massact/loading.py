@@ -6,6 +6,8 @@ nor the claims need to know the toy exists.
 """
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .adapters import supported_classes
@@ -21,12 +23,15 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
     """The embedded toy model ("toy"), a hub checkpoint (diffusers ``from_pretrained``) or a pipeline.
 
     Args:
-        name_or_pipeline: "toy", a diffusers checkpoint name or local directory, a loaded
-          diffusers pipeline, or a ``MassactModel`` (returned as is).
+        name_or_pipeline: "toy", a tiny random pipeline ("tiny-flux", "tiny-flux-dev",
+          "tiny-flux2", "tiny-sd3", "tiny-sana", "tiny-pixart", "tiny-qwen-image": plumbing
+          fixtures from ``massact.testing``, no download), a diffusers checkpoint name or local
+          directory, a loaded diffusers pipeline, or a ``MassactModel`` (returned as is).
         device: where the weights go ("cpu", "cuda", ...).
         dtype: the weights' dtype (default: float32 for the toy, bfloat16 for checkpoints).
         **kwargs: for the toy, ``checkpoint=STEP`` (a training step of
-          ``massact.toy.checkpoints.available()``); otherwise ``PipelineModel`` options (name, height, width, steps, guidance, world)
+          ``massact.toy.checkpoints.available()``); for a tiny pipeline ``seed=`` (its weights' seed)
+          and ``PipelineModel`` options; otherwise ``PipelineModel`` options (name, height, width, steps, guidance, world)
           and ``cpu_offload=True`` for checkpoints.
     Returns:
         a ``MassactModel``.
@@ -38,6 +43,9 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         from .toy.pipeline import ToyModel
 
         return ToyModel.load(device=device, dtype=dtype, checkpoint=checkpoint)
+    if (isinstance(name_or_pipeline, str) and name_or_pipeline.startswith("tiny-")
+            and not os.path.isdir(name_or_pipeline)):
+        return _load_tiny(name_or_pipeline, device, dtype, kwargs)
     if isinstance(name_or_pipeline, str):
         # real checkpoints: needs the weights locally or a hub connection (never in CI)
         from diffusers import DiffusionPipeline
@@ -54,6 +62,28 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         return name_or_pipeline
     raise ValueError(f"cannot load {name_or_pipeline!r}: give 'toy', a diffusers checkpoint name, or a pipeline "
                      f"whose transformer is one of: {', '.join(supported_classes())}")
+
+
+def _load_tiny(name: str, device: str, dtype: torch.dtype | None, kwargs: dict) -> PipelineModel:
+    """A tiny random pipeline by name: built and saved once in a cache folder (never in the
+    repository), then read back with ``DiffusionPipeline.from_pretrained`` like a checkpoint."""
+    from . import testing
+
+    family = testing.family_of_name(name)
+    if family is None:
+        raise ValueError(f"unknown tiny pipeline {name!r}; valid tiny pipelines: {', '.join(testing.TINY_NAMES)}")
+    from diffusers import DiffusionPipeline
+
+    path = testing.tiny_pipeline_dir(family, seed=kwargs.pop("seed", 0))
+    pipe = DiffusionPipeline.from_pretrained(path)  # float32, as saved
+    if dtype is not None:
+        pipe.to(device=device, dtype=dtype)
+    else:
+        pipe.to(device)
+    options = dict(name=name, height=testing.TINY_IMAGE_SIZE, width=testing.TINY_IMAGE_SIZE,
+                   steps=testing.TINY_NUM_STEPS, guidance=testing.family(family).guidance)
+    options.update(kwargs)
+    return PipelineModel(pipe, **options)
 
 
 def default_world() -> World:
