@@ -1,0 +1,266 @@
+"""The tiny pipelines of massact.testing, end to end through the real loading path.
+
+Each family is built from configs (no download), saved with ``save_pretrained``, read back
+with its pipeline class's ``from_pretrained`` and run through ``massact.generate``. What the
+model should look like (block count, width, image tokens) is read from the transformer's
+own config and inputs, never from massact's tables. Random weights: the images are noise,
+so the tests check plumbing (shapes, determinism, edits reaching the image), not quality.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+import diffusers
+import massact
+from massact.hooks import CaptureSpec, EditSpec
+from massact.models import PipelineModel
+
+pytest.importorskip("transformers", minversion="5")
+
+from massact import testing  # noqa: E402
+from massact.testing import tokenizers as tok  # noqa: E402
+
+torch.set_num_threads(1)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+FAMILIES = list(testing.TINY_FAMILIES)
+PROMPT = "a red cat sits on a blue mat"
+SIZE = testing.TINY_IMAGE_SIZE
+
+#: families whose pipeline resizes the request to a bin of the transformer's sample_size
+#: (PixArt-Sigma 256 px table, SANA 512 px table): massact's token grid, computed from the
+#: requested pixels, then disagrees with the tokens the transformer receives (issue 11)
+BINNING = {"pixart", "sana"}
+binning_xfail = pytest.mark.xfail(
+    strict=True, reason="PixArt/SANA resolution binning: PipelineModel.token_grid assumes pixels / 16 (32), but the "
+                        "pipeline snaps 64 px to its smallest bin (PixArt 256 px -> 16x16 tokens, SANA 512 px -> "
+                        "16x16) before the transformer runs; the token grid must come from what the transformer "
+                        "receives (issue 11)")
+
+
+def expected_blocks(transformer) -> int:
+    """Block count from the transformer's config (the double- plus single-stream counts)."""
+    cfg = transformer.config
+    return int(cfg.num_layers) + int(getattr(cfg, "num_single_layers", 0) or 0)
+
+
+def expected_width(transformer) -> int:
+    cfg = transformer.config
+    return int(cfg.num_attention_heads) * int(cfg.attention_head_dim)
+
+
+_BUILT: dict[str, object] = {}
+_RELOADED: dict[str, object] = {}
+
+
+def built(family):
+    if family not in _BUILT:
+        _BUILT[family] = testing.tiny_pipeline(family)
+    return _BUILT[family]
+
+
+@pytest.fixture(scope="module")
+def reloaded(tmp_path_factory):
+    """family -> the pipeline saved with save_pretrained and read back with its class's from_pretrained."""
+
+    def get(family):
+        if family not in _RELOADED:
+            folder = tmp_path_factory.mktemp(family)
+            built(family).save_pretrained(folder)
+            cls = getattr(diffusers, testing.family(family).pipeline_class)
+            _RELOADED[family] = cls.from_pretrained(folder)
+        return _RELOADED[family]
+
+    return get
+
+
+def model_of(pipe) -> PipelineModel:
+    return massact.load(pipe, height=SIZE, width=SIZE)
+
+
+def run(model, **kwargs):
+    return massact.generate(model, [PROMPT], seeds=0, num_steps=2, **kwargs)
+
+
+# -- the families ----------------------------------------------------------------------------
+def test_families_and_names():
+    assert FAMILIES == ["flux", "flux-dev", "flux2", "sd3", "sana", "pixart", "qwen-image"]
+    assert testing.TINY_NAMES == tuple("tiny-" + f for f in FAMILIES)
+    assert all(testing.family_of_name("tiny-" + f) == f for f in FAMILIES)
+    assert testing.family_of_name("flux") is None and testing.family_of_name("tiny-nope") is None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pipeline_class_and_components(family):
+    pipe = built(family)
+    assert type(pipe).__name__ == testing.family(family).pipeline_class
+    # every component the pipeline class declares is present (complete, not a bare transformer)
+    expected = set(pipe._get_signature_keys(pipe)[0]) - set(pipe._optional_components)
+    missing = [k for k in expected if getattr(pipe, k, None) is None]
+    assert not missing, missing
+    assert all(not p.requires_grad for p in pipe.transformer.parameters())
+
+
+def test_flux_variants_differ_in_guidance_embedding():
+    assert built("flux").transformer.config.guidance_embeds is False
+    assert built("flux-dev").transformer.config.guidance_embeds is True
+    assert built("flux2").config.is_distilled is True
+
+
+@pytest.mark.parametrize("family,latent_channels,factor", [
+    ("flux", 16, 8), ("flux2", 32, 8), ("sd3", 16, 8), ("sana", 32, 32), ("pixart", 4, 8), ("qwen-image", 16, 8)])
+def test_vae_geometry_like_the_real_models(family, latent_channels, factor):
+    """Latent channels and downsampling measured by encoding a 64x64 image."""
+    vae = built(family).vae
+    x = torch.zeros(1, 3, SIZE, SIZE)
+    if family == "qwen-image":
+        x = x[:, :, None]  # a video VAE: (B, C, frames, H, W)
+    with torch.no_grad():
+        z = vae.encode(x).latent if family == "sana" else vae.encode(x).latent_dist.mean
+    assert z.shape[1] == latent_channels and z.shape[-1] == SIZE // factor
+
+
+def test_qwen_template_prefix_is_34_tokens_like_qwens():
+    """QwenImagePipeline drops the first 34 hidden states (its system prompt, as Qwen's tokenizer splits it)."""
+    pipe = built("qwen-image")
+    prefix = pipe.prompt_template_encode.split("{}")[0]
+    assert len(pipe.tokenizer(prefix).input_ids) == pipe.prompt_template_encode_start_idx == 34
+
+
+@pytest.mark.parametrize("make", [tok.clip_tokenizer, tok.t5_tokenizer, tok.gemma_tokenizer, tok.qwen2_tokenizer],
+                         ids=["clip", "t5", "gemma", "qwen2"])
+def test_tokenizers_keep_known_words_whole_and_spell_unknown_ones(make):
+    t = make()
+    pieces = t.convert_ids_to_tokens(t("a red cat", add_special_tokens=False).input_ids)
+    assert len(pieces) == 3, pieces
+    unknown = t("xqzv", add_special_tokens=False).input_ids
+    assert len(unknown) > 1 and t.unk_token_id not in unknown
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_same_seed_same_weights(family):
+    a = built(family).transformer.state_dict()
+    b = testing.tiny_pipeline(family, seed=0).transformer.state_dict()
+    c = testing.tiny_pipeline(family, seed=1).transformer.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+# -- through from_pretrained and massact.generate -----------------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+def test_reloaded_weights_and_tokenizers_are_the_saved_ones(family, reloaded):
+    pipe, back = built(family), reloaded(family)
+    assert type(back) is type(pipe)
+    for name, component in pipe.components.items():
+        if isinstance(component, torch.nn.Module):
+            a, b = component.state_dict(), getattr(back, name).state_dict()
+            assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+        elif hasattr(component, "convert_ids_to_tokens"):
+            assert type(getattr(back, name)) is type(component), name
+            assert getattr(back, name)(PROMPT).input_ids == component(PROMPT).input_ids, name
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generate_capture_and_edit(family, reloaded):
+    model = model_of(reloaded(family))
+    transformer = model.transformer
+    g = run(model, capture=True)
+    assert g.images.shape == (1, 3, SIZE, SIZE) and g.images.dtype == torch.float32
+    assert torch.isfinite(g.images).all() and 0 <= g.images.min() and g.images.max() <= 1
+    assert torch.equal(run(model).images, g.images)  # same seed, same image
+    n_blocks, width = expected_blocks(transformer), expected_width(transformer)
+    assert model.num_blocks == n_blocks and model.width == width
+    assert g.stats.shape == (1, n_blocks, 2, width)
+    assert torch.isfinite(g.stats.get("maxabs")).all() and (g.stats.get("maxabs") > 0).all()
+    block = n_blocks // 2
+    zeroed = run(model, edits=[EditSpec("zero", {block: tuple(range(width))})]).images
+    assert (zeroed - g.images).abs().max() > 1e-3
+    # alpha 0 is the identity, bit for bit
+    assert torch.equal(run(model, edits=[EditSpec("zero", {block: (0, 1)}, alpha=0.0)]).images, g.images)
+
+
+def _image_tokens_seen(model):
+    """The image-token count at the last block, measured from what the transformer really ran on."""
+    g = run(model, capture=CaptureSpec(keep=((model.num_blocks - 1, 0),)))
+    return g.tensors[(model.num_blocks - 1, 0)].shape[1]
+
+
+@pytest.mark.parametrize("family", [pytest.param(f, marks=binning_xfail) if f in BINNING else f for f in FAMILIES])
+def test_token_grid_is_what_the_transformer_sees(family, reloaded):
+    model = model_of(reloaded(family))
+    assert _image_tokens_seen(model) == model.num_image_tokens
+
+
+@pytest.mark.parametrize("family", [pytest.param(f, marks=binning_xfail) if f in BINNING else f for f in FAMILIES])
+def test_token_masked_edit(family, reloaded):
+    """A zero edit on the left half of the token grid changes the image (crashed in Tracer._apply on binning)."""
+    model = model_of(reloaded(family))
+    rows, cols = model.token_grid()
+    mask = torch.zeros(rows, cols)
+    mask[:, : cols // 2] = 1
+    base = run(model).images
+    edited = run(model, edits=[EditSpec("zero", {0: tuple(range(model.width))}, token_mask=mask.flatten())]).images
+    assert (edited - base).abs().max() > 1e-3
+
+
+# -- massact.load("tiny-...") -------------------------------------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+def test_load_by_name(family, tmp_path, monkeypatch):
+    monkeypatch.setenv("MASSACT_CACHE", str(tmp_path))
+    model = massact.load(f"tiny-{family}")
+    assert isinstance(model, PipelineModel) and model.name == f"tiny-{family}"
+    assert (model.height, model.width_px) == (SIZE, SIZE) and model.default_steps == testing.TINY_NUM_STEPS
+    assert model.default_guidance == testing.family(family).guidance
+    folder = testing.tiny_pipeline_dir(family)
+    assert folder.parent == tmp_path / "tiny-pipelines" and (folder / "model_index.json").is_file()
+    assert type(model.pipe).__name__ == testing.family(family).pipeline_class
+    # the saved weights are the built ones
+    a, b = built(family).transformer.state_dict(), model.transformer.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    g = massact.generate(model, [PROMPT], seeds=3)
+    assert g.images.shape == (1, 3, SIZE, SIZE) and g.num_steps == testing.TINY_NUM_STEPS
+
+
+def test_load_reuses_the_saved_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASSACT_CACHE", str(tmp_path))
+    first = testing.tiny_pipeline_dir("sd3")
+    stamp = (first / "model_index.json").stat().st_mtime_ns
+
+    def no_build(seed):
+        raise AssertionError("rebuilt although the saved folder exists")
+
+    monkeypatch.setattr(testing, "save_tiny_pipeline", lambda *a, **k: no_build(0))
+    model = massact.load("tiny-sd3", steps=3, height=128)
+    assert testing.tiny_pipeline_dir("sd3") == first and (first / "model_index.json").stat().st_mtime_ns == stamp
+    assert model.default_steps == 3 and model.height == 128  # options override the tiny defaults
+    # another seed is another folder
+    monkeypatch.undo()
+    monkeypatch.setenv("MASSACT_CACHE", str(tmp_path))
+    assert testing.tiny_pipeline_dir("sd3", seed=1) != first
+
+
+def test_cache_is_outside_the_repository(monkeypatch, tmp_path):
+    monkeypatch.delenv("MASSACT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert testing.cache_root() == tmp_path / "massact" / "tiny-pipelines"
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(massact.__file__)))
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert not str(testing.cache_root()).startswith(repo)
+
+
+@pytest.mark.parametrize("bad,error", [("tiny-nope", "valid tiny pipelines: tiny-flux"),
+                                        ("tiny-", "valid tiny pipelines")])
+def test_load_refuses_unknown_tiny_names(bad, error):
+    with pytest.raises(ValueError, match=error):
+        massact.load(bad)
+
+
+@pytest.mark.parametrize("seed", [True, 1.5, -1, "0"])
+def test_bad_seeds_refused(seed):
+    with pytest.raises(ValueError, match="seed"):
+        testing.tiny_pipeline("flux", seed=seed)
+    with pytest.raises(ValueError, match="valid families: flux"):
+        testing.tiny_pipeline("flux3")
