@@ -91,17 +91,6 @@ def test_caption_pairs_refuse_bad_input(model):
         w.caption_pairs(1.5)
 
 
-def test_legacy_helpers_delegate_to_the_world(model):
-    from massact.claims import inversion, transport
-
-    assert transport.attribute_pairs(5, seed=9) == model.world.caption_pairs(5, seed=9)
-    assert transport.attribute_pairs(3, world=model.world) == model.world.caption_pairs(3)
-    ref = "a large red circle at the left on a black background"
-    a, caps = inversion.render_reference(ref)
-    b, caps_b = model.world.render_references([ref])
-    assert torch.equal(a, b) and caps == caps_b == [ref]
-
-
 def test_toy_prompt_errors_name_the_vocabulary(model):
     with pytest.raises(ValueError, match="vocabulary"):
         model.validate_prompts(["a red banana"])
@@ -224,7 +213,7 @@ def test_load_toy_works_and_models_py_never_pulls_the_toy_in():
 
 
 def test_load_refuses_what_it_cannot_load():
-    with pytest.raises(TypeError, match="device and dtype"):
+    with pytest.raises(TypeError, match="device, dtype and checkpoint"):
         massact.load("toy", height=64)
     with pytest.raises(ValueError, match="cannot load 3"):
         massact.load(3)

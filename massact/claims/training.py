@@ -181,7 +181,7 @@ def measure_checkpoint(model, step: int, protocol: TrainingProtocol = TrainingPr
     pairs = world.caption_pairs(P.n_pairs)
     specs = [transport.TransportSpec(arm="top", k=P.transport_k), transport.TransportSpec(arm="bottom", k=P.transport_k)]
     tres = transport.transport(model, [p.source for p in pairs], [p.target for p in pairs],
-                               evaluation_seeds(P.n_pairs), specs, score=score, steps=P.num_steps)
+                               evaluation_seeds(P.n_pairs), specs, score=score, num_steps=P.num_steps)
     adopt = {s.arm: _adoption_per_pair(metrics, tres.sources, tres.targets, o) for s, o in zip(specs, tres.outputs)}
     ok = ~(np.isnan(adopt["top"]) | np.isnan(adopt["bottom"]))
     if not ok.any():
