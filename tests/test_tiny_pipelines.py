@@ -24,7 +24,6 @@ from massact import testing  # noqa: E402
 from massact.testing import tokenizers as tok  # noqa: E402
 
 torch.set_num_threads(1)
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 FAMILIES = list(testing.TINY_FAMILIES)
 PROMPT = "a red cat sits on a blue mat"
