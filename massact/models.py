@@ -122,6 +122,14 @@ class MassactModel:
         """
         return RealMetrics(**kwargs)
 
+    def checkpoints(self) -> list[int]:
+        """Training steps at which this model's weights can be loaded (empty: only these weights)."""
+        return []
+
+    def at_checkpoint(self, step: int) -> "MassactModel":
+        """The same model with the weights of training step ``step`` (one of ``checkpoints()``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no training checkpoints")
+
     def validate_prompts(self, prompts: Sequence[str]) -> None:
         """Refuse prompts the model cannot read (the world's check when it has one).
 

@@ -82,6 +82,31 @@ def massive_section(ctx: ReportContext) -> Section:
     return Section(results=rows, figures=figs, text=text, inputs=inputs)
 
 
+# -- the claims across training -----------------------------------------------------------------------
+def training_section(ctx: ReportContext) -> Section:
+    """Every shipped checkpoint of the model's training run, measured with one protocol."""
+    from ..claims.training import TrainingProtocol, across_training
+    from ..plots.training import claims_across_training
+
+    model = ctx.model
+    steps = model.checkpoints()
+    if len(steps) < 2:
+        return Section(results={"skipped": "this model has no training checkpoints"},
+                       text="Skipped: this model ships no checkpoints along its training run.",
+                       inputs={"prompts_from": "none"})
+    protocol = (TrainingProtocol(n_images=8, n_pairs=6, n_calibration=4, num_steps=6) if ctx.quick
+                else TrainingProtocol())
+    measures = across_training({s: (lambda s=s: model.at_checkpoint(s)) for s in steps}, protocol,
+                               progress=ctx.progress)
+    rows = [m.row() for m in measures]
+    text = readings.training(rows)
+    inputs = {"prompts_from": "the world's evaluation prompts and caption pairs",
+              "why": "every checkpoint must see the same prompts, seeds and pairs, so the rows differ only by the "
+                     "weights", "calibration": f"the world's first {protocol.n_calibration} calibration prompts"}
+    return Section(results={"rows": rows, "protocol": protocol.summary(), "reading": text},
+                   figures=[claims_across_training(rows)], text=text, inputs=inputs)
+
+
 # -- claim 1: critical -------------------------------------------------------------------------------
 #: sizes of the critical section. At about 0.06 s of CPU per image and step on the toy, the
 #: full run is ~1500 image-steps (~90 s).
@@ -304,6 +329,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("spatial", "Spatial: clustering tokens on the massive channels finds the subject", spatial_section),
     SectionSpec("transport", "Transferable: activation transport", transport_section),
     SectionSpec("use_cases", "Use cases: prompt interpolation and subject transfer", use_cases_section),
+    SectionSpec("training", "The claims across training: do they strengthen as the outliers grow?", training_section),
 )
 
 

@@ -60,6 +60,15 @@ class ToyModel(MassactModel):
         p = WEIGHTS_DIR / "model_card.json"
         return json.loads(p.read_text()) if p.exists() else {}
 
+    def checkpoints(self) -> list[int]:
+        """The shipped checkpoints of this model's training run (``massact.toy.checkpoints``)."""
+        from .checkpoints import available
+
+        return available()
+
+    def at_checkpoint(self, step: int) -> "ToyModel":
+        return ToyModel.load(device=self.device, checkpoint=step)
+
     def token_grid(self):
         g = self.dit.cfg.image_size // self.dit.cfg.patch
         return g, g
