@@ -48,7 +48,7 @@ def _ctx(model, prompts, prompts_from):
 
 # -- the table -------------------------------------------------------------------------------------------
 def test_sections_are_one_static_table():
-    assert sections.names() == ["model", "massive", "critical", "spatial", "transport", "use_cases"]
+    assert sections.names() == ["model", "massive", "critical", "spatial", "transport", "use_cases", "training"]
     assert report.SECTIONS is sections.SECTIONS and all(callable(s.build) and s.title for s in sections.SECTIONS)
     with pytest.raises(ValueError, match="unknown section 'nope'; available"):
         sections.spec("nope")
