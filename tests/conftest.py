@@ -13,3 +13,19 @@ def model():
     import massact
 
     return massact.load("toy")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A tiny randomly initialised toy-architecture model (1+2 blocks, width 32, 4 steps): fast plumbing."""
+    import torch
+
+    from massact.toy.model import ToyConfig, ToyDiT
+    from massact.toy.pipeline import ToyModel
+
+    torch.manual_seed(0)
+    cfg = ToyConfig(num_double_layers=1, num_single_layers=2, num_attention_heads=2, attention_head_dim=16,
+                    text_width=32, axes_dims_rope=(4, 6, 6))
+    model = ToyModel(ToyDiT(cfg))
+    model.default_steps = 4
+    return model

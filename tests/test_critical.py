@@ -22,19 +22,6 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from massact.toy.model import ToyConfig, ToyDiT
-    from massact.toy.pipeline import ToyModel
-
-    torch.manual_seed(0)
-    cfg = ToyConfig(num_double_layers=1, num_single_layers=2, num_attention_heads=2, attention_head_dim=16,
-                    text_width=32, axes_dims_rope=(4, 6, 6))
-    model = ToyModel(ToyDiT(cfg))
-    model.default_steps = 4
-    return model
-
-
-@pytest.fixture(scope="module")
 def cal(tiny):
     return massact.calibrate(tiny, prompts=world.caption_set(3, world.CALIBRATION_SEED))  # seeds 1000+i
 

@@ -28,19 +28,6 @@ GIVEN = ["a large red circle at the left on a black background",
          "a large green triangle at the top on a gray background"]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    from massact.toy.model import ToyConfig, ToyDiT
-    from massact.toy.pipeline import ToyModel
-
-    torch.manual_seed(0)
-    cfg = ToyConfig(num_double_layers=1, num_single_layers=2, num_attention_heads=2, attention_head_dim=16,
-                    text_width=32, axes_dims_rope=(4, 6, 6))
-    model = ToyModel(ToyDiT(cfg))
-    model.default_steps = 4
-    return model
-
-
 def _ctx(model, prompts, prompts_from):
     return ReportContext(model, model.metrics(), list(prompts), list(prompts), [0, 1], quick=True, progress=False,
                          prompts_from=prompts_from)
