@@ -33,7 +33,7 @@ class Generation:
         prompts: one prompt per row.
         seeds: one seed per row.
         images: (rows, 3, H, W) float32 in [0, 1].
-        num_steps: the number of denoising steps (``.steps`` is a read-only alias).
+        num_steps: the number of denoising steps.
         guidance: the guidance scale used.
         stats / text_stats: streamed statistics (None when not captured).
         tensors: (block, step) -> (rows, tokens, channels) float32, the kept tensors.
@@ -49,11 +49,6 @@ class Generation:
     text_stats: ChannelStats | None = None
     tensors: dict = field(default_factory=dict)  # (block, step) -> (rows, tokens, channels) float32
     edits: tuple[EditSpec, ...] = ()
-
-    @property
-    def steps(self) -> int:
-        """Alias of ``num_steps`` (the number of denoising steps), kept for older code."""
-        return self.num_steps
 
     def token_map(self, block: int, step: int) -> torch.Tensor:
         """The kept image-token tensor of (block, step); a clear error if it was not kept."""
@@ -125,8 +120,7 @@ def _as_edits(edits) -> tuple[EditSpec, ...]:
 
 def generate(model: MassactModel, prompts: Sequence[str], seeds=None, num_steps: int | None = None,
              guidance: float | None = None, capture: CaptureSpec | bool | None = None,
-             edits: Sequence[EditSpec] | EditSpec = (), progress: bool = False, *,
-             steps: int | None = None) -> Generation:
+             edits: Sequence[EditSpec] | EditSpec = (), progress: bool = False) -> Generation:
     """Sample images for prompts (one seed each), capturing and editing the image stream.
 
     Args:
@@ -141,17 +135,12 @@ def generate(model: MassactModel, prompts: Sequence[str], seeds=None, num_steps:
           ``CaptureSpec``.
         edits: an ``EditSpec`` or a list of them.
         progress: show a progress bar.
-        steps: an old name of ``num_steps``, still accepted.
     Returns:
         a ``Generation``.
     Raises:
         TypeError / ValueError naming what is valid; no hook is left installed.
     """
     check_model(model)
-    if steps is not None:
-        if num_steps is not None and num_steps != steps:
-            raise ValueError(f"num_steps {num_steps!r} and steps {steps!r} disagree: give num_steps only")
-        num_steps = steps
     prompts = _as_prompts(prompts)
     model.validate_prompts(prompts)
     seeds = normalise_seeds(prompts, seeds)

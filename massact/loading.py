@@ -80,8 +80,8 @@ def _load_tiny(name: str, device: str, dtype: torch.dtype | None, kwargs: dict) 
         pipe.to(device=device, dtype=dtype)
     else:
         pipe.to(device)
-    options = dict(name=name, height=testing.TINY_IMAGE_SIZE, width=testing.TINY_IMAGE_SIZE,
-                   steps=testing.TINY_NUM_STEPS, guidance=testing.family(family).guidance)
+    options = dict(name=name, height_px=testing.TINY_IMAGE_SIZE, width_px=testing.TINY_IMAGE_SIZE,
+                   num_steps=testing.TINY_NUM_STEPS, guidance=testing.family(family).guidance)
     options.update(kwargs)
     return PipelineModel(pipe, **options)
 

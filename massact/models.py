@@ -58,7 +58,7 @@ class MassactModel:
     transformer: nn.Module
     default_steps: int = 20
     default_guidance: float = 1.0
-    height: int
+    height_px: int
     width_px: int
 
     @property
@@ -192,8 +192,8 @@ class PipelineModel(MassactModel):
     every claim asks for explicit prompts.
     """
 
-    def __init__(self, pipe, name: str | None = None, height: int | None = None, width: int | None = None,
-                 steps: int | None = None, guidance: float | None = None, world: World | None = None):
+    def __init__(self, pipe, name: str | None = None, height_px: int | None = None, width_px: int | None = None,
+                 num_steps: int | None = None, guidance: float | None = None, world: World | None = None):
         if world is not None and not isinstance(world, World):
             raise TypeError(f"world must be a massact.world.World or None, got {type(world).__name__}")
         self.world = world
@@ -204,13 +204,13 @@ class PipelineModel(MassactModel):
         adapter_for(transformer)  # clear error for unsupported classes
         self.pipe, self.transformer = pipe, transformer
         self.name = name or type(pipe).__name__
-        self.height = height or 512
-        self.width_px = width or self.height
+        self.height_px = height_px or 512
+        self.width_px = width_px or self.height_px
         px = PIXELS_PER_TOKEN[self.adapter.family]
-        for what, v in (("height", self.height), ("width", self.width_px)):
+        for what, v in (("height_px", self.height_px), ("width_px", self.width_px)):
             if v % px:
                 raise ValueError(f"image {what} {v} must be a multiple of {px} px for {self.adapter.family}")
-        self.default_steps = steps or 20
+        self.default_steps = num_steps or 20
         self.default_guidance = guidance if guidance is not None else (1.0 if self.adapter.cfg_layout == "none" else 4.5)
         dtype = next(transformer.parameters()).dtype
         if dtype == torch.float16 and self.adapter.family in ("flux", "flux2"):
@@ -220,14 +220,14 @@ class PipelineModel(MassactModel):
 
     def token_grid(self):
         px = PIXELS_PER_TOKEN[self.adapter.family]
-        return self.height // px, self.width_px // px
+        return self.height_px // px, self.width_px // px
 
     def sample(self, prompts, seeds, num_steps, guidance, progress=False, latents=None, conditioning=None):
         if latents is not None or conditioning is not None:
             require_sampler(self, "sampling from given latents or conditioning")
         gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
         kwargs = dict(prompt=list(prompts), num_inference_steps=num_steps, generator=gens,
-                      height=self.height, width=self.width_px, output_type="pt")
+                      height=self.height_px, width=self.width_px, output_type="pt")
         if self.adapter.cfg_layout == "calls":
             kwargs.update(true_cfg_scale=guidance, negative_prompt=[" "] * len(prompts) if guidance > 1 else None)
         else:

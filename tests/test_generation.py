@@ -18,29 +18,29 @@ STEPS = 4
 
 
 def test_generation_fields(model):
-    gen = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], steps=STEPS, capture=True)
+    gen = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], num_steps=STEPS, capture=True)
     assert gen.images.shape == (3, 3, 32, 32) and gen.images.dtype == torch.float32
     assert 0.0 <= gen.images.min() and gen.images.max() <= 1.0
     assert gen.prompts == PROMPTS[:3] and gen.seeds == [0, 1, 2] and gen.num_steps == STEPS
     assert gen.guidance == model.default_guidance
     assert gen.stats.shape == (3, model.num_blocks, STEPS, model.width)
     assert gen.text_stats is None and gen.tensors == {} and gen.edits == ()
-    plain = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], steps=STEPS)
+    plain = massact.generate(model, PROMPTS[:3], seeds=[0, 1, 2], num_steps=STEPS)
     assert plain.stats is None
     assert torch.equal(plain.images, gen.images)  # capturing does not change the images
     assert hooks_installed(model.transformer) == 0
 
 
 def test_same_seed_same_image(model):
-    a = massact.generate(model, PROMPTS[:2], seeds=[11, 12], steps=STEPS)
-    b = massact.generate(model, PROMPTS[:2], seeds=[11, 12], steps=STEPS)
+    a = massact.generate(model, PROMPTS[:2], seeds=[11, 12], num_steps=STEPS)
+    b = massact.generate(model, PROMPTS[:2], seeds=[11, 12], num_steps=STEPS)
     assert torch.equal(a.images, b.images)
-    c = massact.generate(model, PROMPTS[:2], seeds=[11, 13], steps=STEPS)
+    c = massact.generate(model, PROMPTS[:2], seeds=[11, 13], num_steps=STEPS)
     torch.testing.assert_close(c.images[0], a.images[0], rtol=0, atol=1e-4)  # see the next test
     assert not torch.allclose(c.images[1], a.images[1], atol=1e-2)  # another seed, another image
     # a single int seeds every row
-    d = massact.generate(model, PROMPTS[:2], seeds=11, steps=STEPS)
-    e = massact.generate(model, PROMPTS[:2], seeds=[11, 11], steps=STEPS)
+    d = massact.generate(model, PROMPTS[:2], seeds=11, num_steps=STEPS)
+    e = massact.generate(model, PROMPTS[:2], seeds=[11, 11], num_steps=STEPS)
     assert d.seeds == [11, 11] and torch.equal(d.images, e.images)
 
 
@@ -51,9 +51,9 @@ def test_same_seed_same_image_whatever_else_is_in_the_batch(model):
     from the batch size (rows x tokens), so the same row summed in another batch can differ in the
     last bits (~1e-6 to 1e-5 here, depending on the thread count).
     """
-    alone = massact.generate(model, [PROMPTS[1]], seeds=[42], steps=STEPS)
-    batch = massact.generate(model, PROMPTS, seeds=[1, 42, 3, 4], steps=STEPS)
-    other = massact.generate(model, [PROMPTS[2], PROMPTS[1]], seeds=[9, 42], steps=STEPS)
+    alone = massact.generate(model, [PROMPTS[1]], seeds=[42], num_steps=STEPS)
+    batch = massact.generate(model, PROMPTS, seeds=[1, 42, 3, 4], num_steps=STEPS)
+    other = massact.generate(model, [PROMPTS[2], PROMPTS[1]], seeds=[9, 42], num_steps=STEPS)
     torch.testing.assert_close(batch.images[1], alone.images[0], rtol=0, atol=1e-4)
     torch.testing.assert_close(other.images[1], alone.images[0], rtol=0, atol=1e-4)
 
@@ -64,7 +64,7 @@ def test_same_seed_same_image_whatever_else_is_in_the_batch(model):
 ])
 def test_bad_prompts_list_the_vocabulary(model, prompts, match):
     with pytest.raises(ValueError, match=match) as err:
-        massact.generate(model, prompts, seeds=0, steps=STEPS)
+        massact.generate(model, prompts, seeds=0, num_steps=STEPS)
     msg = str(err.value)
     for words in world.ATTRIBUTES.values():
         for w in words:
@@ -73,22 +73,22 @@ def test_bad_prompts_list_the_vocabulary(model, prompts, match):
 
 def test_empty_prompt_list(model):
     with pytest.raises(ValueError, match="empty prompt list"):
-        massact.generate(model, [], seeds=0, steps=STEPS)
+        massact.generate(model, [], seeds=0, num_steps=STEPS)
     with pytest.raises(ValueError, match="empty or not a string"):
-        massact.generate(model, ["a red circle", "  "], seeds=0, steps=STEPS)
+        massact.generate(model, ["a red circle", "  "], seeds=0, num_steps=STEPS)
     with pytest.raises(TypeError, match="list of strings"):
-        massact.generate(model, "a red circle", seeds=0, steps=STEPS)
+        massact.generate(model, "a red circle", seeds=0, num_steps=STEPS)
 
 
 def test_empty_prompt_list_lists_the_vocabulary(model):
     with pytest.raises(ValueError, match="circle") as err:
-        massact.generate(model, [], seeds=0, steps=STEPS)
+        massact.generate(model, [], seeds=0, num_steps=STEPS)
     assert "square" in str(err.value)
 
 
 def test_seed_and_step_errors(model):
     with pytest.raises(ValueError, match="3 seeds for 2 prompts"):
-        massact.generate(model, PROMPTS[:2], seeds=[1, 2, 3], steps=STEPS)
+        massact.generate(model, PROMPTS[:2], seeds=[1, 2, 3], num_steps=STEPS)
     for bad in (0, -1, 1001):
         with pytest.raises(ValueError, match=r"num_steps .* out of range: num_steps must be in 1\.\.1000"):
             massact.generate(model, PROMPTS[:1], seeds=0, num_steps=bad)
@@ -98,18 +98,15 @@ def test_seed_and_step_errors(model):
     assert hooks_installed(model.transformer) == 0
 
 
-def test_steps_is_an_alias_of_num_steps(model):
+def test_num_steps_is_the_only_count_keyword(model):
     a = massact.generate(model, PROMPTS[:1], seeds=0, num_steps=2)
-    b = massact.generate(model, PROMPTS[:1], seeds=0, steps=2)
-    assert a.num_steps == b.num_steps == b.steps == 2 and torch.equal(a.images, b.images)
-    with pytest.raises(ValueError, match="give num_steps only"):
-        massact.generate(model, PROMPTS[:1], seeds=0, num_steps=2, steps=3)
-    with pytest.raises(AttributeError):
-        a.steps = 3  # read-only alias
+    assert a.num_steps == 2
+    with pytest.raises(TypeError, match="steps"):
+        massact.generate(model, PROMPTS[:1], seeds=0, steps=2)
 
 
 def test_token_map(model):
-    gen = massact.generate(model, PROMPTS[:2], seeds=[0, 1], steps=STEPS, capture=CaptureSpec(keep=((2, 3),)))
+    gen = massact.generate(model, PROMPTS[:2], seeds=[0, 1], num_steps=STEPS, capture=CaptureSpec(keep=((2, 3),)))
     tm = gen.token_map(2, 3)
     assert tm.shape == (2, model.num_image_tokens, model.width) and tm.dtype == torch.float32
     assert model.token_grid() == (8, 8)
@@ -118,6 +115,6 @@ def test_token_map(model):
         gen.token_map(2, 1)
     with pytest.raises(KeyError, match=r"keep=\(\(5, 0\),\)"):
         gen.token_map(5, 0)
-    nothing = massact.generate(model, PROMPTS[:1], seeds=0, steps=STEPS)
+    nothing = massact.generate(model, PROMPTS[:1], seeds=0, num_steps=STEPS)
     with pytest.raises(KeyError, match="kept pairs: \\[\\]"):
         nothing.token_map(0, 0)

@@ -29,7 +29,7 @@ def test_stats_are_float32_when_the_model_runs_in_bfloat16():
     bf = massact.load("toy", dtype=torch.bfloat16)
     assert next(bf.transformer.parameters()).dtype == torch.bfloat16
     keep = ((0, 0), (3, 1), (6, STEPS - 1))
-    gen = massact.generate(bf, PROMPTS[:2], seeds=[0, 1], steps=STEPS, capture=CaptureSpec(keep=keep))
+    gen = massact.generate(bf, PROMPTS[:2], seeds=[0, 1], num_steps=STEPS, capture=CaptureSpec(keep=keep))
     st = gen.stats
     assert st.shape == (2, 7, STEPS, bf.width)
     for stat in STATISTICS:
@@ -62,13 +62,13 @@ def test_stats_are_streamed_not_stored(model):
     assert res.stats.shape == (rows, model.num_blocks, STEPS, model.width)
     assert res.num_calls == STEPS
 
-    gen = massact.generate(model, PROMPTS[:2], seeds=0, steps=2, capture=True)
+    gen = massact.generate(model, PROMPTS[:2], seeds=0, num_steps=2, capture=True)
     assert gen.tensors == {}
     assert torch.isfinite(gen.stats.absmean).all()
 
 
 def test_kept_tensor_statistics_match(model):
-    gen = massact.generate(model, PROMPTS[:2], seeds=[3, 4], steps=STEPS, capture=CaptureSpec(keep=((4, 2),)))
+    gen = massact.generate(model, PROMPTS[:2], seeds=[3, 4], num_steps=STEPS, capture=CaptureSpec(keep=((4, 2),)))
     x = gen.token_map(4, 2).double()
     torch.testing.assert_close(gen.stats.absmean[:, 4, 2].double(), x.mean(1).abs(), rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(gen.stats.meanabs[:, 4, 2].double(), x.abs().mean(1), rtol=1e-5, atol=1e-6)
@@ -77,7 +77,7 @@ def test_kept_tensor_statistics_match(model):
 
 def test_partial_capture_scores_and_ratio_table(model):
     """Capturing a subset of steps/blocks leaves NaN elsewhere; scores reduce over what was captured."""
-    gen = massact.generate(model, PROMPTS[:2], seeds=0, steps=STEPS,
+    gen = massact.generate(model, PROMPTS[:2], seeds=0, num_steps=STEPS,
                            capture=CaptureSpec(blocks=(1, 5), steps=(0, 2)))
     st = gen.stats
     assert st.blocks == (1, 5) and st.steps == (0, 2)
@@ -133,7 +133,7 @@ def test_negative_blocks_and_steps_are_refused_when_the_spec_is_built():
 def test_editspec_range_errors_name_the_valid_range(model, kwargs, match):
     spec = EditSpec(**kwargs)
     with pytest.raises(ValueError, match=match):
-        massact.generate(model, PROMPTS[:2], seeds=0, steps=STEPS, edits=[spec])
+        massact.generate(model, PROMPTS[:2], seeds=0, num_steps=STEPS, edits=[spec])
     assert hooks_installed(model.transformer) == 0
 
 
@@ -177,8 +177,8 @@ def test_editspec_is_frozen_and_normalised():
 # -- exact properties of the edit operations ------------------------------------------------------
 def test_mix_alpha_zero_is_bit_for_bit_no_edit(model):
     mix0 = EditSpec(op="mix", channels=all_channels(model), alpha=0.0, source_rows=((0, 1), (2, 0)))
-    plain = massact.generate(model, PROMPTS[:3], seeds=[7, 8, 9], steps=STEPS)
-    mixed = massact.generate(model, PROMPTS[:3], seeds=[7, 8, 9], steps=STEPS, edits=[mix0])
+    plain = massact.generate(model, PROMPTS[:3], seeds=[7, 8, 9], num_steps=STEPS)
+    mixed = massact.generate(model, PROMPTS[:3], seeds=[7, 8, 9], num_steps=STEPS, edits=[mix0])
     assert torch.equal(mixed.images, plain.images)
     assert hooks_installed(model.transformer) == 0
 
@@ -188,8 +188,8 @@ def test_zero_edit_changes_only_what_it_names(model):
     earlier blocks at that step are untouched, and the images change."""
     spec = EditSpec(op="zero", channels={3: (5, 9)}, steps=(1,))
     keep = ((3, 1), (2, 1))
-    plain = massact.generate(model, PROMPTS[:2], seeds=[1, 2], steps=STEPS, capture=CaptureSpec(keep=keep))
-    edited = massact.generate(model, PROMPTS[:2], seeds=[1, 2], steps=STEPS, capture=CaptureSpec(keep=keep),
+    plain = massact.generate(model, PROMPTS[:2], seeds=[1, 2], num_steps=STEPS, capture=CaptureSpec(keep=keep))
+    edited = massact.generate(model, PROMPTS[:2], seeds=[1, 2], num_steps=STEPS, capture=CaptureSpec(keep=keep),
                               edits=[spec])
     assert torch.equal(edited.token_map(2, 1), plain.token_map(2, 1))
     assert (edited.token_map(3, 1)[..., [5, 9]] == 0).all()
@@ -211,8 +211,8 @@ def test_replace_all_channels_from_a_same_seed_row(model):
     prompts, seeds = PROMPTS[:2], [5, 5]
     spec = EditSpec(op="replace", channels=all_channels(model), source_rows=((0, 1),))
     keep = tuple((b, s) for b in range(model.num_blocks) for s in range(STEPS))
-    plain = massact.generate(model, prompts, seeds=seeds, steps=STEPS)
-    gen = massact.generate(model, prompts, seeds=seeds, steps=STEPS, edits=[spec], capture=CaptureSpec(keep=keep))
+    plain = massact.generate(model, prompts, seeds=seeds, num_steps=STEPS)
+    gen = massact.generate(model, prompts, seeds=seeds, num_steps=STEPS, edits=[spec], capture=CaptureSpec(keep=keep))
     for (b, s), x in gen.tensors.items():
         assert torch.equal(x[0], x[1]), (b, s)
     assert torch.equal(gen.images[1], plain.images[1])  # the source row is untouched
@@ -232,7 +232,7 @@ def test_replace_all_channels_from_a_same_seed_row(model):
 
     h = model.transformer.norm_out.register_forward_pre_hook(copy_final_conditioning)
     try:
-        exact = massact.generate(model, prompts, seeds=seeds, steps=STEPS, edits=[spec])
+        exact = massact.generate(model, prompts, seeds=seeds, num_steps=STEPS, edits=[spec])
     finally:
         h.remove()
     assert torch.equal(exact.images[0], exact.images[1])
@@ -250,7 +250,7 @@ def test_hooks_removed_when_sampling_raises(model):
     try:
         before = hooks_installed(model.transformer)
         with pytest.raises(RuntimeError, match="boom inside the sampler"):
-            massact.generate(model, PROMPTS[:2], seeds=0, steps=STEPS, capture=True,
+            massact.generate(model, PROMPTS[:2], seeds=0, num_steps=STEPS, capture=True,
                              edits=[EditSpec(op="zero", channels={0: (1,)})])
         assert hooks_installed(model.transformer) == before == 1  # only the test's own hook
     finally:

@@ -133,7 +133,7 @@ def test_counts_are_num_steps_and_indices_are_steps():
         params = inspect.signature(fn).parameters
         assert "num_steps" in params, fn
     gen_params = inspect.signature(massact.generate).parameters
-    assert gen_params["steps"].kind is inspect.Parameter.KEYWORD_ONLY  # the old name: an alias only
+    assert "steps" not in gen_params  # a count is never called steps
     assert "num_steps" in {f.name for f in dataclasses.fields(generation.Generation)}
     assert "steps" not in {f.name for f in dataclasses.fields(generation.Generation)}
     # where "steps" is a field it holds indices

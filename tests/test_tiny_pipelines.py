@@ -77,7 +77,7 @@ def reloaded(tmp_path_factory):
 
 
 def model_of(pipe) -> PipelineModel:
-    return massact.load(pipe, height=SIZE, width=SIZE)
+    return massact.load(pipe, height_px=SIZE, width_px=SIZE)
 
 
 def run(model, **kwargs):
@@ -211,7 +211,7 @@ def test_load_by_name(family, tmp_path, monkeypatch):
     monkeypatch.setenv("MASSACT_CACHE", str(tmp_path))
     model = massact.load(f"tiny-{family}")
     assert isinstance(model, PipelineModel) and model.name == f"tiny-{family}"
-    assert (model.height, model.width_px) == (SIZE, SIZE) and model.default_steps == testing.TINY_NUM_STEPS
+    assert (model.height_px, model.width_px) == (SIZE, SIZE) and model.default_steps == testing.TINY_NUM_STEPS
     assert model.default_guidance == testing.family(family).guidance
     folder = testing.tiny_pipeline_dir(family)
     assert folder.parent == tmp_path / "tiny-pipelines" and (folder / "model_index.json").is_file()
@@ -232,9 +232,9 @@ def test_load_reuses_the_saved_folder(tmp_path, monkeypatch):
         raise AssertionError("rebuilt although the saved folder exists")
 
     monkeypatch.setattr(testing, "save_tiny_pipeline", lambda *a, **k: no_build(0))
-    model = massact.load("tiny-sd3", steps=3, height=128)
+    model = massact.load("tiny-sd3", num_steps=3, height_px=128)
     assert testing.tiny_pipeline_dir("sd3") == first and (first / "model_index.json").stat().st_mtime_ns == stamp
-    assert model.default_steps == 3 and model.height == 128  # options override the tiny defaults
+    assert model.default_steps == 3 and model.height_px == 128  # options override the tiny defaults
     # another seed is another folder
     monkeypatch.undo()
     monkeypatch.setenv("MASSACT_CACHE", str(tmp_path))

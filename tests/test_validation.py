@@ -62,7 +62,6 @@ def refused(model, exc, match, fn):
     (dict(num_steps=0), ValueError, r"num_steps 0 out of range: num_steps must be in 1\.\.1000"),
     (dict(num_steps=2.0), WrongType, r"num_steps 2\.0 is not an integer"),
     (dict(num_steps="4"), WrongType, r"num_steps '4' is not an integer"),
-    (dict(num_steps=None, steps=True), WrongType, r"num_steps True is not an integer"),
     (dict(capture="yes"), WrongType, r"capture must be None, True \(every block and step\) or a CaptureSpec"),
     (dict(capture=1), WrongType, r"capture must be None, True"),
     (dict(edits="zero"), WrongType, r"edits must be an EditSpec or a list of them"),

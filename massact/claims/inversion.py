@@ -174,7 +174,7 @@ def invert_and_record(model, reference, prompts=None, num_steps: int | None = No
     regenerate from its noise (same caption, same guidance) and keep the image-stream
     tensors of that trajectory at keep_blocks x keep_steps (None = all)."""
     require_sampler(model, "image inversion")
-    images = load_reference(reference, resize=resize, size=model.height)
+    images = load_reference(reference, resize=resize, size=model.height_px)
     prompts = _prompts_for(images, prompts)
     num_steps = check_int("num_steps", model.default_steps if num_steps is None else num_steps, 1,
                           what="the number of Euler steps")

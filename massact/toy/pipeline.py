@@ -34,7 +34,7 @@ class ToyModel(MassactModel):
         self.device = device
         self.default_steps = DEFAULT_STEPS
         self.default_guidance = DEFAULT_GUIDANCE
-        self.height = self.width_px = dit.cfg.image_size
+        self.height_px = self.width_px = dit.cfg.image_size
         self.world = ToyWorld()
 
     @classmethod
@@ -104,9 +104,9 @@ class ToyModel(MassactModel):
 
     def from_images(self, images: torch.Tensor) -> torch.Tensor:
         """[0, 1] images (B, 3, 32, 32) -> model space [-1, 1]."""
-        if images.dim() != 4 or tuple(images.shape[1:]) != (3, self.height, self.width_px):
+        if images.dim() != 4 or tuple(images.shape[1:]) != (3, self.height_px, self.width_px):
             raise ValueError(f"image size {tuple(images.shape)} not supported: the toy model takes "
-                             f"(B, 3, {self.height}, {self.width_px}) images in [0, 1]")
+                             f"(B, 3, {self.height_px}, {self.width_px}) images in [0, 1]")
         return images.to(self.device, torch.float32) * 2 - 1
 
     def encode_prompts(self, prompts: Sequence[str], guidance: float):
@@ -131,7 +131,7 @@ class ToyModel(MassactModel):
         if guidance > 1:
             vu, vc = v.chunk(2)
             v = vu + guidance * (vc - vu)
-        return unpack(v, self.dit.cfg.patch, self.height)
+        return unpack(v, self.dit.cfg.patch, self.height_px)
 
     @torch.no_grad()
     def euler(self, x: torch.Tensor, prompts, num_steps: int, guidance: float, reverse: bool = False,

@@ -94,7 +94,7 @@ def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", resoluti
         else:
             pipe.enable_sequential_cpu_offload()
     res = resolution or p.resolution
-    return load(pipe, name=p.label, height=res, width=res, steps=num_steps or p.num_steps,
+    return load(pipe, name=p.label, height_px=res, width_px=res, num_steps=num_steps or p.num_steps,
                 guidance=p.guidance if guidance is None else guidance)
 
 

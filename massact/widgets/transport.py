@@ -238,7 +238,7 @@ class SubjectTransferExplorer(Explorer):
         up = self._uploaded()
         if up is not None:
             key, pil = up
-            img = I.load_reference(pil, resize=self.resize.value, size=self.model.height)
+            img = I.load_reference(pil, resize=self.resize.value, size=self.model.height_px)
             return ("upload",) + key + (self.resize.value,), img, None
         world = world_of(self.model, "reference renderer: upload a PNG instead")
         imgs, caps = world.render_references(self.reference.value.strip())
