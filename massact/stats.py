@@ -92,3 +92,36 @@ def direction(estimate: Estimate) -> int:
     """+1 when the whole interval is above 0, -1 when below, 0 when it contains 0."""
     lo, hi = estimate.ci
     return 1 if lo > 0 else -1 if hi < 0 else 0
+
+
+#: the three verdicts a claim's comparison can reach (see ``verdict``)
+VERDICTS = ("reproduces", "weak", "does not reproduce")
+
+
+def verdict(difference: Estimate, minimum: float = 0.0) -> str:
+    """The verdict on a paired difference signed so that positive = the claim's direction.
+
+    The rule (documented here and only here):
+
+    * ``"reproduces"``: the whole interval lies above 0 and the mean is at least ``minimum``
+      (an effect that is both resolved from noise and large enough to matter);
+    * ``"weak"``: the mean is positive, but the interval reaches 0 (the sample cannot tell
+      it from noise) or the mean is below ``minimum`` (resolved, but small);
+    * ``"does not reproduce"``: the mean is 0 or negative.
+
+    Args:
+        difference: e.g. ``paired_difference(random, top)`` for "top lowers the score more".
+        minimum: the smallest mean difference that counts as a real effect (>= 0, finite).
+    Returns:
+        one of ``VERDICTS``.
+    """
+    if not isinstance(difference, Estimate):
+        raise TypeError(f"difference must be a massact.stats.Estimate (from paired_difference), "
+                        f"got {type(difference).__name__}")
+    if isinstance(minimum, bool) or not isinstance(minimum, (int, float)) or not np.isfinite(minimum) or minimum < 0:
+        raise ValueError(f"minimum {minimum!r} must be a finite number >= 0 (the smallest effect that matters)")
+    if difference.mean <= 0:
+        return "does not reproduce"
+    if direction(difference) == 1 and difference.mean >= minimum:
+        return "reproduces"
+    return "weak"
