@@ -13,7 +13,7 @@ Vocabulary (stable; tests pin it):
 ``massact.selection``.)
 
 Statistics are streamed: for each (block, step) the hook keeps, per row and channel, the
-float32 sum of x, sum of |x| and max |x| over image tokens, so memory is
+float32 sum of x, sum of |x|, sum of x^2 and max |x| over image tokens, so memory is
 O(rows x blocks x steps x channels), never O(tokens). Full image-token tensors are kept
 only for the (block, step) pairs named in ``CaptureSpec.keep``.
 
@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from .adapters import BlockRef, enumerate_blocks, replace_image_stream, split_streams, adapter_for
-from .checks import WrongType, check_bool, check_finite, check_index, check_indices, is_int, valid_range
+from .checks import WrongType, check_bool, check_finite, check_index, check_indices, check_int, is_int, valid_range
 
 #: the edit operations; "replace" is accepted as an alias of "mix" at alpha 1
-OPS = ("zero", "mix")
+OPS = ("zero", "mix", "set")
 OP_ALIASES = {"replace": "mix"}
 STATISTICS = ("absmean", "meanabs", "maxabs")
 STATISTIC_HELP = {
@@ -95,6 +95,26 @@ def _check_token_mask(tm) -> torch.Tensor | None:
     return tm
 
 
+def _check_values(v, channels: Mapping[int, tuple[int, ...]], steps: tuple[int, ...] | None) -> None:
+    """The "set" table: a float (blocks, steps, channels) tensor, finite where the edit reads it."""
+    if v is None:
+        raise ValueError("op 'set' needs values=: a float tensor (blocks, steps, channels), e.g. "
+                         "calibration.stats.channel_mean() for mean ablation")
+    if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() != 3:
+        shape = f" of shape {tuple(v.shape)}, dtype {v.dtype}" if isinstance(v, torch.Tensor) else ""
+        raise WrongType(f"values must be a float tensor (blocks, steps, channels), got {type(v).__name__}{shape}")
+    for b, cs in channels.items():
+        if b >= v.shape[0] or max(cs) >= v.shape[2]:
+            raise ValueError(f"values has shape {tuple(v.shape)}: no entry for block {b}, channels {list(cs)}")
+        ss = list(range(v.shape[1])) if steps is None else list(steps)
+        if ss and max(ss) >= v.shape[1]:
+            raise ValueError(f"values has {v.shape[1]} steps; the edit acts at step {max(ss)}")
+        sub = v[b][ss][:, list(cs)]
+        if not torch.isfinite(sub).all():
+            raise ValueError(f"values of block {b} are NaN or infinite at some selected (step, channel): were those "
+                             "steps captured? (calibrate with the run's num_steps)")
+
+
 @dataclass(frozen=True)
 class EditSpec:
     """One intervention on the image stream.
@@ -104,6 +124,10 @@ class EditSpec:
       * ``"mix"``: x <- x (1 - alpha M) + x_src alpha M, alpha in [0, 1] (alpha = 1
         replaces the channels by the source's: the paper's transport)
       * ``"replace"``: an alias of ``"mix"`` at alpha 1, normalised to ``op="mix"``
+      * ``"set"``: x <- x (1 - alpha M) + v alpha M, v = ``values[block, step]`` at the
+        selected channels (alpha = 1 sets them to v: with v the calibration mean of the
+        channel at that block and step, this is mean ablation, Sun et al. 2024; v = 0 is
+        ``"zero"``)
     where M = p m^T: m the indicator of ``channels[block]``, p the ``token_mask`` (all ones
     when None). The source x_src is another row of the same batch (``source_rows``: a
     tuple of (target_row, source_row) pairs) or a recorded run (``recorded``: a mapping
@@ -117,7 +141,9 @@ class EditSpec:
         token_mask: None, or a bool/float tensor (tokens,) or (rows, tokens) with values in [0, 1].
         source_rows: ((target_row, source_row), ...) for "mix" from the same batch.
         recorded: {(block, step): tensor} for "mix" from a recorded run.
-        rows: the rows a "zero" or recorded "mix" edits (None = all; source_rows name their targets).
+        rows: the rows a "zero", "set" or recorded "mix" edits (None = all; source_rows name their targets).
+        values: for "set" only, a float tensor (blocks, steps, channels) of the values to set,
+          e.g. ``ChannelStats.channel_mean()``; finite at every selected (block, step, channel).
 
     Types and values are checked here; ranges (blocks, channels, steps, rows, tokens)
     against the model and run by ``validate``, which ``Tracer`` calls.
@@ -130,7 +156,8 @@ class EditSpec:
     token_mask: torch.Tensor | None = field(default=None, repr=False)  # (tokens,) or (rows, tokens)
     source_rows: tuple[tuple[int, int], ...] = ()
     recorded: Mapping[tuple[int, int], torch.Tensor] | None = field(default=None, repr=False)
-    rows: tuple[int, ...] | None = None  # rows to edit for zero/recorded; None = all
+    rows: tuple[int, ...] | None = None  # rows to edit for zero/set/recorded; None = all
+    values: torch.Tensor | None = field(default=None, repr=False)  # "set": (blocks, steps, channels)
 
     def __post_init__(self):
         op = self.op
@@ -172,8 +199,12 @@ class EditSpec:
             raise ValueError(f"op {self.op!r} needs a source: source_rows=((target, source), ...) or recorded=...")
         if source_rows and recorded is not None:
             raise ValueError("give source_rows or recorded, not both: an edit has one source")
-        if op == "zero" and (source_rows or recorded is not None):
-            raise ValueError("op 'zero' takes no source: drop source_rows/recorded, or use op 'mix'")
+        if op in ("zero", "set") and (source_rows or recorded is not None):
+            raise ValueError(f"op {op!r} takes no source: drop source_rows/recorded, or use op 'mix'")
+        if op == "set":
+            _check_values(self.values, channels, steps)
+        elif self.values is not None:
+            raise ValueError(f"values= is for op 'set' only (op is {op!r}): drop it, or use op 'set'")
         for name, v in (("op", op), ("alpha", alpha), ("channels", channels), ("steps", steps),
                         ("token_mask", _check_token_mask(self.token_mask)), ("source_rows", source_rows),
                         ("rows", rows)):
@@ -189,7 +220,8 @@ class EditSpec:
                 "channels": {str(b): list(c) for b, c in self.channels.items()},
                 "token_mask": None if self.token_mask is None else list(self.token_mask.shape),
                 "source_rows": [list(p) for p in self.source_rows],
-                "recorded": self.recorded is not None}
+                "recorded": self.recorded is not None,
+                "values": None if self.values is None else list(self.values.shape)}
 
     def validate(self, num_blocks: int, width: int | None = None, num_steps: int | None = None,
                  num_rows: int | None = None, num_tokens: int | None = None) -> None:
@@ -221,6 +253,13 @@ class EditSpec:
                              f"(rows, tokens) = ({num_rows}, {num_tokens if num_tokens is not None else 'tokens'})")
         if tm is not None and num_tokens is not None and tm.shape[-1] != num_tokens:
             raise ValueError(f"token_mask has {tm.shape[-1]} tokens; the model has {num_tokens} image tokens")
+        v = self.values
+        if v is not None:
+            want = (num_blocks, num_steps if num_steps is not None else v.shape[1], width or v.shape[2])
+            if tuple(v.shape) != want:
+                raise ValueError(f"values has shape {tuple(v.shape)}; valid shape is (blocks, steps, channels) = "
+                                 f"{want}: one value per block, denoising step and channel of this model and run "
+                                 "(a calibration with the same num_steps)")
         for (b, s), t in (self.recorded or {}).items():
             want = (num_rows if num_rows is not None else t.shape[0], num_tokens or t.shape[1], width or t.shape[2])
             if t.shape[0] not in (1, want[0]) or tuple(t.shape[1:]) != want[1:]:
@@ -275,18 +314,33 @@ class CaptureSpec:
 @dataclass(frozen=True)
 class BatchLayout:
     """How the rows reach the transformer: how many calls per denoising step and, per call,
-    which branch; ``batch_branches`` lists the branches stacked in one call's batch."""
+    which branch; ``batch_branches`` lists the branches stacked in one call's batch.
+
+    ``calls_per_step=None`` reads the layout from the run (``BatchLayout.from_run``): the
+    calls of step 0 are the calls that share its timestep, and their number is the calls
+    per step of the whole run; a call of 2 x num_rows rows holds ``batch_branches``
+    stacked, a call of num_rows rows holds the branch ``call_branches[k]`` of its place k
+    in the step (the last entry for any later call).
+    """
 
     num_rows: int
-    calls_per_step: int = 1
+    calls_per_step: int | None = 1  # None: counted from the run's timesteps
     call_branches: tuple[str, ...] = ("cond",)  # branch of call k within a step
-    batch_branches: tuple[str, ...] = ("cond",)  # for cfg_layout "batch": ("uncond", "cond")
+    batch_branches: tuple[str, ...] = ("cond",)  # for batched CFG: ("uncond", "cond")
+
+    @classmethod
+    def from_run(cls, num_rows: int) -> "BatchLayout":
+        """The layout diffusers pipelines use, with the calls per step counted from the run:
+        batched CFG stacks [uncond; cond] in one call (SD3, SANA, PixArt); separate calls
+        come cond first, then uncond (Qwen-Image, FLUX.1 true CFG, FLUX.2-klein base)."""
+        return cls(num_rows, calls_per_step=None, call_branches=("cond", "uncond"),
+                   batch_branches=("uncond", "cond"))
 
 
 class _StreamStats:
     """Running per-row, per-channel sums for one (block, step)."""
 
-    __slots__ = ("sum", "sum_abs", "max_abs", "count")
+    __slots__ = ("sum", "sum_abs", "sum_sq", "max_abs", "count")
 
     def __init__(self, x: torch.Tensor):
         x = x.float()  # no copy when x is already float32
@@ -294,6 +348,7 @@ class _StreamStats:
         self.sum = x.sum(1)
         self.sum_abs = a.sum(1)
         self.max_abs = a.amax(1)
+        self.sum_sq = (x * x).sum(1)  # a separate reduction: the sums above are unchanged
         self.count = x.shape[1]
 
 
@@ -302,12 +357,108 @@ class ChannelStats:
 
     Blocks/steps that were not captured are NaN. ``score(stat)`` reduces over rows and
     steps to (blocks, channels): the numbers channel ranking uses.
+
+    The moments ``mean`` (signed mean over image tokens) and ``meansq`` (mean over image
+    tokens of x^2), same shape, float32, are there for captures made by ``Tracer`` (None for
+    statistics built by hand without them); ``channel_mean`` (the values of mean ablation),
+    ``energy`` (squared activation per channel) and ``severity`` (gamma = ||mu|| / ||sigma||)
+    read them.
     """
 
     def __init__(self, absmean: torch.Tensor, meanabs: torch.Tensor, maxabs: torch.Tensor,
-                 blocks: tuple[int, ...], steps: tuple[int, ...]):
+                 blocks: tuple[int, ...], steps: tuple[int, ...], mean: torch.Tensor | None = None,
+                 meansq: torch.Tensor | None = None):
         self.absmean, self.meanabs, self.maxabs = absmean, meanabs, maxabs
         self.blocks, self.steps = blocks, steps
+        for name, t in (("mean", mean), ("meansq", meansq)):
+            if t is not None and tuple(t.shape) != tuple(absmean.shape):
+                raise ValueError(f"{name} has shape {tuple(t.shape)}; the statistics are {tuple(absmean.shape)} "
+                                 "(rows, blocks, steps, channels)")
+        self.mean, self.meansq = mean, meansq
+
+    @property
+    def has_moments(self) -> bool:
+        """Whether the signed mean and the mean of x^2 were captured (``Tracer`` captures both)."""
+        return self.mean is not None and self.meansq is not None
+
+    def _moments(self, what: str):
+        if not self.has_moments:
+            raise ValueError(f"{what} needs the streamed moments (signed mean and mean of x^2 over image tokens), "
+                             "which these statistics lack: capture them with massact.calibrate / generate(capture=...)")
+        return self.mean, self.meansq
+
+    def _reduce_rows_steps(self, x: torch.Tensor, steps, rows) -> torch.Tensor:
+        if rows is not None:
+            x = x[list(check_indices("row", rows, x.shape[0]))]
+        if steps is not None:
+            steps = check_indices("step", steps)
+            missing = [s for s in steps if s not in self.steps]
+            if missing:
+                raise ValueError(f"steps {missing} were not captured; captured steps: {list(self.steps)}")
+            x = x[:, :, list(steps)]
+        return x
+
+    def channel_mean(self, rows: Sequence[int] | None = None) -> torch.Tensor:
+        """(blocks, steps, channels) float32: the signed mean over image tokens, averaged over
+        rows, per block and step (NaN where not captured): the values of mean ablation
+        (``EditSpec("set", values=...)``).
+
+        Args:
+            rows: rows to average over (None = all).
+        """
+        mean, _ = self._moments("channel_mean")
+        return self._reduce_rows_steps(mean, None, rows).nanmean(dim=0).float()
+
+    def energy(self, steps: Sequence[int] | None = None, rows: Sequence[int] | None = None) -> torch.Tensor:
+        """(blocks, channels) float32: the mean over image tokens of x^2, averaged over rows and
+        the given steps (None = all captured): each channel's squared activation.
+
+        Args:
+            steps: captured steps to average over (None = all).
+            rows: rows to average over (None = all).
+        """
+        _, msq = self._moments("energy")
+        return self._reduce_rows_steps(msq, steps, rows).nanmean(dim=(0, 2)).float()
+
+    def severity(self, steps: Sequence[int] | None = None, rows: Sequence[int] | None = None) -> torch.Tensor:
+        """(blocks, channels) float32: the outlier severity gamma = ||mu|| / ||sigma|| of each
+        channel (Simon et al. 2026), mu and sigma its mean and standard deviation over the image
+        tokens of one row and step, the norms taken over the (row, step) contexts. gamma >> 1:
+        the channel is a near-constant offset at every token; gamma << 1: its mean is small
+        against its spread. A channel with no spread at all gets inf.
+
+        Args:
+            steps: captured steps (None = all).
+            rows: rows (None = all).
+        """
+        mean, msq = self._moments("severity")
+        mu = self._reduce_rows_steps(mean, steps, rows).double()
+        var = (self._reduce_rows_steps(msq, steps, rows).double() - mu * mu).clamp_min(0)
+        num = torch.nansum(mu * mu, dim=(0, 2)).sqrt()
+        den = torch.nansum(var, dim=(0, 2)).sqrt()
+        out = torch.where(den > 0, num / den.clamp_min(1e-300), torch.full_like(num, float("inf")))
+        captured = (~mu.isnan()).any(dim=2).any(dim=0)
+        return out.masked_fill(~captured, float("nan")).float()
+
+    def energy_share(self, k: int, stat: str = "absmean", steps: Sequence[int] | None = None) -> torch.Tensor:
+        """(blocks,) float32: the share of the image stream's squared norm held by the top-k
+        channels (ranked by ``score(stat, steps)``), pooled over tokens, rows and steps:
+        sum over top-k of ``energy`` / sum over all channels. (The mean over tokens of each
+        token's share needs the tokens: ``massact.ranking.token_energy_share``.)
+
+        Args:
+            k: channels, 1..width.
+            stat: the ranking statistic.
+            steps: captured steps (None = all).
+        """
+        e = self.energy(steps)
+        k = check_int("k", k, 1, e.shape[1], what="the number of channels")
+        sc = self.score(stat, steps)
+        out = torch.full((e.shape[0],), float("nan"))
+        for b in self.blocks:
+            top = sc[b].topk(k).indices
+            out[b] = e[b, top].sum() / e[b].sum().clamp_min(1e-30)
+        return out
 
     @property
     def shape(self):
@@ -343,10 +494,18 @@ class ChannelStats:
             return m.masked_fill(m == float("-inf"), float("nan"))
         return x.nanmean(dim=(0, 2))
 
-    def ratio_table(self, steps: Sequence[int] | None = None) -> list[dict]:
-        """Per block: top channels and top-1 / top-5 over median, for each statistic (Sun et al. style)."""
+    def ratio_table(self, steps: Sequence[int] | None = None, k: int = 8) -> list[dict]:
+        """Per block: top channels and top-1 / top-5 over median, for each statistic (Sun et al. style);
+        with the moments also the squared-norm share of the top-k channels (``energy_share_top{k}``,
+        and of the top-1) and the outlier severity gamma (``severity``) of the top-1 channel, its
+        maximum and its median over channels."""
         rows = []
         am, ma, mx = self.score("absmean", steps), self.score("meanabs", steps), self.score("maxabs", steps)
+        extra = {}
+        if self.has_moments:
+            k = min(int(k), am.shape[1])
+            share_k, share_1, gam = self.energy_share(k, steps=steps), self.energy_share(1, steps=steps), \
+                self.severity(steps)
         for b in self.blocks:
             srt = am[b].sort(descending=True)
             med = am[b].median()
@@ -360,6 +519,11 @@ class ChannelStats:
                 # mean |x| stands in for the median over all activations (not stored)
                 "max_over_median": float(mx[b].max() / ma[b].median()),
             })
+            if self.has_moments:
+                g = gam[b]
+                rows[-1].update({"energy_share_top1": float(share_1[b]), f"energy_share_top{k}": float(share_k[b]),
+                                 "severity_top1": float(g[srt.indices[0]]), "severity_max": float(g.max()),
+                                 "severity_median": float(g.median())})
         return rows
 
 
@@ -369,6 +533,7 @@ class CaptureResult:
     text_stats: ChannelStats | None
     tensors: dict[tuple[int, int], torch.Tensor]  # (block, step) -> (rows, tokens, channels)
     num_calls: int
+    layout: BatchLayout | None = None  # the layout the run had (calls per step counted, batches seen)
 
 
 class _EditPlan:
@@ -381,13 +546,15 @@ class _EditPlan:
     x (1 - alpha M) + x_src alpha M, so the results are bit for bit the same.
     """
 
-    __slots__ = ("edit", "block", "channels", "targets", "sources", "_cache")
+    __slots__ = ("edit", "block", "channels", "targets", "sources", "values", "_cache")
 
     def __init__(self, edit: EditSpec, block: int):
         self.edit, self.block = edit, block
         self.channels = torch.tensor(edit.channels[block], dtype=torch.long)
         self.targets = torch.tensor([t for t, _ in edit.source_rows], dtype=torch.long)
         self.sources = torch.tensor([s for _, s in edit.source_rows], dtype=torch.long)
+        # "set": the (steps, k) values of this block's channels, gathered once
+        self.values = None if edit.values is None else edit.values[block][:, self.channels].float()
         self._cache: dict = {}
 
     def _prepared(self, x: torch.Tensor):
@@ -419,6 +586,8 @@ class _EditPlan:
         xc = x[..., ch]  # (rows, tokens, k), a copy
         if e.op == "zero":
             x[..., ch] = xc * keep
+        elif e.op == "set":
+            x[..., ch] = xc * keep + self.values[step].to(device=x.device, dtype=x.dtype) * ap
         elif src is not None:
             x[..., ch] = xc * keep + src.to(device=x.device, dtype=x.dtype) * ap
         else:
@@ -464,6 +633,10 @@ class Tracer:
             e.validate(n, width, num_steps, layout.num_rows, num_tokens)
         self._handles: list = []
         self._call = -1
+        self._step, self._in_step = 0, 0  # step of the current call, and its place k within the step
+        self._calls_per_step = layout.calls_per_step  # None until step 0 is over (a layout read from the run)
+        self._step_t: torch.Tensor | None = None  # timestep of step 0's first call (a layout read from the run)
+        self._batches: set[int] = set()
         self._text_len: int | None = None
         self._stats: dict[tuple[int, int], _StreamStats] = {}
         self._text_stats: dict[tuple[int, int], _StreamStats] = {}
@@ -503,11 +676,42 @@ class Tracer:
     # -- where are we --------------------------------------------------------------------
     @property
     def step(self) -> int:
-        return self._call // self.layout.calls_per_step
+        return self._step
 
     @property
     def call_branch(self) -> str:
-        return self.layout.call_branches[self._call % self.layout.calls_per_step]
+        br = self.layout.call_branches
+        return br[min(self._in_step, len(br) - 1)]
+
+    def _timestep(self, module, args, kwargs) -> torch.Tensor:
+        t = kwargs.get("timestep")
+        if t is None:
+            import inspect
+
+            try:
+                t = inspect.signature(module.forward).bind_partial(*args, **kwargs).arguments.get("timestep")
+            except TypeError:
+                t = None
+        if t is None:
+            raise RuntimeError(f"{type(module).__name__} was called without a timestep, so the calls of one "
+                               "denoising step cannot be told apart: give the BatchLayout its calls_per_step")
+        return torch.as_tensor(t).detach()
+
+    def _count(self, module, args, kwargs) -> None:
+        """Set the step and the place within the step of call number self._call."""
+        cps = self._calls_per_step
+        if cps is not None:
+            self._step, self._in_step = divmod(self._call, cps)
+            return
+        # counting step 0's calls: they share its timestep; the first other timestep starts step 1
+        t = self._timestep(module, args, kwargs)
+        if self._call == 0:
+            self._step_t = t.clone()
+        elif t.shape == self._step_t.shape and torch.equal(t, self._step_t):
+            self._in_step += 1
+        else:
+            self._calls_per_step = self._call
+            self._step, self._in_step = divmod(self._call, self._calls_per_step)
 
     def _pre(self, module, args, kwargs):
         self._call += 1
@@ -516,12 +720,14 @@ class Tracer:
         if txt is None and ti and len(args) > 1 and isinstance(args[1], torch.Tensor):
             txt = args[1]
         self._text_len = txt.shape[1] if isinstance(txt, torch.Tensor) else None
+        self._count(module, args, kwargs)
         if self.num_steps is not None and self.step >= self.num_steps:
             raise RuntimeError(f"transformer called for step {self.step} but the run has {self.num_steps} steps")
 
     def _row_slices(self, batch: int) -> dict[str, slice]:
         """branch -> rows of this call's batch holding that branch, in prompt order."""
         n = self.layout.num_rows
+        self._batches.add(batch)
         if len(self.layout.batch_branches) > 1 and batch == n * len(self.layout.batch_branches):
             return {br: slice(i * n, (i + 1) * n) for i, br in enumerate(self.layout.batch_branches)}
         if batch != n:
@@ -566,7 +772,16 @@ class Tracer:
     # -- results --------------------------------------------------------------------------
     def result(self) -> CaptureResult:
         return CaptureResult(self._assemble(self._stats), self._assemble(self._text_stats),
-                             dict(self._tensors), self._call + 1)
+                             dict(self._tensors), self._call + 1, self.seen_layout())
+
+    def seen_layout(self) -> BatchLayout:
+        """The layout of the run so far: the calls per step (counted, for a layout read from the
+        run; all calls so far when step 0 has not ended) and the batch branches seen."""
+        lay = self.layout
+        cps = self._calls_per_step or max(self._call + 1, 1)
+        calls = tuple(lay.call_branches[min(k, len(lay.call_branches) - 1)] for k in range(cps))
+        batched = len(lay.batch_branches) > 1 and lay.num_rows * len(lay.batch_branches) in self._batches
+        return BatchLayout(lay.num_rows, cps, calls, lay.batch_branches if batched else ("cond",))
 
     def _assemble(self, store: dict) -> ChannelStats | None:
         if not store:
@@ -578,14 +793,17 @@ class Tracer:
         if self.num_steps is not None:
             ns = max(ns, self.num_steps)
         shape = (rows, nb, ns, width)
-        am, ma, mx = (torch.full(shape, float("nan")) for _ in range(3))
+        am, ma, mx, mean, msq = (torch.full(shape, float("nan")) for _ in range(5))
         for (b, s), st in store.items():
-            am[:, b, s] = (st.sum / st.count).abs().cpu()
+            m = (st.sum / st.count).cpu()
+            am[:, b, s] = m.abs()
+            mean[:, b, s] = m
             ma[:, b, s] = (st.sum_abs / st.count).cpu()
             mx[:, b, s] = st.max_abs.cpu()
+            msq[:, b, s] = (st.sum_sq / st.count).cpu()
         blocks = tuple(sorted({b for b, _ in store}))
         steps = tuple(sorted({s for _, s in store}))
-        return ChannelStats(am, ma, mx, blocks, steps)
+        return ChannelStats(am, ma, mx, blocks, steps, mean=mean, meansq=msq)
 
 
 def hooks_installed(module: nn.Module) -> int:
