@@ -7,6 +7,13 @@ A channel set is a dict block -> tuple of channel indices, the form ``EditSpec``
 
 NaN scores are never ranked: a block that was not captured (all NaN) or a score with
 some NaN or infinite entries is refused with an error, instead of sorting NaN as "top".
+
+A control past the three arms: ``"energy"`` draws k random channels *outside* the top-k
+whose summed squared activation (``ChannelStats.energy()``) matches the top-k's within a
+relative ``tolerance`` (default ``ENERGY_TOLERANCE`` = 5%), separating "large" from
+"special". And how massive a block is: ``massive_table`` (top-1/median, the top-k's share
+of the squared norm, the outlier severity gamma) and ``token_energy_share`` (the mean over
+tokens of each token's share, from kept tokens).
 """
 from __future__ import annotations
 
@@ -14,10 +21,18 @@ from typing import Iterable
 
 import torch
 
-from .checks import WrongType, check_choice, check_indices, check_int
+import numpy as np
+
+from .checks import WrongType, check_choice, check_finite, check_indices, check_int
 
 #: top = highest score, bottom = lowest, random = a seeded uniform draw per block
 ARMS = ("top", "bottom", "random")
+#: controls that need more than the score: "energy" = random channels outside the top-k whose
+#: summed squared activation matches the top-k's (pass energy=ChannelStats.energy())
+CONTROL_ARMS = ("energy",)
+ALL_ARMS = ARMS + CONTROL_ARMS
+#: the default relative tolerance of the energy match: |E(set) - E(top-k)| <= 5% of E(top-k)
+ENERGY_TOLERANCE = 0.05
 
 
 def _check_score(score, name: str = "score") -> tuple[int, int]:
@@ -41,25 +56,34 @@ def _finite_block(score: torch.Tensor, b: int, name: str = "score") -> torch.Ten
 
 
 def channel_set(score: torch.Tensor, k: int, arm: str = "top", blocks: Iterable[int] | None = None,
-                seed: int = 0) -> dict[int, tuple[int, ...]]:
+                seed: int = 0, energy: torch.Tensor | None = None,
+                tolerance: float = ENERGY_TOLERANCE) -> dict[int, tuple[int, ...]]:
     """Per block, k channels of one arm.
 
     Args:
         score: (blocks, channels) scores, finite for every block asked for.
         k: channels per block, 1..channels.
-        arm: "top" (the k highest scores), "bottom" (the k lowest) or "random" (k drawn
-          uniformly, reproducible from seed; a different draw per block).
+        arm: "top" (the k highest scores), "bottom" (the k lowest), "random" (k drawn
+          uniformly, reproducible from seed; a different draw per block) or "energy" (k
+          random channels outside the top-k with the top-k's summed energy, see
+          ``energy_matched``).
         blocks: the blocks to choose in (a sequence of ints; None = every block).
         seed: the random arm's draw (an int >= 0).
+        energy: for "energy" only, (blocks, channels) squared activations
+          (``ChannelStats.energy()``, e.g. ``calibration.stats.energy()``).
+        tolerance: for "energy" only, the relative tolerance of the match.
     Returns:
         {block: ascending tuple of k channel indices}.
     Raises:
-        TypeError/ValueError for a bad k, arm, block, seed or a NaN score.
+        TypeError/ValueError for a bad k, arm, block, seed or a NaN score; for "energy" a
+        ValueError when no set matches within the tolerance.
     """
     nb, width = _check_score(score)
     k = check_int("k", k, 1, width, what="the number of channels")
-    check_choice("arm", arm, ARMS)
+    check_choice("arm", arm, ALL_ARMS)
     seed = check_int("seed", seed, 0)
+    if arm == "energy":
+        return energy_matched(score, energy, k, blocks=blocks, seed=seed, tolerance=tolerance)
     blocks = range(nb) if blocks is None else check_indices("block", blocks, nb)
     out = {}
     for b in blocks:
@@ -98,3 +122,148 @@ def massive_ratio(score: torch.Tensor) -> torch.Tensor:
     """Per block, top-1 score over the median score across channels (NaN for uncaptured blocks)."""
     _check_score(score)
     return score.max(dim=1).values / score.median(dim=1).values
+
+
+# -- the energy-matched control --------------------------------------------------------------
+def _match_block(e: np.ndarray, top: np.ndarray, k: int, target: float, tol: float, gen: torch.Generator,
+                 restarts: int) -> tuple[np.ndarray, float]:
+    """(best set of k channels outside top, its energy): a random start, then random-order
+    swaps, each replacing one member by the outside channel that brings the sum closest to
+    the target; restarts from another random start when stuck."""
+    cand = np.setdiff1d(np.arange(e.size), top)
+    best, best_err = None, np.inf
+    for _ in range(restarts):
+        pick = torch.randperm(cand.size, generator=gen)[:k].numpy()
+        inside = np.zeros(cand.size, bool)
+        inside[pick] = True
+        total = float(e[cand[inside]].sum())
+        improved = True
+        while abs(total - target) > tol * target and improved:
+            improved = False
+            members = np.flatnonzero(inside)
+            for i in members[torch.randperm(members.size, generator=gen).numpy()]:
+                out = np.flatnonzero(~inside)
+                if out.size == 0:
+                    break
+                need = e[cand[i]] + (target - total)  # the energy the replacement should have
+                j = out[int(np.argmin(np.abs(e[cand[out]] - need)))]
+                new = total - e[cand[i]] + e[cand[j]]
+                if abs(new - target) < abs(total - target) - 1e-12 * max(target, 1.0):
+                    inside[i], inside[j], total, improved = False, True, new, True
+                    break
+        err = abs(total - target)
+        if err < best_err:
+            best, best_err = cand[inside].copy(), err
+        if err <= tol * target:
+            break
+    return best, float(e[best].sum())
+
+
+def energy_matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: Iterable[int] | None = None,
+                   seed: int = 0, tolerance: float = ENERGY_TOLERANCE, restarts: int = 20) -> dict[int, tuple[int, ...]]:
+    """Per block, k random channels outside the top-k whose summed energy matches the top-k's.
+
+    The energy-matched control: if zeroing these hurts as much as zeroing the top-k, what
+    matters is how *large* the removed activations are, not *which* channels they are.
+    Each block's set starts as a seeded uniform draw of k non-top channels and is improved by
+    swaps until |E(set) - E(top-k)| <= tolerance x E(top-k), where E sums ``energy`` over the
+    set. The same (score, energy, k, seed) gives the same sets.
+
+    Args:
+        score: (blocks, channels) ranking scores (the top-k are taken from it).
+        energy: (blocks, channels) squared activations, finite and >= 0, e.g.
+          ``calibration.stats.energy()``.
+        k: channels per block, 1..channels / 2 (the set avoids the top-k).
+        blocks: blocks to choose in (None = every block).
+        seed: the draw (an int >= 0); another seed, another set.
+        tolerance: the relative tolerance, a finite number in (0, 1].
+        restarts: random starts tried per block before giving up.
+    Returns:
+        {block: ascending tuple of k channel indices}, disjoint from that block's top-k.
+    Raises:
+        ValueError when some block has no such set within the tolerance; the message gives
+        the closest energy found and the tolerance that it would need.
+    """
+    nb, width = _check_score(score)
+    if energy is None:
+        raise ValueError("the energy arm matches squared activations: pass energy=calibration.stats.energy() "
+                         "(shape (blocks, channels))")
+    if _check_score(energy, "energy") != (nb, width):
+        raise ValueError(f"energy has shape {tuple(energy.shape)}; the score is {(nb, width)} (blocks, channels)")
+    k = check_int("k", k, 1, width // 2, what="the number of channels, at most half the width (the set avoids "
+                  "the top-k)")
+    seed = check_int("seed", seed, 0)
+    restarts = check_int("restarts", restarts, 1)
+    tolerance = check_finite("tolerance", tolerance, 0.0, 1.0, what="a relative tolerance, e.g. 0.05")
+    if tolerance <= 0:
+        raise ValueError("tolerance 0 asks for an exact energy match: give a relative tolerance in (0, 1], e.g. 0.05")
+    blocks = range(nb) if blocks is None else check_indices("block", blocks, nb)
+    out = {}
+    for b in blocks:
+        s = _finite_block(score, b)
+        e = _finite_block(energy, b, "energy").double().numpy()
+        if (e < 0).any():
+            raise ValueError(f"energy of block {b} has negative entries: squared activations are >= 0")
+        top = s.topk(k).indices.numpy()
+        target = float(e[top].sum())
+        if target <= 0:
+            raise ValueError(f"the top-{k} channels of block {b} have zero energy: nothing to match")
+        g = torch.Generator("cpu").manual_seed(seed * 100_003 + int(b) + 7_919)  # not the random arm's stream
+        best, got = _match_block(e, top, k, target, tolerance, g, restarts)
+        if abs(got - target) > tolerance * target:
+            raise ValueError(f"no {k} channels of block {b} outside its top-{k} match the top-{k}'s summed energy "
+                             f"{target:.4g} within {tolerance:.0%}: the closest found sums to {got:.4g} "
+                             f"({got / target:.1%} of it; it would need tolerance={abs(got - target) / target:.3f}). "
+                             "The top channels hold more energy than any equal-size set of others: use a smaller k "
+                             "or a looser tolerance")
+        out[int(b)] = tuple(sorted(int(i) for i in best))
+    return out
+
+
+# -- how massive, per block --------------------------------------------------------------------
+def token_energy_share(x: torch.Tensor, channels) -> torch.Tensor:
+    """Per row, the mean over tokens of each token's share of its squared norm held by channels.
+
+    Args:
+        x: (rows, tokens, width) image tokens (e.g. a kept tensor of a capture).
+        channels: the channel indices (ints).
+    Returns:
+        (rows,) float32 in [0, 1].
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise WrongType(f"x must be a (rows, tokens, width) tensor, got {type(x).__name__}")
+    idx = list(check_indices("channel", channels, x.shape[-1]))
+    sq = x.float() ** 2
+    return (sq[..., idx].sum(-1) / sq.sum(-1).clamp_min(1e-30)).mean(-1)
+
+
+def massive_table(stats, k: int = 8, statistic: str = "absmean", steps=None) -> list[dict]:
+    """Per captured block: how massive its top channels are.
+
+    Columns: block, top_channel, top1_over_median (of ``statistic``), energy_share_top1 and
+    energy_share_topk (share of the squared norm held by the top-1 / top-k channels, pooled
+    over tokens, rows and steps), severity_top1 (gamma = ||mu||/||sigma|| of the top-1
+    channel), severity_max and severity_median (over channels), k.
+
+    Args:
+        stats: a ``ChannelStats`` with moments (``calibration.stats``).
+        k: the top-k of the energy share, 1..width.
+        statistic: the ranking statistic.
+        steps: captured steps (None = all).
+    Returns:
+        a list of row dicts, one per captured block.
+    """
+    score = stats.score(statistic, steps)
+    k = check_int("k", k, 1, score.shape[1], what="the number of channels")
+    share_k, share_1, gamma = stats.energy_share(k, statistic, steps), stats.energy_share(1, statistic, steps), \
+        stats.severity(steps)
+    out = []
+    for b in stats.blocks:
+        s = _finite_block(score, b)
+        top = int(s.argmax())
+        out.append({"block": int(b), "k": k, "top_channel": top,
+                    "top1_over_median": float(s.max() / s.median()),
+                    "energy_share_top1": float(share_1[b]), "energy_share_topk": float(share_k[b]),
+                    "severity_top1": float(gamma[b, top]), "severity_max": float(gamma[b].max()),
+                    "severity_median": float(gamma[b].median())})
+    return out

@@ -31,7 +31,7 @@ import torch
 
 from .checks import WrongType, check_choice, check_index, check_int, is_int, valid_range
 from .hooks import EditSpec
-from .ranking import ARMS, channel_set
+from .ranking import ALL_ARMS, ARMS, channel_set
 
 __all__ = ["ARMS", "STEP_RANGES", "resolve_blocks", "resolve_steps", "span_label", "blocks_label", "steps_label",
            "Selection"]
@@ -178,7 +178,9 @@ class Selection:
     """Which k channels of which blocks, at which steps: one edit's channels.
 
     Attributes:
-        arm: "top", "bottom" or "random" (see the module docstring).
+        arm: "top", "bottom" or "random" (see the module docstring), or the control "energy"
+          (random channels outside the top-k with the top-k's summed energy; ``channels`` and
+          ``edit`` then need ``energy=``, see ``massact.ranking.energy_matched``).
         k: channels per block, an int >= 1 (checked against the model's width when resolved).
         blocks: a block specification ("all", "early", "late", "2-5", "0,3", an int or a
           sequence of ints); stored as a string or a tuple of ints.
@@ -196,7 +198,7 @@ class Selection:
     seed: int = 0
 
     def __post_init__(self):
-        check_choice("arm", self.arm, ARMS)
+        check_choice("arm", self.arm, ALL_ARMS)
         object.__setattr__(self, "k", check_int("k", self.k, 1, what="channels per block"))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0))
         for name, noun in (("blocks", "block"), ("steps", "step")):
@@ -212,31 +214,42 @@ class Selection:
         """The selected step indices of a run of num_steps steps (None = every step)."""
         return resolve_steps(self.steps, num_steps)
 
-    def channels(self, score: torch.Tensor) -> dict[int, tuple[int, ...]]:
+    def channels(self, score: torch.Tensor, energy: torch.Tensor | None = None) -> dict[int, tuple[int, ...]]:
         """{block: k channel indices} of this arm, ranked on score.
 
         Args:
             score: (blocks, channels) calibration scores, e.g. ``Calibration.score()``.
+            energy: for the "energy" arm, (blocks, channels) squared activations
+              (``Calibration.stats.energy()``).
         Returns:
             one ascending tuple of k channels per selected block.
         """
         if not isinstance(score, torch.Tensor) or score.dim() != 2:
             raise WrongType(f"score must be a (blocks, channels) tensor, got {type(score).__name__}"
                             + (f" of shape {tuple(score.shape)}" if isinstance(score, torch.Tensor) else ""))
-        return channel_set(score, self.k, self.arm, blocks=self.block_indices(score.shape[0]), seed=self.seed)
+        return channel_set(score, self.k, self.arm, blocks=self.block_indices(score.shape[0]), seed=self.seed,
+                           energy=energy)
 
-    def edit(self, score: torch.Tensor, num_steps: int, rows: Sequence[int] | None = None) -> EditSpec:
-        """The zeroing ``EditSpec`` of this selection.
+    def edit(self, score: torch.Tensor, num_steps: int, rows: Sequence[int] | None = None,
+             energy: torch.Tensor | None = None, values: torch.Tensor | None = None) -> EditSpec:
+        """The zeroing (or mean-ablation) ``EditSpec`` of this selection.
 
         Args:
             score: (blocks, channels) calibration scores.
             num_steps: the number of denoising steps of the run the edit is for.
             rows: the rows of the batch to edit (None = every row).
+            energy: for the "energy" arm, (blocks, channels) squared activations.
+            values: None to zero the channels; a (blocks, steps, channels) table to set them to
+              instead (mean ablation: ``Calibration.stats.channel_mean()``).
         Returns:
-            ``EditSpec("zero", self.channels(score), steps=self.step_indices(num_steps), rows=rows)``.
+            ``EditSpec("zero", self.channels(score), steps=self.step_indices(num_steps), rows=rows)``
+            (op "set" with ``values`` when given).
         """
-        return EditSpec("zero", self.channels(score), steps=self.step_indices(num_steps),
-                        rows=None if rows is None else tuple(rows))
+        rows = None if rows is None else tuple(rows)
+        if values is not None:
+            return EditSpec("set", self.channels(score, energy), steps=self.step_indices(num_steps), rows=rows,
+                            values=values)
+        return EditSpec("zero", self.channels(score, energy), steps=self.step_indices(num_steps), rows=rows)
 
     # -- describing ----------------------------------------------------------------------------------------
     @property
