@@ -25,6 +25,20 @@ score. Every row also carries ``detail_ratio``: the high-frequency (Laplacian) e
 edited images over that of the clean images (below 1 = detail lost), a pixel statistic
 that needs no judge.
 
+Controls that decide between readings (one step past the paper):
+
+* ``ablation=("zero", "mean")``: besides zeroing, *mean ablation* (Sun et al. 2024) sets the
+  same channels to their calibration mean at that block and step (``EditSpec("set")``);
+  harmless mean ablation with destructive zeroing reads as "bias-like", both destructive as
+  "carries information";
+* the arm ``"energy"``: random channels outside the top-k whose summed squared activation
+  matches the top-k's (``massact.ranking.energy_matched``), separating "large" from "special".
+
+Uncertainty: every arm is run on the same (prompt, seed) images, so the result keeps each
+metric *per image* (caption score, pixel distance, detail ratio) and gives paired bootstrap
+intervals: ``ProbeResult.estimate(metric, arm, k)`` and ``.difference(metric, arm_a, arm_b,
+k)`` (``massact.stats``); every row of ``table()`` carries ``n`` and ``<metric>_ci``.
+
 One step past the paper (the literature disagrees: this paper reads the channels as
 prompt-conditioned semantics, Gan et al. 2025 as timestep-driven local detail):
 
@@ -57,7 +71,8 @@ from ..checks import is_int as _is_int
 from ..generation import generate, normalise_seeds
 from ..hooks import CaptureSpec, ChannelStats, EditSpec
 from ..metrics import Metrics, metrics_for
-from ..ranking import channel_set
+from ..ranking import ALL_ARMS, channel_set
+from ..stats import Estimate, bootstrap_mean, paired_difference
 from ..selection import ARMS, STEP_RANGES, Selection, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
 from ..world import world_of
 from .rows import Rows
@@ -70,6 +85,10 @@ ATTRIBUTE_GROUPS = {"shape/position": ("shape", "position"), "colour": ("color",
                     "background/size": ("background", "size")}
 #: the metric columns of a row (None where the model's metrics do not provide one)
 METRICS = ("caption_accuracy", "toy_fid", "pixel_mse", "detail_ratio", "clip_score")
+#: the metrics measured per image (the paired unit); toy_fid and clip_score are set-level
+PER_IMAGE_METRICS = ("caption_accuracy", "pixel_mse", "detail_ratio")
+#: how the selected channels are removed: "zero" (the paper) or "mean" (set to the calibration mean)
+ABLATIONS = ("zero", "mean")
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -83,11 +102,25 @@ def check_statistic(statistic: str) -> str:
 def check_arms(arms) -> tuple[str, ...]:
     arms = (arms,) if isinstance(arms, str) else tuple(arms)
     if not arms:
-        raise ValueError(f"no arm given; choose from {ARMS}")
+        raise ValueError(f"no arm given; choose from {ALL_ARMS}")
     for a in arms:
-        if a not in ARMS:
-            raise ValueError(f"unknown arm {a!r}; choose one of {ARMS}")
+        if a not in ALL_ARMS:
+            raise ValueError(f"unknown arm {a!r}; choose one of {ALL_ARMS}")
     return arms
+
+
+def check_ablation(ablation) -> tuple[str, ...]:
+    """The ablations as a tuple of distinct names from ``ABLATIONS``."""
+    ab = (ablation,) if isinstance(ablation, str) else tuple(ablation)
+    if not ab:
+        raise ValueError(f"no ablation given; choose from {ABLATIONS}")
+    for a in ab:
+        if not isinstance(a, str) or a not in ABLATIONS:
+            raise ValueError(f"unknown ablation {a!r}; choose from {ABLATIONS} (zero = set the channels to 0, "
+                             "mean = set them to their calibration mean at that block and step)")
+    if len(set(ab)) != len(ab):
+        raise ValueError(f"ablation {list(ab)} names one twice")
+    return ab
 
 
 def check_ks(ks, width: int) -> tuple[int, ...]:
@@ -128,11 +161,12 @@ def default_evaluation_prompts(model, n: int = 8) -> list[str]:
 
 # -- the arms ---------------------------------------------------------------------------
 def arm_channels(score: torch.Tensor, k: int, arm: str, blocks: Sequence[int], draw: int = 0,
-                 random_seed: int = 0) -> dict[int, tuple[int, ...]]:
-    """{block: k channels} of one arm; random draw d uses seed random_seed + d."""
+                 random_seed: int = 0, energy: torch.Tensor | None = None) -> dict[int, tuple[int, ...]]:
+    """{block: k channels} of one arm; random (and energy) draw d uses seed random_seed + d;
+    the "energy" arm needs ``energy`` (blocks, channels)."""
     check_arms(arm)
     check_ks(k, score.shape[1])
-    return channel_set(score, k, arm, blocks=blocks, seed=random_seed + draw)
+    return channel_set(score, k, arm, blocks=blocks, seed=random_seed + draw, energy=energy)
 
 
 def edit_for(score: torch.Tensor, k: int, arm: str, blocks, steps, num_steps: int, draw: int = 0,
@@ -196,16 +230,29 @@ class _Measurer:
         out["clip_score"] = None if clip is None else float(clip)
         return out
 
+    def per_image(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """The per-image metrics (float64 arrays (n,)); their means are the row's values
+        (caption accuracy: when every prompt asks for the same number of attributes)."""
+        out = {}
+        cs = self.metrics.caption_scores(images, self.prompts)
+        if cs is not None:
+            out["caption_accuracy"] = np.asarray(cs, dtype=np.float64)
+        if images.shape == self.clean.shape:
+            out["pixel_mse"] = ((images.float() - self.clean.float()) ** 2).mean(dim=(1, 2, 3)).double().numpy()
+        out["detail_ratio"] = (detail_energy(images).double() / max(self.clean_detail, 1e-12)).numpy()
+        return out
+
 
 # -- the result -------------------------------------------------------------------------
-_KEY = ("arm", "k", "blocks", "steps")
+_KEY = ("arm", "k", "blocks", "steps", "ablation")
 
 
 def _metric_keys(rows: list[dict]) -> list[str]:
     keys: list[str] = []
     for r in rows:
         for k, v in r.items():
-            if k not in _KEY and k not in ("draw", "draws", "n_images") and not k.endswith("_std") and k not in keys:
+            if k not in _KEY and k not in ("draw", "draws", "n_images", "n") and not k.endswith(("_std", "_ci")) \
+                    and k not in keys:
                 if v is None or isinstance(v, (int, float)):
                     keys.append(k)
     return keys
@@ -216,7 +263,7 @@ def aggregate(rows: list[dict]) -> list[dict]:
     ``<metric>_std`` (sample std over draws; 0 with one draw) on random rows."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault(tuple(r[k] for k in _KEY), []).append(r)
+        groups.setdefault(tuple(r.get(k, "zero") for k in _KEY), []).append(r)
     keys = _metric_keys(rows)
     out = []
     for key, rs in groups.items():
@@ -225,28 +272,160 @@ def aggregate(rows: list[dict]) -> list[dict]:
             vals = [r.get(m) for r in rs]
             if any(v is None for v in vals):
                 row[m] = None
-                if key[0] == "random":
+                if key[0] in ("random", "energy"):
                     row[f"{m}_std"] = None
                 continue
             row[m] = float(np.mean(vals))
-            if key[0] == "random":
+            if key[0] in ("random", "energy"):
                 row[f"{m}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
         row["draws"] = len(rs)
         row["n_images"] = rs[0].get("n_images")
+        if "n" in rs[0]:
+            row["n"] = rs[0]["n"]
         out.append(row)
     return out
 
 
+def _ci_columns(row: dict, values: dict[str, np.ndarray], ndigits: int = 4) -> dict:
+    """row with ``n`` and ``<metric>_ci`` for every metric column (None where the metric has
+    no per-image values, e.g. toy_fid)."""
+    n = None
+    for m in METRICS:
+        if m not in row:
+            continue
+        v = values.get(m)
+        if v is None or row.get(m) is None:
+            row[f"{m}_ci"] = None
+            continue
+        est = bootstrap_mean(v)
+        row[f"{m}_ci"] = [round(est.ci[0], ndigits), round(est.ci[1], ndigits)]
+        n = est.n
+    if n is not None:
+        row["n"] = n
+    return row
+
+
 @dataclass
 class ProbeResult:
-    """A tidy table: ``rows`` has one row per (arm, k, blocks, steps, draw) plus the clean
-    baseline (arm "none", k 0, blocks/steps "none"); ``table()`` aggregates random draws."""
+    """A tidy table: ``rows`` has one row per (arm, k, blocks, steps, ablation, draw) plus the
+    clean baseline (arm "none", k 0, blocks/steps/ablation "none"); ``table()`` aggregates
+    random (and energy) draws.
+
+    ``per_image[(ablation, arm, k, blocks, steps, draw)]`` holds each per-image metric
+    (``PER_IMAGE_METRICS``) as an array over the images, in prompt order (the clean images:
+    ``("none", "none", 0, "none", "none", None)``); ``estimate`` and ``difference`` turn them
+    into bootstrap intervals, paired on the same images. ``images`` keys are (arm, k, blocks,
+    steps, draw) for zeroing and (arm, k, blocks, steps, draw, "mean") for mean ablation."""
 
     rows: list[dict]
     meta: dict
     prompts: list[str]
     seeds: list[int]
-    images: dict = field(default_factory=dict, repr=False)  # (arm, k, blocks, steps, draw) -> (n, 3, H, W)
+    images: dict = field(default_factory=dict, repr=False)  # (arm, k, blocks, steps, draw[, "mean"]) -> (n, 3, H, W)
+    per_image: dict = field(default_factory=dict, repr=False)  # (ablation, arm, k, blocks, steps, draw) -> {metric: (n,)}
+
+    # -- per-image values and their intervals -------------------------------------------------
+    def _condition(self, k, blocks, steps) -> tuple:
+        conds = self.conditions()
+        if not conds:
+            raise ValueError("the result holds no edited rows")
+        blocks = conds[0][1] if blocks is None else blocks
+        steps = conds[0][2] if steps is None else steps
+        ks = sorted({c[0] for c in conds if c[1] == blocks and c[2] == steps})
+        if not ks:
+            raise ValueError(f"no rows for blocks {blocks!r}, steps {steps!r}; have {sorted({c[1:] for c in conds})}")
+        k = max(ks) if k is None else k
+        if k not in ks:
+            raise ValueError(f"k {k!r} was not run for blocks {blocks!r}, steps {steps!r}; available: {ks}")
+        return k, blocks, steps
+
+    def values(self, metric: str, arm: str, k: int | None = None, blocks: str | None = None,
+               steps: str | None = None, ablation: str = "zero", draw: int | None = None) -> np.ndarray:
+        """One metric per image for one arm and condition (arm "none": the clean images).
+
+        Args:
+            metric: one of ``PER_IMAGE_METRICS`` that the model's metrics provide.
+            arm: "none", or a run arm ("top", "bottom", "random", "energy").
+            k, blocks, steps: the condition (default: the largest k of the first blocks/steps run).
+            ablation: "zero" or "mean" (ignored for "none").
+            draw: a random/energy draw (None: the mean over draws, per image).
+        Returns:
+            float64 array (n,), in prompt order.
+        """
+        if not self.per_image:
+            raise ValueError("this result keeps no per-image values (it was built without them): run probe again")
+        if metric not in PER_IMAGE_METRICS:
+            raise ValueError(f"metric {metric!r} has no per-image values; choose one of {PER_IMAGE_METRICS} "
+                             "(toy_fid and clip_score are measured on the whole set)")
+        if arm == "none":
+            vals = self.per_image[("none", "none", 0, "none", "none", None)]
+            if metric not in vals:
+                raise ValueError(f"metric {metric!r} is not available with this model's metrics; available: "
+                                 f"{sorted(vals)}")
+            return vals[metric]
+        arms = sorted({key[1] for key in self.per_image if key[1] != "none"})
+        if arm not in arms:
+            raise ValueError(f"arm {arm!r} was not run; run arms: {arms} (or 'none' for the clean images)")
+        abls = sorted({key[0] for key in self.per_image if key[0] != "none"})
+        if ablation not in abls:
+            raise ValueError(f"ablation {ablation!r} was not run; run ablations: {abls}")
+        k, blocks, steps = self._condition(k, blocks, steps)
+        keys = [key for key in self.per_image if key[:5] == (ablation, arm, k, blocks, steps)
+                and (draw is None or key[5] == draw)]
+        if not keys:
+            have = sorted({key[5] for key in self.per_image if key[:5] == (ablation, arm, k, blocks, steps)},
+                          key=lambda d: -1 if d is None else d)
+            raise ValueError(f"no {arm}-{k} images (ablation {ablation}, blocks {blocks}, steps {steps}, draw "
+                             f"{draw}); draws run: {have}")
+        if metric not in self.per_image[keys[0]]:
+            raise ValueError(f"metric {metric!r} is not available with this model's metrics; available: "
+                             f"{sorted(self.per_image[keys[0]])}")
+        return np.mean([self.per_image[key][metric] for key in keys], axis=0)
+
+    def estimate(self, metric: str, arm: str, k: int | None = None, blocks: str | None = None,
+                 steps: str | None = None, ablation: str = "zero", draw: int | None = None, **kwargs) -> Estimate:
+        """The mean of one metric over the images with its bootstrap interval.
+
+        Args:
+            metric, arm, k, blocks, steps, ablation, draw: as in ``values``.
+            **kwargs: passed to ``stats.bootstrap_mean`` (n_resamples, confidence, seed).
+        Returns:
+            a ``stats.Estimate``.
+        """
+        return bootstrap_mean(self.values(metric, arm, k, blocks, steps, ablation, draw), **kwargs)
+
+    def difference(self, metric: str, arm_a: str, arm_b: str, k: int | None = None, blocks: str | None = None,
+                   steps: str | None = None, ablation_a: str = "zero", ablation_b: str | None = None,
+                   **kwargs) -> Estimate:
+        """The paired difference a - b of one metric on the same images, with its interval.
+
+        E.g. ``difference("caption_accuracy", "random", "top", k=8)`` > 0: top-8 lowers caption
+        accuracy more than random-8; ``difference("caption_accuracy", "none", "top")``: the drop
+        of top against the clean images; ``difference(m, "top", "top", ablation_a="mean",
+        ablation_b="zero")``: mean ablation against zeroing of the same channels.
+
+        Args:
+            metric: one of ``PER_IMAGE_METRICS``.
+            arm_a, arm_b: arms ("none" = clean), evaluated at the same condition.
+            k, blocks, steps: the condition (default: the largest k of the first blocks/steps).
+            ablation_a, ablation_b: the ablation of each arm (ablation_b None: ablation_a).
+            **kwargs: passed to ``stats.bootstrap_mean``.
+        Returns:
+            a ``stats.Estimate`` of the mean of a_i - b_i.
+        """
+        ablation_b = ablation_a if ablation_b is None else ablation_b
+        a = self.values(metric, arm_a, k, blocks, steps, ablation_a)
+        b = self.values(metric, arm_b, k, blocks, steps, ablation_b)
+        return paired_difference(a, b, **kwargs)
+
+    def _row_values(self, row: dict, per_draw: bool) -> dict:
+        if row["arm"] == "none":
+            return self.per_image.get(("none", "none", 0, "none", "none", None), {})
+        key = (row.get("ablation", "zero"), row["arm"], row["k"], row["blocks"], row["steps"])
+        keys = [kk for kk in self.per_image if kk[:5] == key and (not per_draw or kk[5] == row.get("draw"))]
+        if not keys:
+            return {}
+        return {m: np.mean([self.per_image[kk][m] for kk in keys], axis=0) for m in self.per_image[keys[0]]}
 
     @property
     def baseline(self) -> dict:
@@ -257,8 +436,15 @@ class ProbeResult:
         return self.images[("none", 0, "none", "none", None)]
 
     def table(self, aggregate_draws: bool = True) -> Rows:
-        """The rows, random draws aggregated (mean and ``<metric>_std``) unless asked not to."""
-        return Rows(aggregate(self.rows) if aggregate_draws else [dict(r) for r in self.rows])
+        """The rows, random draws aggregated (mean and ``<metric>_std``) unless asked not to.
+
+        Every row carries ``n`` (images) and ``<metric>_ci`` ([low, high], a 95% bootstrap
+        interval over the images; for aggregated random rows over the per-image mean across
+        draws; None for set-level metrics such as toy_fid)."""
+        rows = aggregate(self.rows) if aggregate_draws else [dict(r) for r in self.rows]
+        if self.per_image:
+            rows = [_ci_columns(r, self._row_values(r, not aggregate_draws)) for r in rows]
+        return Rows(rows)
 
     def select(self, aggregate_draws: bool = True, **where) -> Rows:
         """Rows of ``table()`` meeting ``where`` (e.g. ``select(arm="top", steps="all")``; see ``Rows.select``)."""
@@ -294,11 +480,11 @@ class ProbeResult:
             raise ValueError(f"k {k} was not run for blocks {blocks!r}, steps {steps!r}; available: {sorted(ks)}")
         n = min(n, len(self.prompts))
         parts, labels = [self.clean_images[:n]], ["clean"]
-        for arm in ARMS:
-            key = (arm, k, blocks, steps, draw if arm == "random" else None)
+        for arm in ALL_ARMS:
+            key = (arm, k, blocks, steps, draw if arm in ("random", "energy") else None)
             if key in self.images:
                 parts.append(self.images[key][:n])
-                labels.append(f"{arm}-{k}" + (f" (draw {draw})" if arm == "random" else ""))
+                labels.append(f"{arm}-{k}" + (f" (draw {draw})" if arm in ("random", "energy") else ""))
         return torch.cat(parts), labels
 
 
@@ -307,7 +493,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
           blocks="all", steps="all", draws: int = DEFAULT_DRAWS, statistic: str = "absmean",
           num_steps: int | None = None, guidance: float | None = None, metrics: Metrics | None = None,
           random_seed: int = 0, baseline_images: torch.Tensor | None = None, batch_rows: int = 32,
-          progress: bool = False) -> ProbeResult:
+          progress: bool = False, ablation=("zero",)) -> ProbeResult:
     """Zero each arm's k channels per block at ``blocks`` x ``steps`` while generating
     ``prompts`` (one seed each, or one int), and measure against the clean images.
 
@@ -317,6 +503,11 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     sampler steps (default: the model's); baseline_images: the clean images of exactly
     these prompts and seeds, if already generated. Many edited copies go through one
     ``generate`` call (each zeroing restricted to its rows), ``batch_rows`` rows per call.
+
+    arms may also hold ``"energy"`` (draws like random; the calibration's energies, see
+    ``massact.ranking.energy_matched``); ablation: ``"zero"``, ``"mean"`` (set the channels to
+    their calibration mean at that block and step: needs a calibration with the same
+    num_steps) or both, each arm run with each ablation on the same images.
     """
     prompts = _check_prompts(model, prompts)
     seeds = normalise_seeds(prompts, seeds)
@@ -329,6 +520,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
         raise ValueError(f"num_steps {num_steps!r} out of range: 1..1000 sampler steps")
     ks = check_ks(ks, model.width)
     arms = check_arms(arms)
+    ablations = check_ablation(ablation)
     check_statistic(statistic)
     if not _is_int(draws) or draws < 1:
         raise ValueError(f"draws {draws!r} out of range: at least 1 random draw")
@@ -336,6 +528,14 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     if tuple(score.shape) != (model.num_blocks, model.width):
         raise ValueError(f"calibration scores have shape {tuple(score.shape)}; the model has "
                          f"{model.num_blocks} blocks x {model.width} channels")
+    energy = calibration.stats.energy() if "energy" in arms else None
+    mean_values = None
+    if "mean" in ablations:
+        mean_values = calibration.stats.channel_mean()
+        if mean_values.shape[1] != num_steps:
+            raise ValueError(f"mean ablation sets each channel to its calibration mean at that step, but the "
+                             f"calibration has {mean_values.shape[1]} steps and the probe runs {num_steps}: "
+                             f"calibrate with num_steps={num_steps}")
     block_specs = [(resolve_blocks(b, model.num_blocks), b) for b in _as_sweep(blocks)]
     step_specs = [(resolve_steps(s, num_steps), s) for s in _as_sweep(steps)]
     metrics = metrics_for(model) if metrics is None else metrics
@@ -352,37 +552,47 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
         for st, sspec in step_specs:
             for k in ks:
                 for arm in arms:
-                    for d in (range(draws) if arm == "random" else [None]):
-                        cs = arm_channels(score, k, arm, bl, d or 0, random_seed)
-                        fields = {"arm": arm, "k": k, "blocks": blocks_label(bl, model.num_blocks),
-                                  "steps": steps_label(sspec, st), "draw": d}
-                        configs.append((fields, cs, st))
+                    for d in (range(draws) if arm in ("random", "energy") else [None]):
+                        cs = arm_channels(score, k, arm, bl, d or 0, random_seed, energy=energy)
+                        for ab in ablations:
+                            fields = {"arm": arm, "k": k, "blocks": blocks_label(bl, model.num_blocks),
+                                      "steps": steps_label(sspec, st), "ablation": ab, "draw": d}
+                            configs.append((fields, cs, st))
 
     per_call = max(1, batch_rows // n)
     chunks = [configs[i:i + per_call] for i in range(0, len(configs), per_call)]
     from tqdm.auto import tqdm
 
     images: dict = {("none", 0, "none", "none", None): baseline_images}
-    rows = [{"arm": "none", "k": 0, "blocks": "none", "steps": "none", "draw": None, **measure(baseline_images),
-             "n_images": n}]
+    rows = [{"arm": "none", "k": 0, "blocks": "none", "steps": "none", "ablation": "none", "draw": None,
+             **measure(baseline_images), "n_images": n}]
+    per_image = {("none", "none", 0, "none", "none", None): measure.per_image(baseline_images)}
     for chunk in tqdm(chunks, desc="critical probe", disable=not progress, leave=False):
         edits = [EditSpec("zero", cs, steps=st, rows=tuple(range(i * n, (i + 1) * n)))
-                 for i, (_, cs, st) in enumerate(chunk)]
+                 if f["ablation"] == "zero" else
+                 EditSpec("set", cs, steps=st, rows=tuple(range(i * n, (i + 1) * n)), values=mean_values)
+                 for i, (f, cs, st) in enumerate(chunk)]
         g = generate(model, prompts * len(chunk), seeds * len(chunk), num_steps=num_steps, guidance=guidance,
                      edits=edits)
         for i, (fields, cs, st) in enumerate(chunk):
             ims = g.images[i * n:(i + 1) * n]
-            images[tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))] = ims
+            key = tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))
+            images[key if fields["ablation"] == "zero" else key + (fields["ablation"],)] = ims
             rows.append({**fields, **measure(ims), "n_images": n})
+            per_image[(fields["ablation"],) + tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))] = \
+                measure.per_image(ims)
     meta = {"statistic": statistic, "num_steps": num_steps, "guidance": guidance if guidance is not None
-            else model.default_guidance, "ks": list(ks), "arms": list(arms), "draws": draws,
+            else model.default_guidance, "ks": list(ks), "arms": list(arms), "ablations": list(ablations),
+            "draws": draws,
             "random_seed": random_seed, "blocks": [blocks_label(b, model.num_blocks) for b, _ in block_specs],
             "steps": [steps_label(s, st) for st, s in step_specs],
             "step_numbers": {steps_label(s, st): (list(st) if st is not None else "all") for st, s in step_specs},
             "n_images": n, "calibration_prompts": list(calibration.prompts),
             "calibration_seeds": list(calibration.seeds), "overlap_with_calibration": overlap,
-            "notes": measure.notes + ["toy FID is biased upwards for small sets: compare rows of equal n_images"]}
-    return ProbeResult(rows, meta, prompts, seeds, images)
+            "notes": measure.notes + ["toy FID is biased upwards for small sets: compare rows of equal n_images",
+                                      "<metric>_ci: 95% percentile bootstrap interval over the images "
+                                      "(massact.stats); caption accuracy per image = caption_scores"]}
+    return ProbeResult(rows, meta, prompts, seeds, images, per_image)
 
 
 # -- one step past the paper: early vs late, and which attributes break ------------------------
