@@ -10,7 +10,7 @@ ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray"}
 
 #: (panel title, [(row key, label, colour)]) — the row keys of ``CheckpointMeasure.row()``
 PANELS = (
-    ("critical: caption-accuracy drop when zeroed", [("critical_drop_top", "top-k", ARM_COLORS["top"]),
+    ("critical: caption-accuracy drop when zeroed (higher = more critical)", [("critical_drop_top", "top-k", ARM_COLORS["top"]),
                                                      ("critical_drop_random", "random-k", ARM_COLORS["random"]),
                                                      ("critical_drop_bottom", "bottom-k", ARM_COLORS["bottom"])]),
     ("spatial: mIoU at the best block", [("spatial_miou_top", "top-k", ARM_COLORS["top"]),
@@ -27,7 +27,7 @@ def _error_bars(rows: Sequence[dict], key: str) -> dict:
 
 
 def claims_across_training(rows: Sequence[dict], title: str | None = None) -> go.Figure:
-    """Four panels over training steps: the best block's massive ratio (log scale), then
+    """Four panels (2 x 2) over training steps: the best block's massive ratio (log scale), then
     the critical, spatial and transport effects, each arm with its 95% bootstrap interval.
 
     Args:
@@ -40,19 +40,21 @@ def claims_across_training(rows: Sequence[dict], title: str | None = None) -> go
     if not rows:
         raise ValueError("no checkpoint rows to plot")
     steps = [r["step"] for r in rows]
-    fig = make_subplots(rows=1, cols=4, subplot_titles=["massive ratio (best block)"] + [p[0] for p in PANELS],
-                        horizontal_spacing=0.06)
+    fig = make_subplots(rows=2, cols=2, subplot_titles=["massive ratio: top-1 / median |mean| (best block)"]
+                        + [p[0] for p in PANELS], horizontal_spacing=0.08, vertical_spacing=0.16)
+    cells = [(1, 1), (1, 2), (2, 1), (2, 2)]
     fig.add_trace(go.Scatter(x=steps, y=[r["best_massive_ratio"] for r in rows], mode="lines+markers",
                              name="top-1 / median", line=dict(color="black")), row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=1)
-    for j, (_, series) in enumerate(PANELS, start=2):
+    for j, (_, series) in enumerate(PANELS, start=1):
+        r_, c_ = cells[j]
         for key, label, color in series:
             fig.add_trace(go.Scatter(x=steps, y=[r[key] for r in rows], mode="lines+markers", name=label,
-                                     legendgroup=label, showlegend=j == 2 or label not in ("top-k", "bottom-k"),
-                                     line=dict(color=color), error_y=_error_bars(rows, key)), row=1, col=j)
-    for j in range(1, 5):
-        fig.update_xaxes(title_text="training step", type="log", row=1, col=j)
+                                     legendgroup=label, showlegend=j == 1 or label not in ("top-k", "bottom-k"),
+                                     line=dict(color=color), error_y=_error_bars(rows, key)), row=r_, col=c_)
+    for r_, c_ in cells:
+        fig.update_xaxes(title_text="training step", type="log", row=r_, col=c_)
     fig.update_layout(title=title or f"The claims across training (n = {rows[0]['n']} images, "
                                      f"{rows[0]['n_pairs']} pairs per checkpoint; bars: 95% bootstrap intervals)",
-                      height=380, margin=dict(l=40, r=20, t=70, b=40))
+                      height=640, margin=dict(l=50, r=20, t=80, b=40))
     return fig

@@ -66,6 +66,7 @@ def main(argv=None):
     p.add_argument("--eval", required=True)
     p.add_argument("--snapshots", default="", help="comma-separated snapshot steps to ship as checkpoints")
     p.add_argument("--pilot", action="append", default=[], help="a pilot run folder for the comparison table")
+    p.add_argument("--note", action="append", default=[], help="a line for the card's training notes")
     p.add_argument("--reference-card", default=None,
                    help="an earlier model_card.json whose ratio history joins the comparison (e.g. width 128)")
     a = p.parse_args(argv)
@@ -99,6 +100,7 @@ def main(argv=None):
                        "cpu_minutes": ref["train_minutes"], "threads": ra["threads"],
                        "ratio": {str(k): round(v, 2) for k, v in best_ratio_by_step(ref["history"]).items()}})
     card["pilots"] = pilots
+    card["notes"] = list(a.note)
     WEIGHTS_DIR.mkdir(exist_ok=True)
     shutil.copy(weights, WEIGHTS_DIR / "toy_dit.safetensors")
     ckpt_dir = WEIGHTS_DIR / "checkpoints"
@@ -133,6 +135,7 @@ def main(argv=None):
         f"- reproduce: `python -m massact.toy.train --steps {card['steps']} --seed {card['seed']} --heads "
         f"{card['config']['num_attention_heads']} --snapshots {','.join(str(c['step']) for c in shipped[:-1])}` "
         "(resumable; `--device cuda` trains the same recipe on a GPU)", "",
+        *([f"- note: {n}" for n in card["notes"]] + [""] if card["notes"] else []),
         "## Training curve (loss averaged over 50 steps; massive ratio of the EMA model at t = 0.5)", "",
         "| step | loss | best block top1/median abs-mean |", "|---|---|---|",
         *[f"| {r['step']} | {r['loss']:.4f} | {ratio.get(r['step'], '')} |" for r in hist["loss"]
