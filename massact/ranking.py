@@ -128,8 +128,9 @@ def massive_ratio(score: torch.Tensor) -> torch.Tensor:
 def _match_block(e: np.ndarray, top: np.ndarray, k: int, target: float, tol: float, gen: torch.Generator,
                  restarts: int) -> tuple[np.ndarray, float]:
     """(best set of k channels outside top, its energy): a random start, then random-order
-    swaps, each replacing one member by the outside channel that brings the sum closest to
-    the target; restarts from another random start when stuck."""
+    swaps, each replacing one member by a random outside channel that lands the sum within
+    the tolerance (or, when none does, by the one that brings it closest); restarts from
+    another random start when stuck."""
     cand = np.setdiff1d(np.arange(e.size), top)
     best, best_err = None, np.inf
     for _ in range(restarts):
@@ -145,9 +146,13 @@ def _match_block(e: np.ndarray, top: np.ndarray, k: int, target: float, tol: flo
                 out = np.flatnonzero(~inside)
                 if out.size == 0:
                     break
-                need = e[cand[i]] + (target - total)  # the energy the replacement should have
-                j = out[int(np.argmin(np.abs(e[cand[out]] - need)))]
-                new = total - e[cand[i]] + e[cand[j]]
+                news = total - e[cand[i]] + e[cand[out]]  # the sum after swapping i for each outside channel
+                ok = np.flatnonzero(np.abs(news - target) <= tol * target)
+                if ok.size:  # any swap that lands within the tolerance, drawn at random (not the closest)
+                    pick_j = int(ok[int(torch.randint(ok.size, (1,), generator=gen))])
+                else:
+                    pick_j = int(np.argmin(np.abs(news - target)))
+                j, new = out[pick_j], float(news[pick_j])
                 if abs(new - target) < abs(total - target) - 1e-12 * max(target, 1.0):
                     inside[i], inside[j], total, improved = False, True, new, True
                     break
