@@ -12,7 +12,8 @@ from massact.hooks import hooks_installed
 from massact.toy import world
 from massact.toy.model import pack
 
-ROW_KEYS = {"arm", "k", "block", "step", "miou", "miou_oracle", "miou_activation_rule"}
+ROW_KEYS = {"arm", "k", "block", "step", "miou", "miou_oracle", "miou_activation_rule", "n", "miou_ci",
+            "miou_oracle_ci", "miou_activation_rule_ci"}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -19,7 +19,15 @@ How this module measures it:
    three ways: the border rule, the *oracle* (the better of the mask and its complement:
    what a perfect polarity choice would give) and the naive *activation* rule (the cluster
    with the higher summed activation is the foreground), which flips.
-4. ``SpatialResult.rows()`` / ``.select(...)``: the numbers as rows.
+4. ``SpatialResult.rows()`` / ``.select(...)``: the numbers as rows, each with ``n`` and a 95%
+   bootstrap interval per mIoU column (``miou_ci``, ...); ``.estimate(arm, block, step)`` and
+   ``.difference(arm_a, arm_b, block, step)`` give the per-image IoU's mean and the paired
+   difference of two arms on the same images (``massact.stats``).
+5. ``SpatialResult.diagnostics``: the failure modes beside the success, per (arm, block,
+   step): channels that are a constant offset across tokens (spread below ``OFFSET_CV`` of
+   their mean: they carry no mask, DiTF 2025) and "speckle" clusterings (one cluster holds
+   at most ``SPECKLE_SHARE`` of the tokens, with at least ``SPECKLE_NORM`` times the other's
+   mean norm: a few high-norm tokens took a whole cluster).
 
 The sentences built from them are ``massact.readings.spatial(result)``; the report's
 section is ``massact.report.sections``.
@@ -38,12 +46,20 @@ from ..generation import generate
 from ..hooks import CaptureSpec
 from ..ranking import ARMS, channel_set
 from ..selection import resolve_blocks, resolve_steps
+from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows
 
 #: k channels per block: a small fraction of the width, the paper's regime (k = 12 of 3072 in a reproduction)
 DEFAULT_K = 8
 DEFAULT_RANDOM_DRAWS = 3
 RULES = ("border", "oracle", "activation")
+#: a channel whose spread over tokens (std) is below OFFSET_CV of its |mean| (median over images)
+#: is a constant offset: it shifts every token alike and carries no mask
+OFFSET_CV = 0.1
+#: a clustering is "speckle" when one cluster holds at most SPECKLE_SHARE of the tokens and its
+#: tokens' mean norm (on the clustered channels) is at least SPECKLE_NORM times the other's
+SPECKLE_SHARE = 0.05
+SPECKLE_NORM = 2.0
 RULE_HELP = {
     "border": "border rule: the cluster touching the image border most is the background",
     "oracle": "oracle: the better of the mask and its complement (perfect polarity)",
@@ -217,6 +233,61 @@ class SpatialResult:
     foreground_fraction: float | None = None  # mean share of pixels in the true mask
     grid_ceiling: float | None = None  # mIoU of the majority-vote token mask (about the grid's best)
     sets: list = field(default_factory=list, repr=False)  # [(arm, draw, {block: channels})]
+    diagnostics: list = field(default_factory=list, repr=False)  # failure modes, see ``failure_modes``
+
+    def per_image(self, arm: str, block: int, step: int | None = None, rule: str = "border") -> np.ndarray:
+        """(images,): the IoU of each image at (block, step) (random: the mean over draws).
+
+        Args:
+            arm: an evaluated arm.
+            block: an evaluated block.
+            step: an evaluated step (None: the last).
+            rule: one of ``RULES``.
+        """
+        self.miou(arm, rule)  # checks scored, arm and rule
+        step = self.curve_step if step is None else step
+        if block not in self.blocks:
+            raise ValueError(f"block {block!r} was not evaluated; evaluated blocks: {list(self.blocks)}")
+        if step not in self.steps:
+            raise ValueError(f"step {step!r} was not evaluated; evaluated steps: {list(self.steps)}")
+        return self.iou[rule][arm][:, self.blocks.index(block), self.steps.index(step)].mean(axis=0)
+
+    def estimate(self, arm: str, block: int, step: int | None = None, rule: str = "border", **kwargs) -> Estimate:
+        """The mIoU of one arm at (block, step) with its bootstrap interval over the images.
+
+        Args:
+            arm, block, step, rule: as in ``per_image``.
+            **kwargs: passed to ``stats.bootstrap_mean``.
+        Returns:
+            a ``stats.Estimate``.
+        """
+        return bootstrap_mean(self.per_image(arm, block, step, rule), **kwargs)
+
+    def difference(self, arm_a: str, arm_b: str, block: int, step: int | None = None, rule: str = "border",
+                   **kwargs) -> Estimate:
+        """The paired difference of IoU, arm_a - arm_b, on the same images at (block, step).
+
+        Args:
+            arm_a, arm_b: evaluated arms.
+            block, step, rule: as in ``per_image``.
+            **kwargs: passed to ``stats.bootstrap_mean``.
+        Returns:
+            a ``stats.Estimate`` (> 0 when arm_a finds the subject better).
+        """
+        return paired_difference(self.per_image(arm_a, block, step, rule), self.per_image(arm_b, block, step, rule),
+                                 **kwargs)
+
+    def failure_modes(self, arm: str = "top", step: int | None = None) -> Rows:
+        """The diagnostics of one arm (random: draw 0) at one step (None: the last), one row
+        per block: offset_channels (constant-offset channels), offset_cv (per channel, median
+        over images of std / |mean| over tokens), speckle_images (count), speckle_share,
+        minority_share (mean over images of the smaller cluster's share of tokens)."""
+        step = self.curve_step if step is None else step
+        if arm not in self.arms:
+            raise ValueError(f"arm {arm!r} was not evaluated; evaluated arms: {self.arms}")
+        if step not in self.steps:
+            raise ValueError(f"step {step!r} was not evaluated; evaluated steps: {list(self.steps)}")
+        return Rows(self.diagnostics).select(arm=arm, step=step)
 
     @property
     def scored(self) -> bool:
@@ -266,14 +337,19 @@ class SpatialResult:
         if not self.scored:
             return Rows()
         out = []
+        names = {"border": "miou", "oracle": "miou_oracle", "activation": "miou_activation_rule"}
         for arm in self.arms:
             m = {r: self.miou(arm, r) for r in RULES}
             for i, b in enumerate(self.blocks):
                 for j, s in enumerate(self.steps):
-                    out.append({"arm": arm, "k": int(self.k), "block": int(b), "step": int(s),
-                                "miou": round(float(m["border"][i, j]), 4),
-                                "miou_oracle": round(float(m["oracle"][i, j]), 4),
-                                "miou_activation_rule": round(float(m["activation"][i, j]), 4)})
+                    row = {"arm": arm, "k": int(self.k), "block": int(b), "step": int(s),
+                           "miou": round(float(m["border"][i, j]), 4),
+                           "miou_oracle": round(float(m["oracle"][i, j]), 4),
+                           "miou_activation_rule": round(float(m["activation"][i, j]), 4), "n": int(self.num_images)}
+                    for r, name in names.items():
+                        ci = bootstrap_mean(self.iou[r][arm][:, i, j].mean(axis=0)).ci
+                        row[f"{name}_ci"] = [round(ci[0], 4), round(ci[1], 4)]
+                    out.append(row)
         return Rows(out)
 
     def select(self, **where) -> Rows:
@@ -317,8 +393,9 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
     labels = kmeans(z, K, seed=seed)
     masks = polarity_masks(labels, z.sum(-1).numpy(), cap.grid, K)
     shape = (len(sets), len(blocks), len(steps), R) + tuple(cap.grid)
+    diag = _diagnostics(sets, blocks, steps, xs, np.asarray(labels).reshape(len(xs), R, n), K)
     if truth is None:
-        return SpatialResult(k, K, arms, blocks, steps, random_draws, R, None, sets=sets)
+        return SpatialResult(k, K, arms, blocks, steps, random_draws, R, None, sets=sets, diagnostics=diag)
     truth = np.asarray(truth, bool)
     if truth.shape[0] != R:
         raise ValueError(f"{truth.shape[0]} foreground masks for {R} images")
@@ -331,7 +408,55 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
             out[r][a] = iou[r][sel]
     ceiling = float(grid_ceiling_iou(truth, cap.grid).mean())
     return SpatialResult(k, K, arms, blocks, steps, random_draws, R, out, float(truth.mean()),
-                         grid_ceiling=ceiling, sets=sets)
+                         grid_ceiling=ceiling, sets=sets, diagnostics=diag)
+
+
+def offset_cv(x: torch.Tensor) -> np.ndarray:
+    """(k,): per channel, the median over rows of std / |mean| over tokens of x (rows, tokens, k);
+    below ``OFFSET_CV`` the channel is a constant offset (inf where the mean is 0)."""
+    x = x.double()
+    mu, sd = x.mean(1).abs(), x.std(1, unbiased=False)
+    cv = torch.where(mu > 0, sd / mu.clamp_min(1e-300), torch.full_like(sd, float("inf")))
+    return cv.median(dim=0).values.numpy()
+
+
+def speckle(x: torch.Tensor, labels: np.ndarray, K: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (is speckle, the smallest cluster's share of tokens). x (rows, tokens, k) raw
+    tokens, labels (rows, tokens). Speckle: the smallest cluster holds at most ``SPECKLE_SHARE``
+    of the tokens and its mean token norm is at least ``SPECKLE_NORM`` times the rest's."""
+    norm = x.double().norm(dim=-1).numpy()
+    labels = np.asarray(labels)
+    flags, shares = np.zeros(len(x), bool), np.zeros(len(x))
+    for r in range(len(x)):
+        counts = np.bincount(labels[r], minlength=K)
+        c = int(np.argmin(np.where(counts > 0, counts, np.inf)))
+        inside = labels[r] == c
+        shares[r] = inside.mean()
+        if inside.all():  # one cluster only: nothing to compare
+            continue
+        ratio = norm[r][inside].mean() / max(norm[r][~inside].mean(), 1e-300)
+        flags[r] = shares[r] <= SPECKLE_SHARE and ratio >= SPECKLE_NORM
+    return flags, shares
+
+
+def _diagnostics(sets, blocks, steps, xs, labels, K) -> list[dict]:
+    """Rows of failure modes per (arm, block, step), for draw 0 of each arm."""
+    out, i = [], 0
+    for arm, draw, chans in sets:
+        for b in blocks:
+            for s in steps:
+                if draw == 0:
+                    x = xs[i]
+                    cv = offset_cv(x)
+                    flags, shares = speckle(x, labels[i], K)
+                    out.append({"arm": arm, "block": int(b), "step": int(s), "channels": list(chans[b]),
+                                "offset_channels": [int(c) for c, v in zip(chans[b], cv) if v < OFFSET_CV],
+                                "offset_cv": [round(float(v), 4) for v in cv],
+                                "speckle_images": int(flags.sum()), "speckle_share": float(flags.mean()),
+                                "speckle_rows": [int(r) for r in np.flatnonzero(flags)],
+                                "minority_share": float(shares.mean())})
+                i += 1
+    return out
 
 
 def run(model, prompts: Sequence[str], seeds=0, score: torch.Tensor | None = None,
