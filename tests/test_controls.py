@@ -256,3 +256,52 @@ def test_verdict_rule():
         stats.verdict(0.1)
     with pytest.raises(ValueError, match="minimum"):
         stats.verdict(stats.Estimate(0.1, (0.0, 0.2), 4), minimum=-1)
+
+
+# -- spatial: per-image intervals and the failure modes ---------------------------------------------
+def test_offset_and_speckle_on_hand_made_tokens():
+    from massact.claims import spatial as S
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 64, 2, generator=g)
+    x[..., 0] = 5.0 + 0.01 * x[..., 0]  # the same value at every token, up to 0.2% noise
+    cv = S.offset_cv(x)
+    assert cv[0] < S.OFFSET_CV < cv[1]
+    y = torch.randn(2, 64, 3, generator=g) * 0.1 + 1
+    y[0, :2] *= 30  # two tokens of 64 with 30x the norm
+    labels = np.zeros((2, 64), int)
+    labels[0, :2] = 1
+    labels[1, :32] = 1
+    flags, shares = S.speckle(y, labels)
+    assert flags.tolist() == [True, False]
+    np.testing.assert_allclose(shares, [2 / 64, 0.5])
+
+
+def test_spatial_estimates_rows_and_diagnostics():
+    from massact.claims import spatial as S
+    from massact.toy.model import pack
+
+    imgs, masks, _, captions = world.sample_batch(7, 5)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 256, 32, generator=g)
+    x[:, :, :4] = pack(torch.from_numpy(imgs), 2)[..., :4] * 4 + 30  # 4 channels carry the picture
+    x[:, :, 4] = 80.0 + 0.01 * torch.randn(5, 256, generator=g)  # the largest: a constant offset
+    cap = S.SpatialCapture(captions, list(range(5)), torch.from_numpy((imgs + 1) / 2), {(0, 0): x}, (16, 16), 1)
+    score = x.mean(1).abs().mean(0)[None]
+    res = S.evaluate(cap, score, masks, k=5, arms=("top", "bottom", "random"), random_draws=2)
+    e = res.estimate("top", 0, 0)
+    assert e.n == 5 and math.isclose(e.mean, float(res.miou("top")[0, 0]), rel_tol=1e-9)
+    d = res.difference("top", "bottom", 0, 0)
+    np.testing.assert_allclose(d.mean, float((res.per_image("top", 0) - res.per_image("bottom", 0)).mean()))
+    assert res.difference("top", "top", 0).ci == (0.0, 0.0)
+    for r in res.rows():
+        assert r["n"] == 5 and r["miou_ci"][0] - 1e-4 <= r["miou"] <= r["miou_ci"][1] + 1e-4
+    top = res.failure_modes("top").first(block=0)
+    assert top["offset_channels"] == [4] and len(top["offset_cv"]) == 5
+    assert res.failure_modes("bottom").first(block=0)["offset_channels"] == []
+    with pytest.raises(ValueError, match="block 3 was not evaluated"):
+        res.estimate("top", 3)
+    with pytest.raises(ValueError, match="arm 'energy' was not evaluated"):
+        res.difference("energy", "top", 0)
+    with pytest.raises(ValueError, match="unknown rule"):
+        res.estimate("top", 0, rule="majority")

@@ -53,9 +53,9 @@ from .rows import Rows
 DEFAULT_K = 8
 DEFAULT_RANDOM_DRAWS = 3
 RULES = ("border", "oracle", "activation")
-#: a channel whose spread over tokens (std) is below OFFSET_CV of its |mean| (median over images)
+#: a channel whose spread over tokens (std) is below OFFSET_CV (1%) of its |mean| (median over images)
 #: is a constant offset: it shifts every token alike and carries no mask
-OFFSET_CV = 0.1
+OFFSET_CV = 0.01
 #: a clustering is "speckle" when one cluster holds at most SPECKLE_SHARE of the tokens and its
 #: tokens' mean norm (on the clustered channels) is at least SPECKLE_NORM times the other's
 SPECKLE_SHARE = 0.05
