@@ -221,7 +221,8 @@ def test_reading_is_computed_from_the_numbers():
     assert readings.what_moves(rows)["position"]["verdict"] == "stays"
 
 
-ROW_KEYS = {"arm", "k", "alpha", "mask", "blocks", "steps", "source_adoption", "target_preservation"}
+ROW_KEYS = {"arm", "k", "alpha", "mask", "blocks", "steps", "source_adoption", "target_preservation", "n",
+            "adoption", "adoption_ci", "source_adoption_ci", "target_preservation_ci"}
 
 
 def _quick_ctx(model):

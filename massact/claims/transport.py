@@ -38,12 +38,20 @@ source and target differ in it, how often the output shows the source's value) a
 *target preservation* (mean of: agreement with the target on the attributes source and
 target share, and the foreground-mask IoU with the target image).
 
+By kind of attribute (``ATTRIBUTE_KINDS``): *layout* (position, size), *identity* (shape,
+colour) and *background*; per pair, the share of that kind's differing attributes the
+output takes from the source, so the pairs are the paired unit of a bootstrap interval.
+
 ``sweep`` runs many settings in one batched pass and returns a ``Sweep`` whose rows filter
-themselves (``sweep.select(arm="top", k=4)``). The sentences built from the rows are
+themselves (``sweep.select(arm="top", k=4)``); every row carries ``n`` (pairs) and intervals
+(``adoption_ci``, ``source_adoption_ci``, ``target_preservation_ci``), and
+``Sweep.estimate`` / ``Sweep.difference`` give them as ``massact.stats.Estimate``s, paired
+on the same caption pairs. The sentences built from the rows are
 ``massact.readings.transport(rows)``; the report's section is ``massact.report.sections``.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -58,12 +66,15 @@ from ..hooks import CaptureSpec, EditSpec
 from ..models import require_sampler
 from ..ranking import ARMS, channel_set
 from ..selection import Selection, span_label
+from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows
 
 MASKS = ("none", "source", "target")
 BASELINES = ("pixel_blend", "embedding_lerp")
 DEFAULT_K = 4
 DEFAULT_MASK_K = 8  # channels the spatial mask clusters on (the spatial claim's default k)
+#: what an attribute is about: where and how large (layout), what it is (identity), the backdrop
+ATTRIBUTE_KINDS = {"layout": ("position", "size"), "identity": ("shape", "color"), "background": ("background",)}
 
 
 # -- what to transport --------------------------------------------------------------------
@@ -506,35 +517,83 @@ def measure(metrics, source_images: torch.Tensor, target_images: torch.Tensor, o
            "pixel_mse_to_source": metrics.pixel_mse(outputs, source_images)}
     attrs = metrics.attributes_of(torch.cat([source_images, target_images, outputs]))
     parts = []
+    # per pair (the paired unit): NaN where the pair does not test the quantity
+    per_pair = {"source_adoption": {}, "adoption": {}, "target_preservation": None}
+    pair_parts = []
     if attrs:
         kept, shared = 0, 0
+        k_pair, s_pair = np.zeros(n), np.zeros(n)
+        adopted, differs = {}, {}
         for a, lab in attrs.items():
             lab = np.asarray(lab)
             s, t, o = lab[:n], lab[n:2 * n], lab[2 * n:]
             d = s != t
             out["differing_pairs"][a] = int(d.sum())
             out["source_adoption"][a] = float((o[d] == s[d]).mean()) if d.any() else None
+            per_pair["source_adoption"][a] = np.where(d, (o == s).astype(float), np.nan)
+            adopted[a], differs[a] = d & (o == s), d
             kept += int((o[~d] == t[~d]).sum())
             shared += int((~d).sum())
+            k_pair += (o == t) & ~d
+            s_pair += ~d
         if shared:
             out["attribute_agreement"] = kept / shared
             parts.append(out["attribute_agreement"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pair_parts.append(np.where(s_pair > 0, k_pair / np.maximum(s_pair, 1), np.nan))
+            for kind, members in ATTRIBUTE_KINDS.items():
+                ms = [a for a in members if a in attrs]
+                if ms:
+                    dif = sum(differs[a].astype(float) for a in ms)
+                    hit = sum(adopted[a].astype(float) for a in ms)
+                    per_pair["adoption"][kind] = np.where(dif > 0, hit / np.maximum(dif, 1), np.nan)
     fg = metrics.foreground_mask(torch.cat([target_images, outputs]))
     if fg is not None:
         fg = np.asarray(fg, bool)
-        out["mask_iou"] = float(np.mean([iou(fg[n + i], fg[i]) for i in range(n)]))
+        ious = np.array([iou(fg[n + i], fg[i]) for i in range(n)], dtype=float)
+        out["mask_iou"] = float(ious.mean())
         parts.append(out["mask_iou"])
+        pair_parts.append(ious)
     if parts:
         out["target_preservation"] = float(np.mean(parts))
+        with warnings.catch_warnings():  # a pair sharing no attribute has only its mask IoU
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_pair["target_preservation"] = np.nanmean(np.stack(pair_parts), axis=0)
+    out["adoption"] = {kind: (None if np.isnan(v).all() else float(np.nanmean(v)))
+                       for kind, v in per_pair["adoption"].items()}
+    out["per_pair"] = per_pair
     return out
 
 
+def _estimate_of(values) -> Estimate | None:
+    """The bootstrap estimate over the pairs that test a quantity (non-NaN), None when none do."""
+    if values is None:
+        return None
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return bootstrap_mean(v) if v.size else None
+
+
+def _ci(est: Estimate | None, ndigits: int = 4):
+    return None if est is None else [round(est.ci[0], ndigits), round(est.ci[1], ndigits)]
+
+
 def sweep_row(spec_row: dict, m: dict, ndigits: int = 4) -> dict:
-    """One row of a sweep: the setting's columns, source_adoption per attribute and
-    target_preservation, rounded to ndigits."""
+    """One row of a sweep: the setting's columns, source_adoption per attribute, adoption per
+    kind of attribute (``ATTRIBUTE_KINDS``) and target_preservation, rounded to ndigits; ``n``
+    (pairs) and the 95% bootstrap interval over the pairs of each (``<name>_ci``; per
+    attribute or kind a dict; over the pairs that differ in it; None where no pair does;
+    target preservation's interval is over the per-pair mean of attribute agreement and
+    mask IoU)."""
     r = lambda v: None if v is None else round(float(v), ndigits)  # noqa: E731
+    pp = m.get("per_pair", {})
     return {**spec_row, "source_adoption": {a: r(v) for a, v in m["source_adoption"].items()},
-            "target_preservation": r(m["target_preservation"])}
+            "target_preservation": r(m["target_preservation"]), "n": int(m["n"]),
+            "adoption": {kind: r(v) for kind, v in m.get("adoption", {}).items()},
+            "adoption_ci": {kind: _ci(_estimate_of(v), ndigits) for kind, v in pp.get("adoption", {}).items()},
+            "source_adoption_ci": {a: _ci(_estimate_of(v), ndigits)
+                                   for a, v in pp.get("source_adoption", {}).items()},
+            "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation")), ndigits)}
 
 
 def baseline_row(arm: str, alpha: float, m: dict) -> dict:
@@ -565,6 +624,63 @@ class Sweep:
     def select(self, **where) -> Rows:
         """The rows meeting ``where`` (see ``Rows.select``)."""
         return self.rows.select(**where)
+
+    def per_pair(self, metric: str, **where) -> np.ndarray:
+        """(pairs,): one metric per caption pair for the first row meeting ``where`` (NaN
+        where the pair does not test it).
+
+        Args:
+            metric: a kind of attribute ("layout", "identity", "background"), an attribute
+              name ("position", "color", ...) or "target_preservation".
+            **where: row conditions, e.g. arm="top", k=16, mask="none".
+        """
+        if not where:
+            raise ValueError("name the row: e.g. per_pair('layout', arm='top', k=16)")
+        i = next((j for j, r in enumerate(self.rows) if r in self.rows.select(**where)), None)
+        if i is None:
+            self.rows.first(**where)  # raises, naming the values the table holds
+        pp = self.measures[i].get("per_pair", {})
+        if metric == "target_preservation":
+            v = pp.get("target_preservation")
+        else:
+            v = pp.get("adoption", {}).get(metric, pp.get("source_adoption", {}).get(metric))
+        if v is None:
+            known = ["target_preservation"] + list(pp.get("adoption", {})) + list(pp.get("source_adoption", {}))
+            raise ValueError(f"unknown or unmeasured metric {metric!r}; this sweep has {known}")
+        return np.asarray(v, dtype=float)
+
+    def estimate(self, metric: str, **where) -> Estimate:
+        """The mean of one metric over the pairs that test it, with its bootstrap interval.
+
+        Args:
+            metric, **where: as in ``per_pair``.
+        Returns:
+            a ``stats.Estimate``.
+        Raises:
+            ValueError when no pair tests the metric (no pair differs in that attribute).
+        """
+        est = _estimate_of(self.per_pair(metric, **where))
+        if est is None:
+            raise ValueError(f"no caption pair tests {metric!r} in the row {where} (no pair differs in it)")
+        return est
+
+    def difference(self, metric: str, a: dict, b: dict, **kwargs) -> Estimate:
+        """The paired difference a - b of one metric over the caption pairs both rows test.
+
+        Args:
+            metric: as in ``per_pair``.
+            a, b: row conditions, e.g. ``dict(arm="top", k=16)`` and ``dict(arm="random", k=16)``.
+            **kwargs: passed to ``stats.bootstrap_mean``.
+        Returns:
+            a ``stats.Estimate`` (> 0: row a moves more of the source than row b).
+        """
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            raise WrongType("a and b are row conditions, e.g. dict(arm='top', k=16)")
+        va, vb = self.per_pair(metric, **a), self.per_pair(metric, **b)
+        ok = ~(np.isnan(va) | np.isnan(vb))
+        if not ok.any():
+            raise ValueError(f"no caption pair tests {metric!r} in both rows")
+        return paired_difference(va[ok], vb[ok], **kwargs)
 
 
 def sweep(model, sources, targets, seeds, specs: Sequence[TransportSpec], score, metrics=None,
