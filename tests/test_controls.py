@@ -305,3 +305,56 @@ def test_spatial_estimates_rows_and_diagnostics():
         res.difference("energy", "top", 0)
     with pytest.raises(ValueError, match="unknown rule"):
         res.estimate("top", 0, rule="majority")
+
+
+# -- transport: adoption by kind of attribute, per pair ---------------------------------------------
+class _LabelMetrics(massact.metrics.Metrics):
+    """Reads attributes from a table: image i's pixel value names its row of labels."""
+
+    attributes = ("position", "size", "shape", "color", "background")
+
+    def __init__(self, table):
+        self.table = table
+
+    def attributes_of(self, images):
+        ids = images[:, 0, 0, 0].round().long().tolist()
+        return {a: np.array([self.table[i][j] for i in ids]) for j, a in enumerate(self.attributes)}
+
+
+def test_adoption_by_kind_per_pair_and_sweep_intervals():
+    from massact.claims import transport as T
+    from massact.claims.rows import Rows
+
+    # 4 pairs; labels (position, size, shape, color, background); source/target/output ids
+    table = {0: (0, 0, 0, 0, 0), 1: (1, 1, 1, 1, 1),  # source 0 / target 1 differ in everything
+             2: (0, 0, 1, 1, 1),  # output 2: takes layout from the source, keeps identity and background
+             3: (1, 1, 0, 0, 1)}  # output 3: takes identity only
+
+    def ims(ids):
+        return torch.tensor(ids, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).clone()
+
+    m = _LabelMetrics(table)
+    src, tgt = ims([0, 0, 0, 0]), ims([1, 1, 1, 1])
+    lay = T.measure(m, src, tgt, ims([2, 2, 2, 3]))
+    ide = T.measure(m, src, tgt, ims([3, 3, 3, 3]))
+    np.testing.assert_allclose(lay["per_pair"]["adoption"]["layout"], [1, 1, 1, 0])
+    np.testing.assert_allclose(lay["per_pair"]["adoption"]["identity"], [0, 0, 0, 1])
+    np.testing.assert_allclose(lay["per_pair"]["adoption"]["background"], [0, 0, 0, 0])
+    assert lay["adoption"] == {"layout": 0.75, "identity": 0.25, "background": 0.0}
+    spec = {"arm": "top", "k": 4, "alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all"}
+    rows = Rows([T.sweep_row(spec, lay), T.sweep_row({**spec, "arm": "random"}, ide)])
+    sw = T.Sweep(rows, [lay, ide], None)
+    r = rows.first(arm="top")
+    assert r["n"] == 4 and r["adoption"]["layout"] == 0.75
+    lo, hi = r["adoption_ci"]["layout"]
+    assert 0.0 <= lo <= 0.75 <= hi <= 1.0
+    assert sw.estimate("layout", arm="top").mean == 0.75
+    d = sw.difference("layout", dict(arm="top"), dict(arm="random"))
+    assert d.mean == 0.75 and d.n == 4
+    assert sw.difference("color", dict(arm="top"), dict(arm="top")).ci == (0.0, 0.0)
+    with pytest.raises(ValueError, match="unknown or unmeasured metric 'texture'"):
+        sw.estimate("texture", arm="top")
+    with pytest.raises(LookupError, match="no row"):
+        sw.estimate("layout", arm="bottom")
+    with pytest.raises(TypeError, match="row conditions"):
+        sw.difference("layout", "top", "random")
