@@ -3,12 +3,20 @@
 ``verdict(result)`` is the comparison the sentences rest on (which arm hurts how much, and
 whether that is "reproduced", "weak" or "not reproduced"); ``critical(result, breakdown,
 independence)`` writes them. Nothing here runs a model: every word follows from a number.
+
+When the result keeps per-image values (every ``probe`` result does), the status follows
+from the paired bootstrap intervals of the differences top - control (``massact.stats.verdict``
+on the extra harm of top over bottom and over random, the weaker of the two; a caption
+accuracy difference must reach ``WEAK_DROP`` to count as "reproduces"), and the sentences
+quote them ("top-8 lowers caption accuracy 0.12 [0.08, 0.16] more than random-8"). Results
+without per-image values fall back to the point-estimate thresholds below.
 """
 from __future__ import annotations
 
 import math
 
-from ..claims.critical import ARMS, ATTRIBUTE_GROUPS, ProbeResult
+from .. import stats
+from ..claims.critical import ARMS, ATTRIBUTE_GROUPS, PER_IMAGE_METRICS, ProbeResult
 
 #: reading thresholds, in caption-accuracy points (fraction of attributes): a drop of at least
 #: STRONG_DROP is "collapse-like", below WEAK_DROP it is "no clear effect"
@@ -49,7 +57,8 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
     k = max(c[0] for c in conds if c[1] == blocks and c[2] == steps) if k is None else k
     base = result.baseline
     key, name, higher = _main_metric(base)
-    arms = {r["arm"]: r for r in result.select(k=k, blocks=blocks, steps=steps)}
+    zeroed = lambda v: v in (None, "zero")  # noqa: E731  (rows of mean ablation are read apart)
+    arms = {r["arm"]: r for r in result.select(k=k, blocks=blocks, steps=steps, ablation=zeroed)}
 
     def drop(arm):  # positive = worse than clean
         r = arms.get(arm)
@@ -67,6 +76,8 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
     if top is None:
         out["status"] = "no top arm"
         return out
+    if result.per_image and key in PER_IMAGE_METRICS:
+        return _interval_verdict(result, out, key, higher, k, blocks, steps)
     others = [v for v in (bot, rnd) if v is not None]
     worst_other = max(others) if others else 0.0
     if key == "pixel_mse":  # no judge: compare MSEs relative to the control arms
@@ -79,6 +90,89 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
     else:
         status = "not reproduced"
     out["status"] = status
+    return out
+
+
+_OLD_NAMES = {"reproduces": "reproduced", "weak": "weak", "does not reproduce": "not reproduced"}
+_ORDER = ("does not reproduce", "weak", "reproduces")
+
+
+def harm(result: ProbeResult, metric: str, higher: bool, arm_a: str, arm_b: str, k, blocks, steps,
+         ablation_a: str = "zero", ablation_b: str = "zero") -> stats.Estimate:
+    """How much more arm_a damages the images than arm_b, per image, paired (> 0: a hurts more)."""
+    if higher:
+        return result.difference(metric, arm_b, arm_a, k, blocks, steps, ablation_a=ablation_b, ablation_b=ablation_a)
+    return result.difference(metric, arm_a, arm_b, k, blocks, steps, ablation_a=ablation_a, ablation_b=ablation_b)
+
+
+def _interval_verdict(result, out: dict, key: str, higher: bool, k, blocks, steps) -> dict:
+    minimum = 0.0 if key == "pixel_mse" else WEAK_DROP
+    run = set(result.meta.get("arms", ARMS))
+    abl = set(result.meta.get("ablations", ("zero",)))
+    diffs, verdicts = {}, {}
+    diffs["top-clean"] = harm(result, key, higher, "top", "none", k, blocks, steps)
+    for c in ("bottom", "random", "energy"):
+        if c in run:
+            diffs[f"top-{c}"] = harm(result, key, higher, "top", c, k, blocks, steps)
+            verdicts[c] = stats.verdict(diffs[f"top-{c}"], minimum)
+    if "mean" in abl:
+        diffs["top_mean-clean"] = harm(result, key, higher, "top", "none", k, blocks, steps, "mean")
+        diffs["top_zero-top_mean"] = harm(result, key, higher, "top", "top", k, blocks, steps, "zero", "mean")
+    core = [verdicts[c] for c in ("bottom", "random") if c in verdicts]
+    overall = min(core, key=_ORDER.index) if core else stats.verdict(diffs["top-clean"], minimum)
+    out.update({"status": _OLD_NAMES[overall], "verdict_rule": "intervals", "minimum": minimum,
+                "intervals": {name: e.summary() for name, e in diffs.items()},
+                "interval_verdicts": verdicts, "n": diffs["top-clean"].n,
+                "estimates": {a: result.estimate(key, a, k, blocks, steps).summary()
+                              for a in ["none"] + [a for a in ALL_READ if a in run]}})
+    return out
+
+
+ALL_READ = ("top", "bottom", "random", "energy")
+
+
+def _iv(summary: dict, spec: str = ".2f") -> str:
+    return f"{summary['mean']:{spec}} [{summary['ci'][0]:{spec}}, {summary['ci'][1]:{spec}}]"
+
+
+def _interval_sentences(v: dict) -> list[str]:
+    """The sentences that quote the paired intervals (see ``_interval_verdict``)."""
+    iv, k, name = v["intervals"], v["k"], v["metric_name"]
+    spec = ".4f" if v["metric"] == "pixel_mse" else ".2f"
+    verb = "raises" if v["metric"] == "pixel_mse" else "lowers"
+    out = [f"Paired over the same {v['n']} images (95% bootstrap intervals): top-{k} {verb} {name} by "
+           f"{_iv(iv['top-clean'], spec)} against the clean images"]
+    for c in ("bottom", "random"):
+        if f"top-{c}" in iv:
+            out[-1] += f"; {_iv(iv[f'top-{c}'], spec)} more than {c}-{k}"
+    out[-1] += "."
+    if "top-energy" in iv:
+        e, ev = iv["top-energy"], v["interval_verdicts"]["energy"]
+        if ev == "reproduces":
+            out.append(f"Against random channels with the same summed squared activation, top-{k} still hurts "
+                       f"{_iv(e, spec)} more: the massive channels are special, not only large.")
+        elif ev == "weak":
+            out.append(f"Against random channels with the same summed squared activation the extra harm of top-{k} "
+                       f"is {_iv(e, spec)}: weak, so much of the effect may come from how large the removed "
+                       "activations are.")
+        else:
+            out.append(f"Random channels with the same summed squared activation hurt as much as top-{k} "
+                       f"({_iv(e, spec)}): on these numbers what matters is how large the removed activations are, "
+                       "not which channels they are.")
+    if "top_mean-clean" in iv:
+        m, z = iv["top_mean-clean"], iv["top_zero-top_mean"]
+        harmless = m["ci"][0] <= 0 or m["mean"] < (0.0 if v["metric"] == "pixel_mse" else WEAK_DROP)
+        txt = (f"Mean ablation (the top-{k} channels set to their calibration mean at each block and step) "
+               f"{verb} {name} by {_iv(m, spec)}; zeroing hurts {_iv(z, spec)} more than mean ablation.")
+        if harmless and z["ci"][0] > 0:
+            txt += (" Harmless mean ablation beside destructive zeroing: the channels act like a bias (a constant "
+                    "the network relies on), not like a carrier of image-specific information.")
+        elif not harmless:
+            txt += (" Mean ablation is destructive too: the channels carry information beyond their mean "
+                    "(what varies from image to image matters).")
+        else:
+            txt += " The intervals do not separate the two readings (bias-like vs information-carrying)."
+        out.append(txt)
     return out
 
 
@@ -209,7 +303,7 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
                      "has little room to register a collapse; the pixel numbers below matter more.")
     mse = {}
     for a in ARMS:
-        rs = result.select(arm=a, k=v["k"], blocks=v["blocks"], steps=v["steps"])
+        rs = result.select(arm=a, k=v["k"], blocks=v["blocks"], steps=v["steps"], ablation=lambda x: x in (None, "zero"))
         if rs and rs[0].get("pixel_mse") is not None:
             mse[a] = rs[0]["pixel_mse"]
     if v["metric"] != "pixel_mse" and "top" in mse:
@@ -220,6 +314,18 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
             txt += f" (top = {mse['top'] / max(ctrl):.1f}x the larger control)"
         parts.append(txt + ".")
     st = v["status"]
+    if v.get("verdict_rule") == "intervals":
+        parts += _interval_sentences(v)
+        if st == "reproduced":
+            parts.append(f"The claim reproduces here: the intervals of the extra harm of top-{v['k']} over the "
+                         "controls lie above zero and the effect is large enough to matter.")
+        elif st == "weak":
+            parts.append(f"The effect is weak: top-{v['k']} hurts more than the controls on average, but an "
+                         "interval reaches zero or the difference is small.")
+        else:
+            parts.append(f"The claim does not reproduce here: zeroing the top-{v['k']} channels hurts no more than "
+                         "the controls on these images.")
+        st = None
     if st == "reproduced":
         parts.append(f"The claim reproduces here: removing the top-{v['k']} channels hurts far more than removing "
                      f"as many low-statistic or random channels.")
@@ -229,7 +335,8 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
     elif st == "not reproduced":
         parts.append("The claim does not reproduce here: zeroing the top channels hurts no more than the controls.")
     # dose-response: does the top arm degrade monotonically with k?
-    tops = sorted((r["k"], r.get(v["metric"])) for r in result.select(arm="top", blocks=v["blocks"], steps=v["steps"]))
+    tops = sorted((r["k"], r.get(v["metric"])) for r in result.select(arm="top", blocks=v["blocks"], steps=v["steps"],
+                                                                       ablation=lambda x: x in (None, "zero")))
     if len(tops) >= 3 and all(t[1] is not None for t in tops):
         vs = [t[1] for t in tops]
         mono = all(a >= b - 0.02 for a, b in zip(vs, vs[1:])) if v["metric"] != "pixel_mse" else \
