@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import stats
 from ..claims.spatial import SpatialResult
 
 
@@ -38,16 +39,18 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
         parts.append(f"At block {bb}: " + ", ".join(f"{a}-{result.k} {v[bi]:.2f}" for a, v in others.items()) + ".")
     gap = min([top[bi] - v[bi] for v in others.values()] + [top[bi] - chance])
     wins = [all(top[i] >= v[i] + margin for v in others.values()) and top[i] >= chance + margin for i in range(nb)]
-    # paired per-image differences at the best block: is the gap larger than its noise?
-    j = result.steps.index(step)
-    per_image = {a: result.iou["border"][a][:, bi, j].mean(0) for a in result.arms}
-    ses = [per_image["top"].std() / np.sqrt(result.num_images)] + \
-          [(per_image["top"] - per_image[a]).std() / np.sqrt(result.num_images) for a in others]
-    se = float(max(ses))
-    if gap <= 2 * se:
-        parts.append(f"With {result.num_images} images the lead of top-k at its best block ({gap:.2f}) is within twice "
-                     f"its standard error ({se:.2f}), and the best block was picked on the same images: this is not "
-                     f"evidence for the claim on this model.")
+    # paired per-image differences at the best block: is the gap resolved from its noise?
+    diffs = {a: result.difference("top", a, bb, step) for a in others}
+    if chance is not None:
+        diffs["all-foreground"] = stats.bootstrap_mean(result.per_image("top", bb, step) - chance)
+    if diffs:
+        parts.append(f"Paired over the same {result.num_images} images (95% bootstrap intervals), top-{result.k} "
+                     f"at block {bb} leads " + ", ".join(f"{a}{'' if a == 'all-foreground' else f'-{result.k}'} by "
+                                                       f"{e:.2f}" for a, e in diffs.items()) + ".")
+    unresolved = [a for a, e in diffs.items() if stats.direction(e) != 1]
+    if unresolved:
+        parts.append(f"The interval of the lead over {', '.join(unresolved)} reaches zero, and the best block was "
+                     "picked on the same images: this is not evidence for the claim on this model.")
     elif gap >= margin:
         parts.append(f"The claim reproduces on this model: at its best block top-k beats every control and the "
                      f"all-foreground mask by at least {margin:.2f} (by {gap:.2f}), and it does so at {sum(wins)} of "
@@ -77,6 +80,16 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
         parts.append(f"The border rule loses {orc[worst] - top[worst]:.2f} against the oracle at block "
                      f"{result.blocks[worst]}: a polarity rule is still a guess where the clusters are not "
                      "subject and background.")
+    diag = result.failure_modes("top", step) if result.diagnostics else []
+    offset = [(r["block"], r["offset_channels"]) for r in diag if r["offset_channels"]]
+    speck = [(r["block"], r["speckle_images"]) for r in diag if r["speckle_images"]]
+    if offset:
+        parts.append("Failure mode, constant offsets: some top channels barely vary across tokens (spread below "
+                     "1% of their mean), so they carry no mask: " + "; ".join(
+                         f"block {b}: channels {cs}" for b, cs in offset[:4]) + (" ..." if len(offset) > 4 else "") + ".")
+    if speck:
+        parts.append("Failure mode, speckle: at " + ", ".join(f"block {b} ({n} images)" for b, n in speck[:4])
+                     + " one k-means cluster is only a few high-norm tokens, not a region.")
     if len(result.steps) > 1:
         m = result.miou("top", "border")
         parts.append(f"Over steps, block {bb} scores best at step {result.steps[int(np.argmax(m[bi]))]} "
