@@ -16,7 +16,7 @@ import massact
 import massact.claims.critical as C
 from massact import stats
 from massact.generation import generate
-from massact.hooks import BatchLayout, CaptureSpec, ChannelStats, EditSpec, Tracer
+from massact.hooks import CaptureSpec, ChannelStats, EditSpec, Tracer
 from massact.ranking import ENERGY_TOLERANCE, channel_set, energy_matched, massive_table, token_energy_share
 from massact.selection import Selection
 from massact.toy import world
@@ -358,3 +358,19 @@ def test_adoption_by_kind_per_pair_and_sweep_intervals():
         sw.estimate("layout", arm="bottom")
     with pytest.raises(TypeError, match="row conditions"):
         sw.difference("layout", "top", "random")
+
+
+def test_transport_reading_quotes_the_kinds_with_intervals():
+    from massact import readings
+
+    spec = {"alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all", "k": 16, "target_preservation": 0.8,
+            "n": 32, "source_adoption": {"position": 1.0, "color": 0.0}}
+    rows = [{**spec, "arm": "top", "adoption": {"layout": 0.9, "identity": 0.05},
+             "adoption_ci": {"layout": [0.8, 0.97], "identity": [0.0, 0.12]}},
+            {**spec, "arm": "random", "source_adoption": {"position": 0.4, "color": 0.0},
+             "adoption": {"layout": 0.4, "identity": 0.0}, "adoption_ci": {"layout": [0.3, 0.5], "identity": [0.0, 0.0]}}]
+    kinds = readings.transport_by_kind(rows)
+    assert kinds["layout"]["verdict"] == "carried" and kinds["identity"]["verdict"] == "not carried"
+    text = readings.transport(rows)
+    assert "layout: top-16 0.90 [0.80, 0.97], random-16 0.40 [0.30, 0.50]" in text
+    assert "carry layout" in text and "do not carry identity" in text

@@ -14,7 +14,8 @@ One function per claim result:
 * ``critical(probe_result, breakdown=None, independence=None)`` and ``critical_verdict(...)``
   (the numbers the sentences rest on);
 * ``spatial(spatial_result)``;
-* ``transport(rows)`` and ``what_moves(rows)`` (per attribute: does it follow the top-k?);
+* ``transport(rows)``, ``what_moves(rows)`` (per attribute: does it follow the top-k?) and
+  ``transport_by_kind(rows)`` (layout / identity / background, from the intervals);
 * ``interpolation(res)``, ``composition(comp)``, ``subject_transfer(inversion, measure)``;
 * ``training(rows)`` (the claims across training checkpoints).
 
@@ -27,8 +28,9 @@ from ._critical import STRONG_DROP, WEAK_DROP, critical
 from ._critical import verdict as critical_verdict
 from ._spatial import spatial
 from ._training import training
+from ._transport import by_kind as transport_by_kind
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["critical", "critical_verdict", "spatial", "transport", "what_moves", "interpolation", "composition",
+__all__ = ["critical", "critical_verdict", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
            "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

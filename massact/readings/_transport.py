@@ -52,6 +52,50 @@ def what_moves(rows: Sequence[dict], k: int | None = None, strong: float = 0.5, 
     return out
 
 
+def by_kind(rows: Sequence[dict], k: int | None = None, weak: float = 0.2) -> dict[str, dict]:
+    """Per kind of attribute (layout, identity, background): each arm's adoption with its
+    interval, and what the top-k channels do with it.
+
+    The rule: "carried" when top's 95% interval lies wholly above every control arm's
+    interval; "not carried" when top's interval lies wholly below ``weak``; "unspecific" when
+    top's interval overlaps a control's while reaching above ``weak``; "untested" when no
+    pair differs in that kind.
+
+    Args:
+        rows: sweep rows (alpha 1, no mask, every block and step are read).
+        k: channels per block of the rows to read (None: the first top row's k).
+        weak: the adoption below which a kind "stays with the target".
+    Returns:
+        {kind: {"top": (mean, [lo, hi]) or None, "bottom": ..., "random": ..., "verdict": str}};
+        {} without a top row with intervals.
+    """
+    rows = Rows(rows)
+    base = rows.select(arm=set(ARMS), alpha=1.0, mask="none", blocks="all", steps="all")
+    tops = base.select(arm="top") if k is None else base.select(arm="top", k=k)
+    if not tops or "adoption_ci" not in tops[0]:
+        return {}
+    k = tops[0]["k"]
+    by_arm = {}
+    for r in base.select(k=k):
+        by_arm.setdefault(r["arm"], r)
+    out = {}
+    for kind, ci in by_arm["top"]["adoption_ci"].items():
+        entry = {a: (None if r["adoption_ci"].get(kind) is None else (r["adoption"][kind], r["adoption_ci"][kind]))
+                 for a, r in by_arm.items()}
+        top = entry["top"]
+        ctrl = [v for a, v in entry.items() if a != "top" and v is not None]
+        if top is None:
+            verdict = "untested"
+        elif top[1][1] < weak:
+            verdict = "not carried"
+        elif ctrl and all(top[1][0] > c[1][1] for c in ctrl):
+            verdict = "carried"
+        else:
+            verdict = "unspecific"
+        out[kind] = {**entry, "verdict": verdict, "k": k}
+    return out
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -96,6 +140,26 @@ def transport(rows: Sequence[dict]) -> str:
         elif arm_means["top"] <= max(ctrl.values()) + 0.05:
             text += (" On these numbers the top channels carry no more of the source than "
                      + _names([f"{a}-{k}" for a, v in ctrl.items() if arm_means["top"] <= v + 0.05]) + ".")
+    kinds = by_kind(rows, k)
+    if kinds:
+        def iv(v):
+            return "n/a" if v is None else f"{v[0]:.2f} [{v[1][0]:.2f}, {v[1][1]:.2f}]"
+
+        arms_seen = [a for a in ("top", "bottom", "random") if any(a in e for e in kinds.values())]
+        n = top.get("n")
+        text += (f" By kind of attribute (adoption over the pairs that differ in it{f', of {n} pairs' if n else ''}, "
+                 "95% bootstrap intervals): " + "; ".join(
+                     f"{kind}: " + ", ".join(f"{a}-{k} {iv(e.get(a))}" for a in arms_seen) for kind, e in kinds.items())
+                 + ".")
+        for verdict, phrase in (("carried", "The top-{k} channels carry {names}: top's interval lies above every "
+                                            "control's."),
+                                ("unspecific", "With the top-{k} channels {names} moves too, but the intervals overlap a "
+                                               "control's: equally many other channels carry it about as well."),
+                                ("not carried", "The top-{k} channels do not carry {names} (adoption clearly below "
+                                                "0.2).")):
+            names = [kind for kind, e in kinds.items() if e["verdict"] == verdict]
+            if names:
+                text += " " + phrase.format(k=k, names=_names(names))
     if top["target_preservation"] is not None:
         text += f" Target preservation under top-{k}: {_fmt(top['target_preservation'])}."
     masked = rows.select(arm="top", mask="spatial", k=k, alpha=1.0)
