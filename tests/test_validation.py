@@ -130,7 +130,7 @@ def _mix(**kw):
     (dict(op="mix", channels={0: (1,)}), ValueError, r"needs a source"),
     (dict(op="replace", channels={0: (1,)}, alpha=0.5, source_rows=((1, 0),)), ValueError,
      r"op 'replace' is 'mix' with alpha 1, but alpha is 0\.5: use op 'mix'"),
-    (dict(op="scale", channels={0: (1,)}), ValueError, r"unknown op 'scale'; choose one of \('zero', 'mix'\)"),
+    (dict(op="scale", channels={0: (1,)}), ValueError, r"unknown op 'scale'; choose one of \('zero', 'mix', 'set'\)"),
     (dict(op=None, channels={0: (1,)}), ValueError, r"unknown op None"),
 ])
 def test_editspec_refuses(model, kwargs, exc, match):
@@ -203,7 +203,7 @@ def test_channel_set_never_ranks_nan(arm):
     (dict(k=True), WrongType, r"k True is not an integer"),
     (dict(k=0), ValueError, r"k 0 out of range: k must be in 1\.\.16"),
     (dict(k=17), ValueError, r"k 17 out of range"),
-    (dict(arm="middle"), ValueError, r"unknown arm 'middle'; choose one of \('top', 'bottom', 'random'\)"),
+    (dict(arm="middle"), ValueError, r"unknown arm 'middle'; choose one of \('top', 'bottom', 'random', 'energy'\)"),
     (dict(blocks=1), WrongType, r"blocks must be a list or tuple of integers"),
     (dict(blocks=[0.5]), WrongType, r"block 0\.5 is not an integer: valid blocks are 0\.\.2"),
     (dict(blocks=[3]), ValueError, r"block 3 out of range: valid blocks are 0\.\.2"),
