@@ -256,7 +256,7 @@ class Selection:
     def label(self) -> str:
         """Short text, e.g. "top-4, blocks all, steps early" (random: "..., seed 2")."""
         s = f"{self.arm}-{self.k}, blocks {_spec_text(self.blocks)}, steps {_spec_text(self.steps)}"
-        return s + (f", seed {self.seed}" if self.arm == "random" else "")
+        return s + (f", seed {self.seed}" if self.arm in ("random", "energy") else "")
 
     def summary(self) -> dict:
         """A JSON-able description: arm, k, blocks, steps ("all", "early", ... or a list), seed."""
