@@ -82,8 +82,9 @@ cells = [
     ("code", "from massact.plots.massive import training_growth\n"
              "if hasattr(model, 'card'):\n    display(training_growth(model.card))\n"
              "else:\n    print('This model has no training history (only the toy ships one).')", IGN),
-    ("md", "## 8 · The claims across training\n\nThe toy ships checkpoints along its training run, before, at and "
-           "after the point where the outliers appear. If the massive channels are what the paper says, each "
+    ("md", "## 8 · The claims across training\n\nThe toy ships a series of checkpoints along one training run (a "
+           "sibling of the default model: width 192, 2,500 steps; `massact/toy/weights/checkpoints/run_card.md`), "
+           "from before the outliers appear to the end of the run. If the massive channels are what the paper says, each "
            "claim's effect should grow as they grow. Every checkpoint is measured with the **same** prompts, seeds "
            "and caption pairs; each point carries a 95% bootstrap interval over images (paired across arms). "
            "This uses a small protocol (16 images, 8 pairs) so that it runs in a minute or two; `massact reproduce` "

@@ -102,7 +102,9 @@ def training_section(ctx: ReportContext) -> Section:
     text = readings.training(rows)
     inputs = {"prompts_from": "the world's evaluation prompts and caption pairs",
               "why": "every checkpoint must see the same prompts, seeds and pairs, so the rows differ only by the "
-                     "weights", "calibration": f"the world's first {protocol.n_calibration} calibration prompts"}
+                     "weights", "calibration": f"the world's first {protocol.n_calibration} calibration prompts",
+              "checkpoints": f"the model's checkpoint series, steps {steps} (for the toy: a separate run from the "
+                             "default weights, described in its run card)"}
     return Section(results={"rows": rows, "protocol": protocol.summary(), "reading": text},
                    figures=[claims_across_training(rows)], text=text, inputs=inputs)
 

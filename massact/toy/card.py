@@ -67,6 +67,9 @@ def main(argv=None):
     p.add_argument("--snapshots", default="", help="comma-separated snapshot steps to ship as checkpoints")
     p.add_argument("--pilot", action="append", default=[], help="a pilot run folder for the comparison table")
     p.add_argument("--note", action="append", default=[], help="a line for the card's training notes")
+    p.add_argument("--checkpoint-run", action="store_true",
+                   help="ship this run as the checkpoint series only (weights/checkpoints/ and its run_card), "
+                        "leaving the shipped final weights and model_card as they are")
     p.add_argument("--reference-card", default=None,
                    help="an earlier model_card.json whose ratio history joins the comparison (e.g. width 128)")
     a = p.parse_args(argv)
@@ -94,7 +97,7 @@ def main(argv=None):
     if a.reference_card:
         ref = json.loads(Path(a.reference_card).read_text())
         rc, ra = ref["config"], ref["training_args"]
-        pilots.append({"run": "earlier shipped model", "width": rc["num_attention_heads"] * rc["attention_head_dim"],
+        pilots.append({"run": "default toy model (width 128)", "width": rc["num_attention_heads"] * rc["attention_head_dim"],
                        "blocks": rc["num_double_layers"] + rc["num_single_layers"], "lr": ra["lr"],
                        "weight_decay": ra.get("weight_decay", 0.0), "batch": ra["batch"], "steps": ref["steps"],
                        "cpu_minutes": ref["train_minutes"], "threads": ra["threads"],
@@ -102,27 +105,44 @@ def main(argv=None):
     card["pilots"] = pilots
     card["notes"] = list(a.note)
     WEIGHTS_DIR.mkdir(exist_ok=True)
-    shutil.copy(weights, WEIGHTS_DIR / "toy_dit.safetensors")
     ckpt_dir = WEIGHTS_DIR / "checkpoints"
+    out_dir, card_name, prefix = (ckpt_dir, "run_card", "") if a.checkpoint_run else (WEIGHTS_DIR, "model_card",
+                                                                                        "checkpoints/")
+    if not a.checkpoint_run:
+        shutil.copy(weights, WEIGHTS_DIR / "toy_dit.safetensors")
     shipped = []
-    if a.snapshots:
+    if a.snapshots or a.checkpoint_run:
         ckpt_dir.mkdir(exist_ok=True)
         for old in ckpt_dir.glob("toy_dit_step*.safetensors"):
             old.unlink()
         for st in [int(x) for x in a.snapshots.split(",") if x.strip()]:
             src = run / "snapshots" / f"toy_dit_step{st:05d}.safetensors"
             shutil.copy(src, ckpt_dir / src.name)
-            shipped.append({"step": st, "file": f"checkpoints/{src.name}", "dtype": "float16",
+            shipped.append({"step": st, "file": f"{prefix}{src.name}", "dtype": "float16",
                             "megabytes": round(src.stat().st_size / 2 ** 20, 1)})
-    shipped.append({"step": card["steps"], "file": "toy_dit.safetensors", "dtype": "float32",
-                    "megabytes": round((WEIGHTS_DIR / "toy_dit.safetensors").stat().st_size / 2 ** 20, 1)})
+    if a.checkpoint_run:  # the run's final EMA weights join the series, in float16 like the others
+        from .model import load_weights, save_weights
+
+        final = ckpt_dir / f"toy_dit_step{card['steps']:05d}.safetensors"
+        save_weights(load_weights(weights).half(), final, {"steps": card["steps"], "train_minutes":
+                                                           card["train_minutes"], "seed": card["seed"],
+                                                           "dtype": "float16"})
+        shipped.append({"step": card["steps"], "file": final.name, "dtype": "float16",
+                        "megabytes": round(final.stat().st_size / 2 ** 20, 1)})
+    else:
+        shipped.append({"step": card["steps"], "file": "toy_dit.safetensors", "dtype": "float32",
+                        "megabytes": round((WEIGHTS_DIR / "toy_dit.safetensors").stat().st_size / 2 ** 20, 1)})
     card["checkpoints"] = shipped
-    (WEIGHTS_DIR / "model_card.json").write_text(json.dumps(card, indent=1))
+    (out_dir / f"{card_name}.json").write_text(json.dumps(card, indent=1))
     acc = ev["caption_accuracy"]
     size, patch = card["config"]["image_size"], card["config"]["patch"]
     ratio = {m["step"]: f"{max(b['top1_over_median_absmean'] for b in m['blocks']):.1f}" for m in hist["massive"]}
     lines = [
-        "# massact toy DiT — model card", "",
+        ("# massact toy DiT — the checkpointed training run" if a.checkpoint_run else
+         "# massact toy DiT — model card"), "",
+        *(["This run ships as a series of float16 checkpoints for the claims-across-training view "
+           "(`massact.load(\"toy\", checkpoint=STEP)`); it is not the default toy model "
+           "(`massact.load(\"toy\")`, see ../model_card.md).", ""] if a.checkpoint_run else []),
         "A tiny text-to-image diffusion transformer built from diffusers' `FluxTransformer2DModel` "
         "(3 double-stream + 4 single-stream blocks) with a jointly trained 2-layer text encoder, trained on the "
         f"procedural toy world (`massact.toy.world`). Pixel space: {size}x{size} RGB in {patch}x{patch} patches = "
@@ -147,7 +167,7 @@ def main(argv=None):
         *[f"| {q['run']} | {q['width']} | {q['blocks']} | {q['lr']} | {q['weight_decay']} | "
           + " | ".join(str(q["ratio"].get(str(s), "")) for s in PILOT_STEPS)
           + f" | {q['cpu_minutes']} ({q['steps']}, {q['threads']}) |" for q in card["pilots"]],
-        "| this model | " + f"{card['config']['num_attention_heads'] * card['config']['attention_head_dim']} | "
+        "| this run | " + f"{card['config']['num_attention_heads'] * card['config']['attention_head_dim']} | "
         + f"{card['config']['num_double_layers'] + card['config']['num_single_layers']} | {args['lr']} | "
         + f"{args.get('weight_decay', 0.0)} | "
         + " | ".join(f"{best_ratio_by_step(hist).get(s, float('nan')):.2f}" for s in PILOT_STEPS)
@@ -173,8 +193,8 @@ def main(argv=None):
         "Nothing plants these values: default diffusers initialisation, plain MSE loss. The ratio measured during "
         "training (t = 0.5, 8 probe prompts) is in model_card.json under history.massive.",
     ]
-    (WEIGHTS_DIR / "model_card.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {WEIGHTS_DIR}/model_card.md and model_card.json")
+    (out_dir / f"{card_name}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out_dir}/{card_name}.md and {card_name}.json")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Checkpoints along the shipped toy model's training run, for the claims-across-training view.
 
-The package ships float16 copies of the EMA weights at a few training steps
-(``weights/checkpoints/toy_dit_stepNNNNN.safetensors``, written by ``massact.toy.train
---snapshots``) beside the final float32 weights; ``massact.load("toy", checkpoint=STEP)``
-loads one (into float32). ``available()`` lists the steps, the final one included.
+The package ships float16 copies of the EMA weights of one training run at a few training
+steps (``weights/checkpoints/toy_dit_stepNNNNN.safetensors``, written by ``massact.toy.train
+--snapshots``; the run is described in ``weights/checkpoints/run_card.md``);
+``massact.load("toy", checkpoint=STEP)`` loads one (into float32). ``available()`` lists
+the steps. The series is its own run: the default toy weights (``massact.load("toy")``,
+``weights/model_card.md``) are a different, longer-trained run that shipped no checkpoints.
 """
 from __future__ import annotations
 
@@ -41,12 +43,14 @@ def _snapshots() -> dict[int, Path]:
 
 
 def available() -> list[int]:
-    """Training steps with shipped weights, in order (the final weights' step last)."""
-    steps = set(_snapshots())
-    last = final_step()
-    if last is not None:
-        steps.add(last)
-    return sorted(steps)
+    """Training steps of the shipped checkpoint series, in order."""
+    return sorted(_snapshots())
+
+
+def run_card() -> dict:
+    """The checkpoint series' run card (its recipe, pilots, training curve, evaluation)."""
+    p = CHECKPOINT_DIR / "run_card.json"
+    return json.loads(p.read_text()) if p.exists() else {}
 
 
 def path_for(step) -> Path:
@@ -56,6 +60,4 @@ def path_for(step) -> Path:
     snaps = _snapshots()
     if step in snaps:
         return snaps[step]
-    if step == final_step():
-        return WEIGHTS_DIR / "toy_dit.safetensors"
     raise ValueError(f"no toy checkpoint at training step {step}; available steps: {available()}")
