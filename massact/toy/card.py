@@ -80,6 +80,7 @@ def main(argv=None):
     import torch
 
     args = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")["args"]
+    args["out"] = Path(args["out"]).name  # the run folder's name only: no machine paths in the package
     hist = summarise_history(run / "history.jsonl")
     ev = json.loads(Path(a.eval).read_text())
     card = {
