@@ -18,9 +18,14 @@ output:
 diffusers keeps a private table of the same facts (``diffusers.hooks._helpers.
 TransformerBlockRegistry``); massact keeps its own and the tests cross-check the two.
 
-``cfg_layout`` says how classifier-free guidance reaches the transformer:
-``"batch"`` (one call on [unconditional; conditional] rows), ``"calls"`` (separate calls,
-conditional first, then unconditional) or ``"none"`` (guidance-distilled, one branch).
+``cfg_layout`` is the family's usual way of taking guidance: ``"batch"`` (one call on
+[unconditional; conditional] rows), ``"calls"`` (true CFG: separate calls, conditional
+first, then unconditional; the pipeline takes ``true_cfg_scale``) or ``"none"``
+(guidance-distilled, one branch). It picks how a pipeline is given massact's guidance and
+its default guidance, never how many calls a run makes: that depends on the pipeline and
+its flags (FLUX.1 with ``true_cfg_scale > 1`` adds a negative call; a non-distilled
+FLUX.2-klein at guidance > 1 makes two calls), so ``PipelineModel`` reads the layout from
+the run (``hooks.BatchLayout.from_run``).
 """
 from __future__ import annotations
 
@@ -58,18 +63,21 @@ ADAPTERS: dict[str, Adapter] = {
                  # versions return the joint tensor, handled by the joint fallback below
                  BlockList("single_transformer_blocks", "tuple_index", 1, 0)),
                 cfg_layout="none",
-                note="FLUX.1 dev/schnell are guidance-distilled; true_cfg_scale>1 adds a separate negative call"),
+                note="FLUX.1 dev/schnell are guidance-distilled (one call); true_cfg_scale > 1 with a negative "
+                     "prompt adds a separate negative call after the cond call"),
         Adapter("Flux2Transformer2DModel", "flux2",
                 (BlockList("transformer_blocks", "tuple_index", 1, 0),
                  BlockList("single_transformer_blocks", "joint_text_first")),
-                cfg_layout="none"),
+                cfg_layout="none",
+                note="FLUX.2-klein distilled: one call; the base model (is_distilled=False) at guidance > 1 "
+                     "calls cond, then uncond"),
         Adapter("QwenImageTransformer2DModel", "qwen-image",
                 (BlockList("transformer_blocks", "tuple_index", 1, 0),),
                 cfg_layout="calls", note="true CFG: the pipeline calls the transformer for cond, then uncond"),
         Adapter("SD3Transformer2DModel", "sd3",
                 # the last JointTransformerBlock returns (None, image)
                 (BlockList("transformer_blocks", "tuple_index", 1, 0),),
-                cfg_layout="batch"),
+                cfg_layout="batch", note="guidance > 1: one call on [uncond; cond] rows"),
         Adapter("SanaTransformer2DModel", "sana",
                 (BlockList("transformer_blocks", "tensor"),), cfg_layout="batch", text_input=None),
         Adapter("PixArtTransformer2DModel", "pixart",

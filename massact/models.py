@@ -89,6 +89,8 @@ class MassactModel:
         return h * w
 
     def batch_layout(self, num_rows: int, guidance: float) -> BatchLayout:
+        """How the rows reach the transformer in a run of num_rows prompts at this guidance
+        (subclasses whose sampler is not the adapter's default override it)."""
         cfg = self.adapter.cfg_layout
         if guidance > 1.0 and cfg == "batch":
             return BatchLayout(num_rows, batch_branches=("uncond", "cond"))
@@ -181,8 +183,49 @@ class MassactModel:
         return self._no_sampler("to_images")
 
 
-#: family -> how many pixels one image token covers (VAE factor x patch size)
+#: family -> the multiple of pixels an image side must be (VAE factor x patch size); the
+#: token grid itself is read from what the transformer receives (``PipelineModel.token_grid``)
 PIXELS_PER_TOKEN = {"flux": 16, "flux2": 16, "qwen-image": 16, "sd3": 16, "pixart": 16, "sana": 32}
+
+
+class _FirstCall(Exception):
+    """Raised by the token-grid probe at the transformer's first call, to stop the pipeline there."""
+
+
+def grid_of_call(transformer: nn.Module, args: tuple, kwargs: dict) -> tuple[int, int]:
+    """(rows, cols) of image tokens in one call of a transformer, read from its inputs.
+
+    Latents (B, C, h, w) (SD3, PixArt, SANA) are cut into patch_size x patch_size patches
+    inside the transformer; packed tokens (B, N, C) carry their positions: ``img_ids``
+    (FLUX.1 (N, 3), FLUX.2 (B, N, 4), with the token's row and column in columns 1 and 2)
+    or ``img_shapes`` (Qwen-Image: [(frames, rows, cols), ...] per batch entry).
+
+    Args:
+        transformer: the pipeline's transformer.
+        args, kwargs: the arguments of its forward call (a forward pre-hook's view).
+    Returns:
+        (rows, cols), row-major: token i sits at (i // cols, i % cols).
+    Raises:
+        RuntimeError when the inputs show no grid.
+    """
+    hs = kwargs.get("hidden_states", args[0] if args else None)
+    if isinstance(hs, torch.Tensor) and hs.dim() == 4:
+        p = int(getattr(transformer.config, "patch_size", 1) or 1)
+        return hs.shape[-2] // p, hs.shape[-1] // p
+    ids = kwargs.get("img_ids")
+    if isinstance(ids, torch.Tensor) and ids.shape[-1] >= 3:
+        ids = ids[0] if ids.dim() == 3 else ids
+        rows, cols = ids[:, 1].unique().numel(), ids[:, 2].unique().numel()
+        if isinstance(hs, torch.Tensor) and rows * cols != hs.shape[1]:
+            raise RuntimeError(f"img_ids name a {rows}x{cols} grid but the transformer got {hs.shape[1]} image tokens")
+        return rows, cols
+    shapes = kwargs.get("img_shapes")
+    if shapes:
+        _, rows, cols = shapes[0][0] if isinstance(shapes[0], (list, tuple)) and isinstance(
+            shapes[0][0], (list, tuple)) else shapes[0]
+        return int(rows), int(cols)
+    raise RuntimeError(f"cannot read the image token grid from the inputs of {type(transformer).__name__}: "
+                       "expected latents (B, C, h, w), img_ids or img_shapes")
 
 
 class PipelineModel(MassactModel):
@@ -190,12 +233,41 @@ class PipelineModel(MassactModel):
 
     ``world``: the prompts this model is studied on (a ``World``); None (the default) means
     every claim asks for explicit prompts.
+
+    The token grid is what the transformer receives, not pixels over a patch size: PixArt
+    and SANA pipelines snap the requested size to a bin of their transformer's
+    ``sample_size`` (and resize the image back), so a 512 px request on PixArt-Sigma-1024
+    runs on 64x64 tokens. ``token_grid()`` asks the pipeline itself, once per image size:
+    it runs the pipeline up to the transformer's first call (prompt encoding and latent
+    preparation, no denoising) and reads the grid off that call's inputs; every run
+    records the grid again and refuses a disagreement.
+
+    The CFG layout is read from the run as well (``BatchLayout.from_run``): a call on
+    2 x rows rows is batched [uncond; cond] (SD3, SANA, PixArt at guidance > 1); one call
+    per step at 1 x rows is cond only (FLUX.1, FLUX.2-klein distilled, guidance 1); two
+    calls per step are cond, then uncond (Qwen-Image, FLUX.1 with true_cfg_scale > 1,
+    FLUX.2-klein base at guidance > 1).
+
+    Args:
+        pipe: the diffusers pipeline.
+        name: a display name (default: the pipeline class).
+        height_px, width_px: the requested image size (default 512; width = height).
+        num_steps: default denoising steps (20).
+        guidance: default guidance (1 for guidance-distilled families, else 4.5).
+        world: a ``World`` or None.
+        call_kwargs: extra keyword arguments for every pipeline call, e.g.
+          ``{"true_cfg_scale": 3.5, "negative_prompt": " "}`` for FLUX.1 true CFG (a string
+          negative prompt is given to every row).
     """
 
     def __init__(self, pipe, name: str | None = None, height_px: int | None = None, width_px: int | None = None,
-                 num_steps: int | None = None, guidance: float | None = None, world: World | None = None):
+                 num_steps: int | None = None, guidance: float | None = None, world: World | None = None,
+                 call_kwargs: dict | None = None):
         if world is not None and not isinstance(world, World):
             raise TypeError(f"world must be a massact.world.World or None, got {type(world).__name__}")
+        if call_kwargs is not None and not isinstance(call_kwargs, dict):
+            raise TypeError(f"call_kwargs must be a dict of pipeline keyword arguments, e.g. "
+                            f"{{'true_cfg_scale': 3.5, 'negative_prompt': ' '}}, got {type(call_kwargs).__name__}")
         self.world = world
         transformer = getattr(pipe, "transformer", None)
         if transformer is None:
@@ -212,19 +284,53 @@ class PipelineModel(MassactModel):
                 raise ValueError(f"image {what} {v} must be a multiple of {px} px for {self.adapter.family}")
         self.default_steps = num_steps or 20
         self.default_guidance = guidance if guidance is not None else (1.0 if self.adapter.cfg_layout == "none" else 4.5)
+        self.call_kwargs = dict(call_kwargs or {})
+        self._grids: dict[tuple[int, int], tuple[int, int]] = {}  # (height_px, width_px) -> token grid
         dtype = next(transformer.parameters()).dtype
         if dtype == torch.float16 and self.adapter.family in ("flux", "flux2"):
             warnings.warn("FLUX runs in float16 here: its massive activations (~9e4) exceed fp16's maximum "
                           "(65504) and diffusers clips them, which changes exactly the values massact ranks. "
                           "Use bfloat16 or float32 where the card allows; statistics are float32 regardless.")
 
-    def token_grid(self):
-        px = PIXELS_PER_TOKEN[self.adapter.family]
-        return self.height_px // px, self.width_px // px
+    def batch_layout(self, num_rows, guidance):
+        """The layout read from the run (``BatchLayout.from_run``): the pipeline's own flags
+        (guidance, true_cfg_scale, is_distilled) decide how many calls and rows it makes."""
+        return BatchLayout.from_run(num_rows)
 
-    def sample(self, prompts, seeds, num_steps, guidance, progress=False, latents=None, conditioning=None):
-        if latents is not None or conditioning is not None:
-            require_sampler(self, "sampling from given latents or conditioning")
+    def token_grid(self):
+        """(rows, cols) of the image tokens the transformer receives at the model's size.
+
+        Read from the pipeline itself (once per size): it runs up to the transformer's first
+        call and the grid is taken from that call's inputs (``grid_of_call``).
+        """
+        key = (self.height_px, self.width_px)
+        if key not in self._grids:
+            self._grids[key] = self._probe_grid()
+        return self._grids[key]
+
+    def _probe_grid(self) -> tuple[int, int]:
+        seen = {}
+
+        def first_call(module, args, kwargs):
+            seen["grid"] = grid_of_call(module, args, kwargs)
+            raise _FirstCall
+
+        # prepend: runs before (and stops before) any Tracer's step counter
+        handle = self.transformer.register_forward_pre_hook(first_call, with_kwargs=True, prepend=True)
+        try:
+            self.pipe.set_progress_bar_config(disable=True)
+            self.pipe(**self._call_args([" "], [0], 1, 1.0))
+        except _FirstCall:
+            pass
+        finally:
+            handle.remove()
+        if "grid" not in seen:
+            raise RuntimeError(f"{type(self.pipe).__name__} returned without calling its transformer; "
+                               "massact cannot read its token grid")
+        return seen["grid"]
+
+    def _call_args(self, prompts, seeds, num_steps, guidance) -> dict:
+        """The pipeline's keyword arguments for one run (guidance the way this family takes it)."""
         gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
         kwargs = dict(prompt=list(prompts), num_inference_steps=num_steps, generator=gens,
                       height=self.height_px, width=self.width_px, output_type="pt")
@@ -232,7 +338,28 @@ class PipelineModel(MassactModel):
             kwargs.update(true_cfg_scale=guidance, negative_prompt=[" "] * len(prompts) if guidance > 1 else None)
         else:
             kwargs.update(guidance_scale=guidance)
-        self.pipe.set_progress_bar_config(disable=not progress)
-        out = self.pipe(**kwargs)
-        return out.images.float().cpu().clamp(0, 1)
+        extra = dict(self.call_kwargs)
+        if isinstance(extra.get("negative_prompt"), str):
+            extra["negative_prompt"] = [extra["negative_prompt"]] * len(prompts)
+        kwargs.update(extra)
+        return kwargs
 
+    def sample(self, prompts, seeds, num_steps, guidance, progress=False, latents=None, conditioning=None):
+        if latents is not None or conditioning is not None:
+            require_sampler(self, "sampling from given latents or conditioning")
+        grid = self.token_grid()
+
+        def check_grid(module, args, kwargs):
+            seen = grid_of_call(module, args, kwargs)
+            if seen != grid:
+                raise RuntimeError(f"the transformer receives a {seen[0]}x{seen[1]} token grid, but "
+                                   f"{self.name} expected {grid[0]}x{grid[1]} at {self.height_px}x{self.width_px} px")
+
+        # prepend: before a Tracer's hooks, so a wrong grid is named before any edit reads it
+        handle = self.transformer.register_forward_pre_hook(check_grid, with_kwargs=True, prepend=True)
+        try:
+            self.pipe.set_progress_bar_config(disable=not progress)
+            out = self.pipe(**self._call_args(prompts, seeds, num_steps, guidance))
+        finally:
+            handle.remove()
+        return out.images.float().cpu().clamp(0, 1)

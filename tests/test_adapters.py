@@ -421,3 +421,42 @@ def test_vocabulary_is_pinned():
         "single_transformer_blocks.3"]
     assert [b.index for b in massact.enumerate_blocks(model.transformer)] == list(range(7))
     assert model.num_blocks == 7 and model.width == 128 and model.num_image_tokens == 64  # 8x8 grid of 4x4-pixel tokens
+
+
+def test_layout_from_the_run_counts_calls_per_step_by_timestep():
+    """BatchLayout.from_run: the calls of step 0 share its timestep; the first new timestep fixes the calls per
+    step (two here: cond, then uncond, as Qwen-Image's true CFG); stats come from each step's first call."""
+    case = CASES_BY_NAME["qwen_image"]
+    model = model_of(case)
+    steps = []
+    for s in range(3):
+        c, u = case.inputs(2, seed=10 + 2 * s), case.inputs(2, seed=11 + 2 * s)
+        u["timestep"] = c["timestep"].clone()  # both calls of a step run at the step's time
+        steps.append((c, u))
+    with Tracer(model, BatchLayout.from_run(2), CaptureSpec(keep=((0, 0), (0, 2))), num_steps=3) as tr:
+        for c, u in steps:
+            run(model, c)
+            run(model, u)
+    res = tr.result()
+    assert res.num_calls == 6 and res.layout.calls_per_step == 2 and res.layout.call_branches == ("cond", "uncond")
+    assert res.layout.batch_branches == ("cond",)
+    for step in (0, 2):
+        assert torch.equal(res.tensors[(0, step)], record_outputs(model, steps[step][0])[0][2][1])
+    # in a one-step run, a second step is refused
+    with Tracer(model, BatchLayout.from_run(2), num_steps=1) as tr:
+        run(model, steps[0][0])
+        run(model, steps[0][1])
+        with pytest.raises(RuntimeError, match="called for step 1 but the run has 1 steps"):
+            run(model, steps[1][0])
+    assert hooks_installed(model) == 0
+
+
+def test_layout_from_the_run_needs_a_timestep():
+    case = CASES_BY_NAME["sd3"]
+    model = model_of(case)
+    inputs = case.inputs(2)
+    inputs.pop("timestep")
+    with Tracer(model, BatchLayout.from_run(2), num_steps=1):
+        with pytest.raises(RuntimeError, match="without a timestep.*calls_per_step"):
+            run(model, inputs)
+    assert hooks_installed(model) == 0

@@ -30,14 +30,9 @@ PROMPT = "a red cat sits on a blue mat"
 SIZE = testing.TINY_IMAGE_SIZE
 
 #: families whose pipeline resizes the request to a bin of the transformer's sample_size
-#: (PixArt-Sigma 256 px table, SANA 512 px table): massact's token grid, computed from the
-#: requested pixels, then disagrees with the tokens the transformer receives (issue 11)
+#: (PixArt-Sigma 256 px table, SANA 512 px table): the token grid is what the transformer
+#: receives, not the requested pixels over a patch size (issue 11)
 BINNING = {"pixart", "sana"}
-binning_xfail = pytest.mark.xfail(
-    strict=True, reason="PixArt/SANA resolution binning: PipelineModel.token_grid assumes pixels / 16 (32), but the "
-                        "pipeline snaps 64 px to its smallest bin (PixArt 256 px -> 16x16 tokens, SANA 512 px -> "
-                        "16x16) before the transformer runs; the token grid must come from what the transformer "
-                        "receives (issue 11)")
 
 
 def expected_blocks(transformer) -> int:
@@ -187,13 +182,38 @@ def _image_tokens_seen(model):
     return g.tensors[(model.num_blocks - 1, 0)].shape[1]
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, marks=binning_xfail) if f in BINNING else f for f in FAMILIES])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_token_grid_is_what_the_transformer_sees(family, reloaded):
     model = model_of(reloaded(family))
     assert _image_tokens_seen(model) == model.num_image_tokens
 
 
-@pytest.mark.parametrize("family", [pytest.param(f, marks=binning_xfail) if f in BINNING else f for f in FAMILIES])
+def test_binning_families_run_on_the_binned_grid(reloaded):
+    """64 px requested; PixArt-Sigma-256 and SANA-512 snap it to their smallest square bin, 256 and 512 px:
+    16x16 tokens for both (256 / 8 / 2 and 512 / 32 / 1), while the image comes back at 64 px."""
+    for family in sorted(BINNING):
+        model = model_of(reloaded(family))
+        assert model.token_grid() == (16, 16) != (SIZE // 16, SIZE // 16)
+        assert run(model).images.shape == (1, 3, SIZE, SIZE)
+
+
+def test_token_grid_follows_the_size(reloaded):
+    model = model_of(reloaded("sd3"))
+    assert model.token_grid() == (SIZE // 16, SIZE // 16)
+    model.height_px = 2 * SIZE  # a new size is probed anew
+    assert model.token_grid() == (2 * SIZE // 16, SIZE // 16)
+    assert _image_tokens_seen(model) == model.num_image_tokens
+
+
+def test_a_grid_the_run_contradicts_is_named(reloaded):
+    model = model_of(reloaded("pixart"))
+    model._grids[(model.height_px, model.width_px)] = (4, 4)  # what pixels / 16 would say
+    with pytest.raises(RuntimeError, match="receives a 16x16 token grid, but .* expected 4x4"):
+        run(model)
+    assert sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in model.transformer.modules()) == 0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_token_masked_edit(family, reloaded):
     """A zero edit on the left half of the token grid changes the image (crashed in Tracer._apply on binning)."""
     model = model_of(reloaded(family))
@@ -203,6 +223,41 @@ def test_token_masked_edit(family, reloaded):
     base = run(model).images
     edited = run(model, edits=[EditSpec("zero", {0: tuple(range(model.width))}, token_mask=mask.flatten())]).images
     assert (edited - base).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("family", sorted(BINNING))
+@pytest.mark.parametrize("guidance", [1.0, 4.5])
+def test_token_masked_edit_touches_exactly_the_masked_tokens(family, guidance, reloaded):
+    """massact's token-masked zero edit on a binning pipeline gives, bit for bit, the image of a hand-written
+    hook that zeroes the same channels at the same tokens of every row of every call (both CFG branches), and
+    the kept block output is zero exactly at the masked tokens."""
+    model = model_of(reloaded(family))
+    rows, cols = model.token_grid()
+    mask = torch.zeros(rows, cols, dtype=torch.bool)
+    mask[2:9, 3:7] = True  # an off-centre rectangle: rows and columns both matter
+    mask = mask.flatten()
+    channels = (0, 5, 17, 40)
+    edit = EditSpec("zero", {0: channels}, token_mask=mask)
+    g = massact.generate(model, [PROMPT, "a green bird"], seeds=[0, 1], num_steps=2, guidance=guidance,
+                         edits=[edit], capture=CaptureSpec(blocks=(), keep=((0, 1),), stats=False))
+    out = g.tensors[(0, 1)]
+    assert out.shape == (2, rows * cols, model.width)
+    assert (out[:, mask][..., list(channels)] == 0).all()
+    assert (out[:, ~mask][..., list(channels)] != 0).all() and (out[:, mask] != 0).any()
+
+    def hand(module, args, output):  # one tensor (rows or 2 x rows, tokens, channels)
+        x = output.clone()
+        m = mask.to(x.dtype)[None, :, None]
+        x[..., list(channels)] = x[..., list(channels)] * (1 - m)
+        return x
+
+    handle = model.blocks[0].module.register_forward_hook(hand)
+    try:
+        by_hand = model.sample([PROMPT, "a green bird"], [0, 1], 2, guidance)
+    finally:
+        handle.remove()
+    assert torch.equal(g.images, by_hand)
+    assert not torch.equal(g.images, run(model, guidance=guidance).images.expand(2, -1, -1, -1))
 
 
 # -- massact.load("tiny-...") -------------------------------------------------------------------
