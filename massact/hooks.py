@@ -480,15 +480,7 @@ class ChannelStats:
         Returns:
             a float32 tensor (blocks, channels), NaN for blocks that were not captured.
         """
-        x = self.get(stat)
-        if rows is not None:
-            x = x[list(check_indices("row", rows, x.shape[0]))]
-        if steps is not None:
-            steps = check_indices("step", steps)
-            missing = [s for s in steps if s not in self.steps]
-            if missing:
-                raise ValueError(f"steps {missing} were not captured; captured steps: {list(self.steps)}")
-            x = x[:, :, list(steps)]
+        x = self._reduce_rows_steps(self.get(stat), steps, rows)
         if stat == "maxabs":  # max over the captured entries (steps not captured are NaN)
             m = x.masked_fill(x.isnan(), float("-inf")).amax(dim=(0, 2))
             return m.masked_fill(m == float("-inf"), float("nan"))
