@@ -108,23 +108,6 @@ class CheckpointMeasure:
         return row
 
 
-def _adoption_per_pair(metrics, sources: torch.Tensor, targets: torch.Tensor, outputs: torch.Tensor) -> np.ndarray:
-    """Per pair: the share of the attributes that differ between the clean source and target
-    (as the metrics read them) that the output shows with the source's value; NaN when none differ."""
-    n = len(sources)
-    attrs = metrics.attributes_of(torch.cat([sources, targets, outputs]))
-    differ = np.zeros(n)
-    adopted = np.zeros(n)
-    for lab in attrs.values():
-        lab = np.asarray(lab)
-        s, t, o = lab[:n], lab[n:2 * n], lab[2 * n:]
-        d = s != t
-        differ += d
-        adopted += d & (o == s)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(differ > 0, adopted / np.maximum(differ, 1), np.nan)
-
-
 def measure_checkpoint(model, step: int, protocol: TrainingProtocol = TrainingProtocol(),
                        progress: bool = False) -> CheckpointMeasure:
     """Measure one checkpoint with ``protocol`` (see the module docstring).
@@ -182,7 +165,8 @@ def measure_checkpoint(model, step: int, protocol: TrainingProtocol = TrainingPr
     specs = [transport.TransportSpec(arm="top", k=P.transport_k), transport.TransportSpec(arm="bottom", k=P.transport_k)]
     tres = transport.transport(model, [p.source for p in pairs], [p.target for p in pairs],
                                evaluation_seeds(P.n_pairs), specs, score=score, num_steps=P.num_steps)
-    adopt = {s.arm: _adoption_per_pair(metrics, tres.sources, tres.targets, o) for s, o in zip(specs, tres.outputs)}
+    adopt = {s.arm: transport.measure(metrics, tres.sources, tres.targets, o)["per_pair"]["all_attributes"]
+             for s, o in zip(specs, tres.outputs)}
     ok = ~(np.isnan(adopt["top"]) | np.isnan(adopt["bottom"]))
     if not ok.any():
         raise RuntimeError("no caption pair differs in any attribute the metrics read: the model draws neither "

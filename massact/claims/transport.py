@@ -541,6 +541,10 @@ def measure(metrics, source_images: torch.Tensor, target_images: torch.Tensor, o
             parts.append(out["attribute_agreement"])
         with np.errstate(invalid="ignore", divide="ignore"):
             pair_parts.append(np.where(s_pair > 0, k_pair / np.maximum(s_pair, 1), np.nan))
+            # every attribute pooled: the share of a pair's differing attributes the output takes from the source
+            dif_all = sum(d.astype(float) for d in differs.values())
+            hit_all = sum(h.astype(float) for h in adopted.values())
+            per_pair["all_attributes"] = np.where(dif_all > 0, hit_all / np.maximum(dif_all, 1), np.nan)
             for kind, members in ATTRIBUTE_KINDS.items():
                 ms = [a for a in members if a in attrs]
                 if ms:
