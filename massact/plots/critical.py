@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import image_grid, png_data_uri
+from .common import image_grid
 
 ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray"}
 METRIC_TITLES = {"caption_accuracy": "caption accuracy (judge, mean over attributes)",
@@ -150,14 +150,3 @@ def comparison_grid(images, labels: Sequence[str], cols: int, title: str | None 
     """
     titles = [f"{lab}" if j == 0 else "" for lab in labels for j in range(cols)]
     return image_grid(images, titles=titles, cols=cols, title=title)
-
-
-def grid_png(images, cols: int, scale: int = 3) -> str:
-    """The report's image grid: ``common.png_data_uri`` (the one PNG writer) under this section's name.
-
-    Args:
-        images: (N, 3, H, W) in [0, 1]; cols: images per row; scale: upscaling.
-    Returns:
-        a PNG data URI.
-    """
-    return png_data_uri(images, cols=cols, scale=scale)

@@ -27,7 +27,7 @@ from ..claims import use_cases as U
 from ..generation import generate
 from ..hooks import CaptureSpec
 from ..plots import block_ratios, channel_profile, png_data_uri
-from ..plots.critical import dose_response_figure, early_late_figure, grid_png
+from ..plots.critical import dose_response_figure, early_late_figure
 from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
 from ..plots.transport import adoption_bars, method_lines
 from ..ranking import ARMS
@@ -161,7 +161,7 @@ def critical_section(ctx: ReportContext) -> Section:
     figs = [dose_response_figure(res), early_late_figure(breakdown)]
     images = [(f"rows: {', '.join(labels)} (channels zeroed at blocks {res.meta['blocks'][0]}, steps "
                f"{res.meta['steps'][0]}); columns: the same seeds",
-               grid_png(ims, cols=min(cfg["grid_seeds"], len(prompts))))]
+               png_data_uri(ims, cols=min(cfg["grid_seeds"], len(prompts))))]
     inputs["prompt_independence"] = {
         "prompts_from": "the calibration prompts", "prompts": ind_prompts, "seeds": ind_seeds,
         "why": "whether the ranking depends on the prompt is a property of the ranking images, not of the judged ones"}
