@@ -12,7 +12,7 @@ import torch
 
 from .adapters import supported_classes
 from .models import MassactModel, PipelineModel
-from .world import World
+from .world import SceneWorld, World
 
 #: the model ``load()`` gives without arguments (the embedded toy, CPU-sized)
 DEFAULT_MODEL = "toy"
@@ -31,8 +31,10 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         dtype: the weights' dtype (default: float32 for the toy, bfloat16 for checkpoints).
         **kwargs: for the toy, ``checkpoint=STEP`` (a training step of
           ``massact.toy.checkpoints.available()``); for a tiny pipeline ``seed=`` (its weights' seed)
-          and ``PipelineModel`` options; otherwise ``PipelineModel`` options (name, height, width, steps, guidance, world)
-          and ``cpu_offload=True`` for checkpoints.
+          and ``PipelineModel`` options; otherwise ``PipelineModel`` options (name, height, width, steps, guidance,
+          call_kwargs, world) and ``cpu_offload=True`` for checkpoints. Pipelines get the scene world
+          (``world.SceneWorld``: default prompts and caption pairs) unless ``world=`` names another
+          ``World`` or None (no defaults: every claim then asks for prompts).
     Returns:
         a ``MassactModel``.
     """
@@ -43,6 +45,8 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         from .toy.pipeline import ToyModel
 
         return ToyModel.load(device=device, dtype=dtype, checkpoint=checkpoint)
+    if not isinstance(name_or_pipeline, MassactModel):
+        kwargs.setdefault("world", SceneWorld())
     if (isinstance(name_or_pipeline, str) and name_or_pipeline.startswith("tiny-")
             and not os.path.isdir(name_or_pipeline)):
         return _load_tiny(name_or_pipeline, device, dtype, kwargs)

@@ -15,6 +15,7 @@ raises NotImplementedError for those pieces.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Sequence
 
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from .adapters import Adapter, BlockRef, adapter_for, enumerate_blocks, supported_classes
+from . import flow
 from .hooks import BatchLayout
 from .metrics import Metrics, RealMetrics
 from .checks import check_prompts
@@ -38,11 +40,14 @@ def require_sampler(model, what: str) -> None:
         NotImplementedError naming the model and what it lacks.
     """
     if not getattr(model, "exposes_sampler", False):
+        why = getattr(model, "sampler_refusal", None)
+        if why:
+            raise NotImplementedError(f"{what} needs the sampler step by step: {why}")
         raise NotImplementedError(
-            f"{what} is implemented for the toy model only: it drives the sampler step by step "
-            f"(model.initial_noise, model.timesteps, model.encode_prompts, model.velocity, model.euler), and "
-            f"{getattr(model, 'name', type(model).__name__)!r} does not expose them (a diffusers pipeline runs its "
-            "own denoising loop inside __call__)")
+            f"{what} needs a model that exposes its sampler step by step (model.initial_noise, model.timesteps, "
+            f"model.encode_prompts, model.euler): the toy model and flow-matching pipelines (FLUX.1, FLUX.2, SD3, "
+            f"SANA, Qwen-Image as a massact PipelineModel), and "
+            f"{getattr(model, 'name', type(model).__name__)!r} does not expose them")
 
 
 class MassactModel:
@@ -338,16 +343,30 @@ class PipelineModel(MassactModel):
             kwargs.update(true_cfg_scale=guidance, negative_prompt=[" "] * len(prompts) if guidance > 1 else None)
         else:
             kwargs.update(guidance_scale=guidance)
+        if "clean_caption" in self._call_parameters():
+            # PixArt / SANA: caption cleaning needs bs4 and ftfy and warns on every call without them;
+            # massact's prompts are plain text, so it is off unless call_kwargs turns it on
+            kwargs["clean_caption"] = False
         extra = dict(self.call_kwargs)
         if isinstance(extra.get("negative_prompt"), str):
             extra["negative_prompt"] = [extra["negative_prompt"]] * len(prompts)
         kwargs.update(extra)
         return kwargs
 
+    def _call_parameters(self) -> frozenset[str]:
+        """The keyword arguments the pipeline's ``__call__`` takes (read once)."""
+        if getattr(self, "_parameters", None) is None:
+            try:
+                self._parameters = frozenset(inspect.signature(self.pipe.__call__).parameters)
+            except (TypeError, ValueError):  # not introspectable: pass nothing optional
+                self._parameters = frozenset()
+        return self._parameters
+
     def sample(self, prompts, seeds, num_steps, guidance, progress=False, latents=None, conditioning=None):
         if latents is not None or conditioning is not None:
             require_sampler(self, "sampling from given latents or conditioning")
         grid = self.token_grid()
+        args = self._run_args(prompts, seeds, num_steps, guidance, latents, conditioning)
 
         def check_grid(module, args, kwargs):
             seen = grid_of_call(module, args, kwargs)
@@ -359,7 +378,125 @@ class PipelineModel(MassactModel):
         handle = self.transformer.register_forward_pre_hook(check_grid, with_kwargs=True, prepend=True)
         try:
             self.pipe.set_progress_bar_config(disable=not progress)
-            out = self.pipe(**self._call_args(prompts, seeds, num_steps, guidance))
+            out = self.pipe(**args)
         finally:
             handle.remove()
         return out.images.float().cpu().clamp(0, 1)
+
+    # -- the sampler step by step (flow-matching families, through massact.flow) -----------
+    @property
+    def sampler_refusal(self) -> str | None:
+        """Why this pipeline's sampler cannot be driven step by step (None: it can)."""
+        return flow.refusal(self.pipe, self.adapter.family)
+
+    @property
+    def exposes_sampler(self) -> bool:
+        """True for flow-matching pipelines with Euler steps (FLUX.1, FLUX.2, SD3, SANA, Qwen-Image)."""
+        return self.sampler_refusal is None
+
+    def _run_args(self, prompts, seeds, num_steps, guidance, latents=None, conditioning=None) -> dict:
+        """The pipeline's keyword arguments for a run from prompts and seeds, or from given
+        latents (transformer layout) and conditioning (``encode_prompts`` output)."""
+        rows = len(latents) if latents is not None else len(seeds) if seeds is not None else len(prompts)
+        seeds = [0] * rows if seeds is None else seeds
+        args = self._call_args(list(prompts) if prompts is not None else [" "] * rows, seeds, num_steps, guidance)
+        if conditioning is not None:
+            args.pop("prompt"), args.pop("negative_prompt", None)
+            args.update(conditioning)
+        if latents is not None:
+            dtype = next(self.transformer.parameters()).dtype
+            args["latents"] = flow.pipeline_latents(self.adapter.family, latents, self.token_grid()).to(
+                self.transformer.device, dtype)
+        return args
+
+    def _probe_run(self, prompts, rows: int, num_steps: int, guidance: float, conditioning=None) -> flow.Probe:
+        require_sampler(self, "the sampler step by step")
+        return flow.probe(self.pipe, self._run_args(prompts, [0] * rows, num_steps, guidance,
+                                                    conditioning=conditioning))
+
+    def initial_noise(self, seeds):
+        """The pipeline's starting noise for each seed (transformer layout, float32 on the CPU),
+        read from its first transformer call."""
+        require_sampler(self, "initial_noise")
+        return flow.probe(self.pipe, self._run_args(None, list(seeds), 1, 1.0)).noise.float().cpu()
+
+    def timesteps(self, num_steps):
+        """The run's num_steps + 1 sigmas from 1 (noise) to 0 (image), as the pipeline's scheduler
+        sets them at this size (resolution shift included)."""
+        return self._probe_run(None, 1, num_steps, 1.0).sigmas
+
+    def encode_prompts(self, prompts, guidance):
+        """The pipeline keyword arguments of the prompts' text conditioning (``prompt_embeds`` and
+        the family's pooled vectors and masks, with ``negative_`` twins under guidance), as the
+        pipeline computes them; pass them back as ``sample(conditioning=...)``."""
+        prompts = list(prompts)
+        return flow.conditioning_of(self.adapter.family, self._probe_run(prompts, len(prompts), 1, guidance))
+
+    def from_images(self, images):
+        """[0, 1] images (B, 3, H, W) at the model's size -> the transformer's latent layout (float32)."""
+        if images.dim() != 4 or tuple(images.shape[1:]) != (3, self.height_px, self.width_px):
+            raise ValueError(f"image size {tuple(images.shape)} not supported: {self.name} takes "
+                             f"(B, 3, {self.height_px}, {self.width_px}) images in [0, 1]")
+        require_sampler(self, "encoding images")
+        with torch.no_grad():
+            return flow.encode_images(self.pipe, self.adapter.family, images, self.token_grid(),
+                                      PIXELS_PER_TOKEN[self.adapter.family]).cpu()
+
+    def to_images(self, x):
+        """The transformer's latent layout -> [0, 1] images (B, 3, H, W) at the model's size."""
+        require_sampler(self, "decoding latents")
+        with torch.no_grad():
+            return flow.decode_latents(self.pipe, self.adapter.family, x, self.token_grid(),
+                                       (self.height_px, self.width_px), PIXELS_PER_TOKEN[self.adapter.family])
+
+    @torch.no_grad()
+    def euler(self, x, prompts, num_steps, guidance, reverse=False, progress=False, conditioning=None, refine=0):
+        """Integrate the pipeline's flow ODE on its own sigmas with its own text conditioning:
+        noise -> latents (reverse=False, the pipeline's loop step for step) or latents -> noise.
+
+        Args:
+            x: (B, ...) the start, in the transformer's layout (``from_images``, ``initial_noise``).
+            prompts: one prompt per row (ignored when ``conditioning`` is given).
+            num_steps: Euler steps; guidance: the pipeline's guidance (one transformer call per
+              step: 1, or FLUX.1-dev's guidance embedding).
+            reverse: integrate latents -> noise; refine: reverse only, fixed-point iterations
+              per step solving for the point the forward step maps onto the current one.
+            progress: a progress bar; conditioning: ``encode_prompts`` output.
+        Returns:
+            the end point, float32 on the CPU.
+        Raises:
+            ValueError for refine without reverse, or a run with classifier-free guidance.
+        """
+        from tqdm.auto import tqdm
+
+        if refine and not reverse:
+            raise ValueError(f"refine {refine} applies to the reverse pass only (reverse=True)")
+        pr = self._probe_run(None if conditioning is not None else prompts, len(x), num_steps, guidance,
+                             conditioning=conditioning)
+        if not pr.single_call:
+            raise ValueError(f"{self.name} at guidance {guidance} makes {len(pr.calls)} transformer call(s) of "
+                             f"{2 * pr.rows if pr.batched else pr.rows} rows per step (classifier-free guidance); "
+                             "the step-by-step sampler runs one call per step: use guidance 1")
+        sig, ts = pr.sigmas, pr.timesteps
+        t_at = lambda i: ts[i] if i < len(ts) else torch.zeros_like(ts[0])  # noqa: E731  sigma 0 at the end
+        tr = self.transformer
+        x = x.to(tr.device, torch.float32)
+        order = range(num_steps - 1, -1, -1) if reverse else range(num_steps)
+        for i in tqdm(order, disable=not progress, desc="inverting" if reverse else "sampling", leave=False):
+            if not reverse:
+                v = pr.velocity(tr, x, t_at(i))
+                x = flow.euler_step(x, v, sig[i], sig[i + 1]).to(v.dtype).float()
+                continue
+            # from sigma_{i+1} back to sigma_i, with the velocity at the current point and time
+            x_prev = flow.euler_step(x, pr.velocity(tr, x, t_at(i + 1)), sig[i + 1], sig[i])
+            for _ in range(int(refine)):
+                # the forward step from x_prev (at sigma_i) must land on x
+                x_prev = flow.euler_step(x, pr.velocity(tr, x_prev, t_at(i)), sig[i + 1], sig[i])
+            x = x_prev
+        return x.cpu()
+
+    def invert(self, images, prompts, num_steps, guidance, refine=0):
+        """Images (B, 3, H, W) in [0, 1] -> the noise the pipeline maps onto them: the VAE's
+        latents (``from_images``), then the reverse Euler pass on the pipeline's sigmas with
+        ``refine`` fixed-point corrections per step (inputs validated by ``claims.inversion.invert``)."""
+        return self.euler(self.from_images(images), prompts, num_steps, guidance, reverse=True, refine=refine)

@@ -6,8 +6,11 @@ model it runs on: calibration prompts (where channels are ranked), evaluation pr
 differ in named attributes, for transport), a vocabulary help text and a prompt check.
 
 ``model.world`` is a ``World`` or None. The toy model's world lives in the toy wing
-(``massact.toy.world_api.ToyWorld``); a bare diffusers pipeline has no world (None), and
-then every caller that would have used a default asks for explicit prompts.
+(``massact.toy.world_api.ToyWorld``). Real text-to-image models get ``SceneWorld`` (below)
+from ``massact.load``: natural-language scenes, one clear subject on a described
+background, composed from four lists (subject x setting x lighting x style), with caption
+pairs that change one of the four. A ``PipelineModel`` built by hand has no world (None),
+and then every caller that would have used a default asks for explicit prompts.
 
 This module is core: it imports nothing from the claims, the faces or the toy.
 """
@@ -17,7 +20,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
-from .checks import check_prompts
+import numpy as np
+
+from .checks import check_int, check_prompts
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,135 @@ class World:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+
+# -- the world of real text-to-image models --------------------------------------------------------
+#: the four lists a scene is composed from, in caption order: "<style> of <subject> <setting>, <lighting>"
+SCENE_ATTRIBUTES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "subject": ("a red fox", "a grey tabby cat", "a golden retriever", "a brown horse", "a white swan",
+                "an old bicycle", "a red vintage car", "a ceramic teapot", "a wooden rowing boat",
+                "a stone lighthouse", "a small thatched cottage", "a hot-air balloon", "a bowl of oranges",
+                "a potted cactus", "a violin", "a snowy owl"),
+    "setting": ("in a snowy pine forest", "on a sandy beach", "in a field of sunflowers", "on a cobbled city street",
+                "among desert dunes", "beside a mountain lake", "in a cosy living room", "on a wooden kitchen table",
+                "in a misty meadow", "on a rocky cliff above the sea", "in an autumn park",
+                "in front of a red brick wall"),
+    "lighting": ("in soft morning light", "at sunset", "at night", "under an overcast sky", "in bright midday sun",
+                 "at dusk"),
+    "style": ("a photograph", "a watercolor painting", "an oil painting", "a pencil drawing",
+              "a digital illustration", "a 3D render"),
+})
+
+
+def scene_caption(subject: str, setting: str, lighting: str, style: str) -> str:
+    """The caption of one scene: "<style> of <subject> <setting>, <lighting>"."""
+    return f"{style} of {subject} {setting}, {lighting}"
+
+
+class SceneWorld(World):
+    """Prompts for real text-to-image models: one clear subject on a described background.
+
+    Every caption is composed from ``SCENE_ATTRIBUTES`` (16 subjects x 12 settings x 6
+    lightings x 6 styles = 6,912 scenes), so the prompt sets are generated, deterministic and
+    disjoint by construction: the scenes are shuffled once (``order_seed``), calibration
+    takes the even positions and evaluation the odd ones. The first 64 of each stream are the
+    shipped sets the defaults use.
+
+    Caption pairs change named attributes of one scene (by default one per pair, cycling
+    subject, setting, lighting, style). On a real model nothing reads these attributes
+    exactly: they are labels of how a pair was composed, not measurements (the model's
+    metrics say what is measured: pixel distances, and CLIP or masks when given).
+
+    Any non-empty prompt is valid (``validate_prompts``): the lists are defaults, not a vocabulary.
+
+    Args:
+        order_seed: the shuffle of the scenes behind both prompt streams.
+        pair_seed: the default draw of caption pairs (None: ``order_seed + 17``).
+    """
+
+    name = "scenes"
+    attributes = tuple(SCENE_ATTRIBUTES)
+    attribute_values = SCENE_ATTRIBUTES
+    #: how many prompts each stream holds (half the scenes)
+    stream_size = int(np.prod([len(v) for v in SCENE_ATTRIBUTES.values()])) // 2
+
+    def __init__(self, order_seed: int = 0, pair_seed: int | None = None):
+        self.order_seed = check_int("order_seed", order_seed, 0, what="the seed of the scene shuffle")
+        self.evaluation_seed = self.order_seed
+        self.pair_seed = self.order_seed + 17 if pair_seed is None else check_int("pair_seed", pair_seed, 0)
+        sizes = [len(v) for v in SCENE_ATTRIBUTES.values()]
+        order = np.random.default_rng(self.order_seed).permutation(int(np.prod(sizes)))
+        self._scenes = [tuple(int(i) for i in np.unravel_index(j, sizes)) for j in order]
+
+    def _caption(self, idx: Sequence[int]) -> str:
+        return scene_caption(*(words[i] for words, i in zip(SCENE_ATTRIBUTES.values(), idx)))
+
+    def _stream(self, n, offset: int) -> list[str]:
+        n = check_int("n", n, 1, self.stream_size, what="how many prompts")
+        return [self._caption(self._scenes[2 * i + offset]) for i in range(n)]
+
+    def calibration_prompts(self, n: int = 8) -> list[str]:
+        """n scene prompts to rank channels on (the even positions of the shuffle).
+
+        Args:
+            n: how many (1..``stream_size``).
+        Returns:
+            n captions, each list a prefix of the next.
+        """
+        return self._stream(n, 0)
+
+    def evaluation_prompts(self, n: int = 8) -> list[str]:
+        """n scene prompts to judge claims on (the odd positions: never a calibration prompt).
+
+        Args:
+            n: how many (1..``stream_size``).
+        Returns:
+            n captions, each list a prefix of the next.
+        """
+        return self._stream(n, 1)
+
+    def caption_pairs(self, n: int, differ: Sequence[str] | str | None = None, per_pair: int = 1,
+                      seed: int | None = None) -> list[CaptionPair]:
+        """n (source, target) pairs of scenes that differ in named attributes.
+
+        Args:
+            n: how many pairs (>= 1).
+            differ: None (pair i changes ``per_pair`` attributes, starting at attribute i mod 4
+              in the order subject, setting, lighting, style) or the attributes every pair changes.
+            per_pair: attributes changed per pair when differ is None (1..4).
+            seed: the draw (None: ``pair_seed``).
+        Returns:
+            n ``CaptionPair``; ``changed`` names the changed attributes (labels of the
+            composition: a real model's metrics do not read them).
+        """
+        n = check_int("n", n, 1, what="how many pairs")
+        names = self.attributes
+        if differ is not None:
+            differ = (differ,) if isinstance(differ, str) else tuple(differ)
+            bad = [a for a in differ if a not in names]
+            if bad or not differ:
+                raise ValueError(f"unknown attributes {bad or list(differ)}; choose from {names}")
+        else:
+            per_pair = check_int("per_pair", per_pair, 1, len(names), what="attributes changed per pair")
+        rng = np.random.default_rng(self.pair_seed if seed is None else check_int("seed", seed, 0))
+        lists = list(SCENE_ATTRIBUTES.values())
+        out = []
+        for i in range(n):
+            target = [int(rng.integers(len(words))) for words in lists]
+            change = differ if differ is not None else tuple(names[(i + j) % len(names)] for j in range(per_pair))
+            source = list(target)
+            for a in change:
+                j = names.index(a)
+                other = [v for v in range(len(lists[j])) if v != target[j]]
+                source[j] = other[int(rng.integers(len(other)))]
+            out.append(CaptionPair(self._caption(source), self._caption(target), tuple(change)))
+        return out
+
+    def vocabulary_help(self) -> str:
+        parts = ", ".join(f"{len(v)} {a}s" for a, v in SCENE_ATTRIBUTES.items())
+        return ("any non-empty text prompt. The default prompts are scenes with one clear subject on a described "
+                f"background, \"<style> of <subject> <setting>, <lighting>\" ({parts}), e.g. "
+                f"{self.evaluation_prompts(1)[0]!r}")
 
 
 def world_of(model, what: str) -> World:
