@@ -402,6 +402,8 @@ class PipelineModel(MassactModel):
         args = self._call_args(list(prompts) if prompts is not None else [" "] * rows, seeds, num_steps, guidance)
         if conditioning is not None:
             args.pop("prompt"), args.pop("negative_prompt", None)
+            if any(k.startswith("negative_") for k in conditioning) and "negative_prompt" in self._call_parameters():
+                args["negative_prompt"] = None  # SANA's default negative prompt "" would clash with the embeddings
             args.update(conditioning)
         if latents is not None:
             dtype = next(self.transformer.parameters()).dtype

@@ -147,9 +147,9 @@ def test_real_models_raise_not_implemented():
     class FakeRealModel:
         name = "black-forest-labs/FLUX.1-schnell"
 
-    with pytest.raises(NotImplementedError, match="toy model only"):
+    with pytest.raises(NotImplementedError, match="step by step"):
         I.invert(FakeRealModel(), torch.rand(1, 3, 32, 32))
-    with pytest.raises(NotImplementedError, match="toy model only"):
+    with pytest.raises(NotImplementedError, match="step by step"):
         I.invert_and_record(FakeRealModel(), torch.rand(1, 3, 32, 32))
 
 

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "massact"
 
 CORE = {"adapters", "checks", "hooks", "selection", "calibration", "generation", "ranking", "clustering", "metrics",
-        "models", "world", "stats"}
-FACES = {"report", "plots", "widgets", "exercises", "presets", "install", "cli"}
+        "models", "world", "stats", "flow"}
+FACES = {"report", "plots", "widgets", "exercises", "presets", "install", "cli", "sweep"}
 #: the area of a module (its first name under massact) -> its layer
 LAYER = {**{m: "core" for m in CORE}, **{m: "faces" for m in FACES}, "toy": "toy", "testing": "fixtures",
          "loading": "loading", "claims": "claims", "readings": "readings", "__main__": "entry", "": "entry"}

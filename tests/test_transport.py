@@ -201,7 +201,7 @@ def test_pixel_blend_and_embedding_lerp(model):
     class FakeRealModel:
         name = "some/pipeline"
 
-    with pytest.raises(NotImplementedError, match="toy model only"):
+    with pytest.raises(NotImplementedError, match="step by step"):
         T.embedding_lerp(FakeRealModel(), SRC, TGT, SEEDS, 0.5)
 
 
@@ -222,7 +222,8 @@ def test_reading_is_computed_from_the_numbers():
 
 
 ROW_KEYS = {"arm", "k", "alpha", "mask", "blocks", "steps", "source_adoption", "target_preservation", "n",
-            "adoption", "adoption_ci", "source_adoption_ci", "target_preservation_ci"}
+            "adoption", "adoption_ci", "source_adoption_ci", "target_preservation_ci",
+            "pixel_mse_to_target", "pixel_mse_to_source", "pixel_shift", "pixel_shift_ci"}
 
 
 def _quick_ctx(model):

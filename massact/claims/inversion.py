@@ -15,8 +15,9 @@
    pulled toward the recorded ones: ``EditSpec("mix", recorded=...)``.
 
 Models that expose their sampler step by step only (``model.exposes_sampler``: ``invert``,
-``from_images``, ``initial_noise``, ``sample`` with ``latents``; today the toy model); others
-raise NotImplementedError. The sentences built from a transfer are
+``from_images``, ``initial_noise``, ``sample`` with ``latents``): the toy model and flow-matching
+pipelines (FLUX.1, FLUX.2, SD3, SANA, Qwen-Image: the pipeline's VAE, sigmas and text
+conditioning, ``massact.flow``); others (PixArt) raise NotImplementedError. The sentences built from a transfer are
 ``massact.readings.subject_transfer(inversion, measure)``.
 """
 from __future__ import annotations
@@ -156,7 +157,7 @@ def psnr(mse: float, peak: float = 1.0) -> float:
 class InversionResult:
     reference: torch.Tensor  # (B, 3, H, W) in [0, 1]
     prompts: list[str]
-    noise: torch.Tensor  # (B, 3, H, W)
+    noise: torch.Tensor  # the sampler's space: (B, 3, H, W) for the toy, the transformer's latent layout for a pipeline
     reconstruction: torch.Tensor  # (B, 3, H, W)
     mse: float
     psnr: float
@@ -165,6 +166,11 @@ class InversionResult:
     tensors: dict = field(default_factory=dict)  # (block, step) -> (B, N, D), the reconstruction's trajectory
     per_image_mse: list = field(default_factory=list)
     refine: int = DEFAULT_REFINE
+    #: the error no inversion can beat: decode(encode(reference)) against the reference (0 for the toy)
+    codec_mse: float = 0.0
+    #: the round trip in the sampler's own space, mean((x' - x)^2) / mean(x^2): x the reference
+    #: encoded, x' the forward pass from its inverted noise
+    latent_rel_mse: float | None = None
 
 
 def invert_and_record(model, reference, prompts=None, num_steps: int | None = None, guidance: float = 1.0,
@@ -172,7 +178,12 @@ def invert_and_record(model, reference, prompts=None, num_steps: int | None = No
                       resize: bool = False, refine: int = DEFAULT_REFINE) -> InversionResult:
     """Invert the reference (``invert``, with refine fixed-point iterations per step),
     regenerate from its noise (same caption, same guidance) and keep the image-stream
-    tensors of that trajectory at keep_blocks x keep_steps (None = all)."""
+    tensors of that trajectory at keep_blocks x keep_steps (None = all).
+
+    The reconstruction error is reported three ways: ``mse``/``psnr`` of the regenerated image
+    against the reference; ``codec_mse``, the floor set by the model's image codec (a
+    pipeline's VAE: decode(encode(reference)), 0 for the toy); ``latent_rel_mse``, the round
+    trip of the ODE alone in the sampler's space (one more forward pass)."""
     require_sampler(model, "image inversion")
     images = load_reference(reference, resize=resize, size=model.height_px)
     prompts = _prompts_for(images, prompts)
@@ -186,8 +197,14 @@ def invert_and_record(model, reference, prompts=None, num_steps: int | None = No
                              capture=CaptureSpec(blocks=(), keep=keep, stats=False))
     per = ((recon - images) ** 2).mean(dim=(1, 2, 3))
     mse = float(per.mean())
+    with torch.no_grad():
+        x = model.from_images(images)
+        codec = float(((model.to_images(x).float().cpu() - images) ** 2).mean())
+        back = model.euler(noise, prompts, num_steps, float(guidance)).float().cpu()
+        x = x.float().cpu()
+        latent = float(((back - x) ** 2).mean() / (x ** 2).mean().clamp_min(1e-12))
     return InversionResult(images, prompts, noise, recon, mse, psnr(mse), num_steps, float(guidance), dict(res.tensors),
-                           [float(v) for v in per], int(refine))
+                           [float(v) for v in per], int(refine), codec, latent)
 
 
 def subject_mask(inv: InversionResult, score: torch.Tensor, mask_at: tuple[int, int], grid: tuple[int, int],

@@ -63,6 +63,7 @@ from ..checks import WrongType, check_choice, check_finite, check_index, check_i
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
 from ..hooks import CaptureSpec, EditSpec
+from ..flow import lerp_conditioning
 from ..models import require_sampler
 from ..ranking import ARMS, channel_set
 from ..selection import Selection, span_label
@@ -464,7 +465,8 @@ def embedding_lerp(model, sources, targets, seeds=0, alphas: Sequence[float] | f
     then sample from the pair's seed.
 
     Models that expose their sampler only (``model.encode_prompts``, ``model.sample(conditioning=...)``):
-    a diffusers pipeline encodes its prompts inside its __call__.
+    the toy (text states and pooled vector) and flow-matching pipelines (their ``prompt_embeds``,
+    pooled embeddings and masks passed back to the pipeline, ``flow.lerp_conditioning``).
 
     Args:
         model: a massact model that exposes its sampler.
@@ -485,7 +487,13 @@ def embedding_lerp(model, sources, targets, seeds=0, alphas: Sequence[float] | f
     num_steps = check_int("num_steps", model.default_steps if num_steps is None else num_steps, 1,
                           what="the number of denoising steps")
     guidance = model.default_guidance if guidance is None else float(guidance)
-    (ts_, ps_), (tt_, pt_) = model.encode_prompts(sources, guidance), model.encode_prompts(targets, guidance)
+    cs, ct = model.encode_prompts(sources, guidance), model.encode_prompts(targets, guidance)
+    if isinstance(cs, dict):  # a pipeline's keyword arguments (prompt_embeds, ...): massact.flow
+        cond = lerp_conditioning(ct, cs, alphas)
+        out = model.sample(None, seeds * m, num_steps, guidance, conditioning=cond)
+        out = out.reshape(m, n, *out.shape[1:])
+        return out[0] if single else out
+    (ts_, ps_), (tt_, pt_) = cs, ct
     u = n if guidance > 1 else 0  # conditioning stacks [uncond; cond] under guidance
 
     def mixed(s, t):
@@ -506,7 +514,11 @@ def measure(metrics, source_images: torch.Tensor, target_images: torch.Tensor, o
       metrics read them), the share whose output shows the source's value (None: no pair differs);
     attribute_agreement: over (pair, attribute) where source and target agree, the share the
       output keeps; mask_iou: mean foreground-mask IoU of output and target;
-    target_preservation: the mean of the two that are available (None if neither).
+    target_preservation: the mean of the two that are available (None if neither);
+    pixel_mse_to_target / pixel_mse_to_source: mean pixel MSE of the outputs to the clean
+      target / source images; pixel_shift: per pair d_t / (d_t + d_s) of those two MSEs,
+      averaged (0: the output is the target, 1: it is the source; NaN for a pair whose
+      output equals both). The pixel numbers need no judge: they exist on every model.
     """
     n = len(source_images)
     if not (len(target_images) == len(outputs) == n):
@@ -519,6 +531,11 @@ def measure(metrics, source_images: torch.Tensor, target_images: torch.Tensor, o
     parts = []
     # per pair (the paired unit): NaN where the pair does not test the quantity
     per_pair = {"source_adoption": {}, "adoption": {}, "target_preservation": None}
+    d_t = ((outputs.float() - target_images.float()) ** 2).flatten(1).mean(1).double().numpy()
+    d_s = ((outputs.float() - source_images.float()) ** 2).flatten(1).mean(1).double().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_pair["pixel_shift"] = np.where(d_t + d_s > 0, d_t / (d_t + d_s), np.nan)
+    out["pixel_shift"] = None if np.isnan(per_pair["pixel_shift"]).all() else float(np.nanmean(per_pair["pixel_shift"]))
     pair_parts = []
     if attrs:
         kept, shared = 0, 0
@@ -588,7 +605,9 @@ def sweep_row(spec_row: dict, m: dict, ndigits: int = 4) -> dict:
     (pairs) and the 95% bootstrap interval over the pairs of each (``<name>_ci``; per
     attribute or kind a dict; over the pairs that differ in it; None where no pair does;
     target preservation's interval is over the per-pair mean of attribute agreement and
-    mask IoU)."""
+    mask IoU); the pixel distances of the outputs to the clean target and source
+    (``pixel_mse_to_target``, ``pixel_mse_to_source``) and ``pixel_shift`` with its interval
+    (``measure``), which every model has, with or without a judge."""
     r = lambda v: None if v is None else round(float(v), ndigits)  # noqa: E731
     pp = m.get("per_pair", {})
     return {**spec_row, "source_adoption": {a: r(v) for a, v in m["source_adoption"].items()},
@@ -597,7 +616,9 @@ def sweep_row(spec_row: dict, m: dict, ndigits: int = 4) -> dict:
             "adoption_ci": {kind: _ci(_estimate_of(v), ndigits) for kind, v in pp.get("adoption", {}).items()},
             "source_adoption_ci": {a: _ci(_estimate_of(v), ndigits)
                                    for a, v in pp.get("source_adoption", {}).items()},
-            "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation")), ndigits)}
+            "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation")), ndigits),
+            "pixel_mse_to_target": r(m.get("pixel_mse_to_target")), "pixel_mse_to_source": r(m.get("pixel_mse_to_source")),
+            "pixel_shift": r(m.get("pixel_shift")), "pixel_shift_ci": _ci(_estimate_of(pp.get("pixel_shift")), ndigits)}
 
 
 def baseline_row(arm: str, alpha: float, m: dict) -> dict:
@@ -635,7 +656,7 @@ class Sweep:
 
         Args:
             metric: a kind of attribute ("layout", "identity", "background"), an attribute
-              name ("position", "color", ...) or "target_preservation".
+              name ("position", "color", ...), "target_preservation" or "pixel_shift".
             **where: row conditions, e.g. arm="top", k=16, mask="none".
         """
         if not where:
@@ -644,12 +665,12 @@ class Sweep:
         if i is None:
             self.rows.first(**where)  # raises, naming the values the table holds
         pp = self.measures[i].get("per_pair", {})
-        if metric == "target_preservation":
-            v = pp.get("target_preservation")
+        if metric in ("target_preservation", "pixel_shift"):
+            v = pp.get(metric)
         else:
             v = pp.get("adoption", {}).get(metric, pp.get("source_adoption", {}).get(metric))
         if v is None:
-            known = ["target_preservation"] + list(pp.get("adoption", {})) + list(pp.get("source_adoption", {}))
+            known = ["target_preservation", "pixel_shift"] + list(pp.get("adoption", {})) + list(pp.get("source_adoption", {}))
             raise ValueError(f"unknown or unmeasured metric {metric!r}; this sweep has {known}")
         return np.asarray(v, dtype=float)
 
