@@ -35,7 +35,12 @@ def main(argv=None) -> int:
     r.add_argument("--quick", action="store_true", help="smaller sweeps (for tests)")
     sub.add_parser("vocab", help="print the default model's (the toy's) prompt vocabulary")
     sub.add_parser("models", help="list supported transformer classes")
+    from .sweep import add_parsers as add_sweep_parsers, run_cli as run_sweep
+
+    add_sweep_parsers(sub)
     a = p.parse_args(argv)
+    if a.cmd in ("sweep", "merge"):
+        return run_sweep(a, read_prompts)
     if a.cmd == "vocab":
         from .loading import default_world
 

@@ -376,6 +376,17 @@ class ChannelStats:
                                  "(rows, blocks, steps, channels)")
         self.mean, self.meansq = mean, meansq
 
+    def to_dict(self) -> dict:
+        """The statistics as plain data (tensors, lists), for ``torch.save`` and ``from_dict``."""
+        return {"absmean": self.absmean, "meanabs": self.meanabs, "maxabs": self.maxabs, "mean": self.mean,
+                "meansq": self.meansq, "blocks": list(self.blocks), "steps": list(self.steps)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChannelStats":
+        """The statistics ``to_dict`` wrote (the same tensors)."""
+        return cls(d["absmean"], d["meanabs"], d["maxabs"], tuple(d["blocks"]), tuple(d["steps"]),
+                   mean=d.get("mean"), meansq=d.get("meansq"))
+
     @property
     def has_moments(self) -> bool:
         """Whether the signed mean and the mean of x^2 were captured (``Tracer`` captures both)."""
