@@ -45,6 +45,33 @@ def test_stats_are_float32_when_the_model_runs_in_bfloat16():
     assert gen.images.dtype == torch.float32
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_chunked_statistics_equal_the_float32_copy_formulas(dtype):
+    """_StreamStats reads STATS_CHUNK_TOKENS tokens at a time (no float32 copy of the whole
+    output); its sums equal those of one float32 copy to float32 rounding: relative 1e-6 of
+    the sums of |x| (the scale of every sum here), the maximum exactly."""
+    from massact.hooks import STATS_CHUNK_TOKENS, _StreamStats
+
+    g = torch.Generator("cpu").manual_seed(0)
+    x = (torch.randn(2, 2 * STATS_CHUNK_TOKENS + 37, 48, generator=g) * 3).to(dtype)
+    x[:, :, 5] += 300  # a massive channel
+    f = x.float()
+    want = {"sum": f.sum(1), "sum_abs": f.abs().sum(1), "sum_sq": (f * f).sum(1)}
+    for chunk in (STATS_CHUNK_TOKENS, 7, 10_000):
+        st = _StreamStats(x, chunk=chunk)
+        assert st.count == x.shape[1] and st.sum.dtype == torch.float32
+        for name, w in want.items():
+            scale = want["sum_sq"] if name == "sum_sq" else want["sum_abs"]
+            err = float(((getattr(st, name) - w).abs() / scale).max())
+            assert err < 1e-6, (name, chunk, err)
+        assert torch.equal(st.max_abs, f.abs().amax(1))
+    # one chunk (tokens <= STATS_CHUNK_TOKENS, every tiny model): the float32-copy formulas bit for bit
+    small = x[:, :STATS_CHUNK_TOKENS]
+    st, fs = _StreamStats(small), small.float()
+    assert torch.equal(st.sum, fs.sum(1)) and torch.equal(st.sum_abs, fs.abs().sum(1))
+    assert torch.equal(st.sum_sq, (fs * fs).sum(1))
+
+
 def test_stats_are_streamed_not_stored(model):
     """Per (block, step) the tracer holds (rows, channels) sums; full tensors only for keep=..."""
     rows = 3
