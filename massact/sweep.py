@@ -450,8 +450,8 @@ def _write_page(out: Path, results: dict, stats: ChannelStats) -> None:
 
 
 # -- the run ------------------------------------------------------------------------------------------
-def _check_manifest(out: Path, config: SweepConfig) -> None:
-    """Write sweep.json, or refuse a folder that holds another sweep."""
+def _check_manifest(out: Path, config: SweepConfig, is_main: bool = True) -> None:
+    """Write sweep.json (rank 0), or refuse a folder that holds another sweep."""
     path = out / "sweep.json"
     if path.is_file():
         have = json.loads(path.read_text()).get("config", {})
@@ -461,6 +461,8 @@ def _check_manifest(out: Path, config: SweepConfig) -> None:
             raise ValueError(f"{out} holds a sweep with other settings ({', '.join(diff)} differ): resume it with "
                              "the same options, or give another --out")
         return
+    if not is_main:
+        raise RuntimeError(f"{path} is missing: rank 0 writes it before the other ranks read it (did rank 0 fail?)")
     _write_atomic(path, {"config": config.to_dict(), "digest": config.digest()}, as_json=True)
 
 
@@ -586,7 +588,7 @@ def sweep(name: str, out: str | Path, prompts=None, device: str | None = None, d
         try:
             if state.is_main_process:
                 out.mkdir(parents=True, exist_ok=True)
-            _check_manifest(out, config)
+            _check_manifest(out, config, state.is_main_process)
             calibration = _calibration(model, out, config, state.is_main_process)
         except (ValueError, RuntimeError) as exc:
             failure = exc
