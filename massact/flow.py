@@ -62,6 +62,9 @@ def refusal(pipe, family: str) -> str | None:
                 "Inversion, sampling from given noise and embedding interpolation run on flow-matching pipelines "
                 "(FLUX.1, FLUX.2, SD3, SANA, Qwen-Image) and on the toy model")
     sched = getattr(pipe, "scheduler", None)
+    if sched is None or not hasattr(pipe, "vae"):
+        return (f"{name} has no scheduler or no VAE (a transformer without its pipeline): the sampler step by step "
+                "needs a complete diffusers pipeline")
     if type(sched).__name__ != "FlowMatchEulerDiscreteScheduler":
         return (f"{name} uses {type(sched).__name__}; massact drives the sampler step by step with Euler steps "
                 "and needs a FlowMatchEulerDiscreteScheduler: set pipe.scheduler = "

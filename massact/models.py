@@ -42,7 +42,8 @@ def require_sampler(model, what: str) -> None:
     if not getattr(model, "exposes_sampler", False):
         why = getattr(model, "sampler_refusal", None)
         if why:
-            raise NotImplementedError(f"{what} needs the sampler step by step: {why}")
+            raise NotImplementedError(f"{what} on {getattr(model, 'name', type(model).__name__)!r} needs the sampler "
+                                      f"step by step: {why}")
         raise NotImplementedError(
             f"{what} needs a model that exposes its sampler step by step (model.initial_noise, model.timesteps, "
             f"model.encode_prompts, model.euler): the toy model and flow-matching pipelines (FLUX.1, FLUX.2, SD3, "
@@ -436,10 +437,10 @@ class PipelineModel(MassactModel):
 
     def from_images(self, images):
         """[0, 1] images (B, 3, H, W) at the model's size -> the transformer's latent layout (float32)."""
+        require_sampler(self, "encoding images")
         if images.dim() != 4 or tuple(images.shape[1:]) != (3, self.height_px, self.width_px):
             raise ValueError(f"image size {tuple(images.shape)} not supported: {self.name} takes "
                              f"(B, 3, {self.height_px}, {self.width_px}) images in [0, 1]")
-        require_sampler(self, "encoding images")
         with torch.no_grad():
             return flow.encode_images(self.pipe, self.adapter.family, images, self.token_grid(),
                                       PIXELS_PER_TOKEN[self.adapter.family]).cpu()
