@@ -99,11 +99,27 @@ def test_k_K_and_arm_bounds(planted):
         S.truth_masks(cap.images, mask_fn=lambda im: np.zeros((2, 32, 32), bool))
 
 
+def masks_of(planted):
+    return np.asarray(planted[2], bool)
+
+
 def test_without_a_foreground_mask_there_is_no_score(planted):
     cap, score, _ = planted
     res = S.evaluate(cap, score, None)
-    assert not res.scored and res.rows() == []
-    assert "No foreground masks" in readings.spatial(res)
+    assert not res.scored
+    # the rows say what was measured without masks: never an empty table
+    rows = res.rows()
+    assert len(rows) == len(res.arms) * len(res.blocks) * len(res.steps)
+    assert all(r["miou"] is None and r["scored"] is False and r["n"] == 6 for r in rows)
+    # the foreground share is the clustering's, the same with or without truth; on the planted
+    # channels the top-k foreground covers about as much as the true subject
+    scored = S.evaluate(cap, score, masks_of(planted))
+    top = rows.select(arm="top", block=0, step=3)[0]
+    assert top["foreground_share"] == pytest.approx(float(scored.foreground_share["top"][:, 0, 1].mean()), abs=1e-4)
+    assert top["foreground_share_ci"][0] <= top["foreground_share"] <= top["foreground_share_ci"][1]
+    assert abs(top["foreground_share"] - masks_of(planted).mean()) < 0.1
+    text = readings.spatial(res)
+    assert "No foreground masks" in text and "share of tokens the border rule calls foreground" in text
     with pytest.raises(ValueError, match="mask_fn"):
         res.miou("top")
 

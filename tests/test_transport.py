@@ -289,3 +289,41 @@ def test_explorer_updates_its_image(model, score):
     ex.alpha.value = 0.0  # live: the change recomputes
     assert torch.equal(ex.result.outputs[0], ex.clean.target_images)
     assert hooks_installed(model.transformer) == 0
+
+
+# -- pixel distances: what every model measures (no judge needed) ------------------------------
+def test_pixel_shift_and_distances_on_hand_made_images():
+    from massact.metrics import RealMetrics
+
+    g = torch.Generator().manual_seed(0)
+    src, tgt = torch.rand(3, 3, 8, 8, generator=g), torch.rand(3, 3, 8, 8, generator=g)
+    m = RealMetrics()
+    for out, shift in ((tgt, 0.0), (src, 1.0), ((src + tgt) / 2, 0.5)):
+        got = T.measure(m, src, tgt, out)
+        assert got["pixel_shift"] == pytest.approx(shift, abs=1e-6)
+        assert got["pixel_mse_to_target"] == pytest.approx(float(((out - tgt) ** 2).mean()), abs=1e-7)
+        row = T.sweep_row({"arm": "top", "k": 4, "alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all"}, got)
+        assert row["pixel_shift"] == pytest.approx(shift, abs=1e-4) and row["source_adoption"] == {}
+        assert row["pixel_shift_ci"][0] <= row["pixel_shift"] <= row["pixel_shift_ci"][1]
+        assert row["pixel_mse_to_source"] == pytest.approx(got["pixel_mse_to_source"], abs=1e-4)
+    # a pair whose output equals both images tests nothing (NaN), the others still count
+    same = src.clone()
+    same[0] = tgt[0] = src[0]
+    got = T.measure(m, same, tgt, tgt)
+    assert math.isnan(got["per_pair"]["pixel_shift"][0]) and got["pixel_shift"] == 0.0
+
+
+def test_transport_reading_from_pixel_distances_only():
+    def row(arm, shift, ci):
+        return {"arm": arm, "k": 4, "alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all", "n": 5,
+                "source_adoption": {}, "adoption": {}, "target_preservation": None,
+                "pixel_shift": shift, "pixel_shift_ci": ci, "pixel_mse_to_target": 0.1, "pixel_mse_to_source": 0.2}
+
+    rows = [row("top", 0.6, [0.5, 0.7]), row("bottom", 0.1, [0.05, 0.15]), row("random", 0.2, [0.1, 0.3])]
+    text = readings.transport(rows)
+    assert "nothing to compare" not in text and "pixel distances only" in text
+    assert "0.60 [0.50, 0.70]" in text and "further than equally many other channels" in text
+    rows[2]["pixel_shift_ci"] = [0.4, 0.65]  # random overlaps top: not separated
+    assert "not separated from the controls" in readings.transport(rows)
+    rows[0]["pixel_shift"] = None  # no distances at all: nothing to read
+    assert "nothing to compare" in readings.transport(rows)

@@ -234,6 +234,9 @@ class SpatialResult:
     grid_ceiling: float | None = None  # mIoU of the majority-vote token mask (about the grid's best)
     sets: list = field(default_factory=list, repr=False)  # [(arm, draw, {block: channels})]
     diagnostics: list = field(default_factory=list, repr=False)  # failure modes, see ``failure_modes``
+    #: arm -> (draws, blocks, steps, images): the share of tokens the border rule calls foreground
+    #: (measured with or without true masks)
+    foreground_share: dict | None = field(default=None, repr=False)
 
     def per_image(self, arm: str, block: int, step: int | None = None, rule: str = "border") -> np.ndarray:
         """(images,): the IoU of each image at (block, step) (random: the mean over draws).
@@ -333,9 +336,13 @@ class SpatialResult:
 
     def rows(self) -> Rows:
         """One row per arm, block and step: arm, k, block, step, miou (border rule),
-        miou_oracle, miou_activation_rule (empty when nothing was scored)."""
+        miou_oracle, miou_activation_rule with intervals and n. Without true masks the rows
+        say what was measured instead: miou None, ``scored`` False, the share of tokens the
+        border rule calls foreground (``foreground_share`` with its interval over images) and
+        the failure modes of draw 0 (``minority_share``, ``speckle_share``,
+        ``offset_channels``)."""
         if not self.scored:
-            return Rows()
+            return self._unscored_rows()
         out = []
         names = {"border": "miou", "oracle": "miou_oracle", "activation": "miou_activation_rule"}
         for arm in self.arms:
@@ -349,6 +356,25 @@ class SpatialResult:
                     for r, name in names.items():
                         ci = bootstrap_mean(self.iou[r][arm][:, i, j].mean(axis=0)).ci
                         row[f"{name}_ci"] = [round(ci[0], 4), round(ci[1], 4)]
+                    out.append(row)
+        return Rows(out)
+
+    def _unscored_rows(self) -> Rows:
+        out = []
+        diag = {(d["arm"], d["block"], d["step"]): d for d in self.diagnostics}
+        for arm in self.arms:
+            for i, b in enumerate(self.blocks):
+                for j, s in enumerate(self.steps):
+                    row = {"arm": arm, "k": int(self.k), "block": int(b), "step": int(s), "miou": None,
+                           "scored": False, "n": int(self.num_images)}
+                    if self.foreground_share is not None:
+                        est = bootstrap_mean(self.foreground_share[arm][:, i, j].mean(axis=0))
+                        row["foreground_share"] = round(est.mean, 4)
+                        row["foreground_share_ci"] = [round(est.ci[0], 4), round(est.ci[1], 4)]
+                    d = diag.get((arm, int(b), int(s)))
+                    if d is not None:
+                        row.update(minority_share=round(d["minority_share"], 4),
+                                   speckle_share=round(d["speckle_share"], 4), offset_channels=d["offset_channels"])
                     out.append(row)
         return Rows(out)
 
@@ -394,8 +420,11 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
     masks = polarity_masks(labels, z.sum(-1).numpy(), cap.grid, K)
     shape = (len(sets), len(blocks), len(steps), R) + tuple(cap.grid)
     diag = _diagnostics(sets, blocks, steps, xs, np.asarray(labels).reshape(len(xs), R, n), K)
+    share = np.asarray(masks["border"]).reshape(shape).mean(axis=(-2, -1))  # (sets, blocks, steps, images)
+    shares = {a: share[[i for i, (arm, _, _) in enumerate(sets) if arm == a]] for a in arms}
     if truth is None:
-        return SpatialResult(k, K, arms, blocks, steps, random_draws, R, None, sets=sets, diagnostics=diag)
+        return SpatialResult(k, K, arms, blocks, steps, random_draws, R, None, sets=sets, diagnostics=diag,
+                             foreground_share=shares)
     truth = np.asarray(truth, bool)
     if truth.shape[0] != R:
         raise ValueError(f"{truth.shape[0]} foreground masks for {R} images")
@@ -408,7 +437,7 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
             out[r][a] = iou[r][sel]
     ceiling = float(grid_ceiling_iou(truth, cap.grid).mean())
     return SpatialResult(k, K, arms, blocks, steps, random_draws, R, out, float(truth.mean()),
-                         grid_ceiling=ceiling, sets=sets, diagnostics=diag)
+                         grid_ceiling=ceiling, sets=sets, diagnostics=diag, foreground_share=shares)
 
 
 def offset_cv(x: torch.Tensor) -> np.ndarray:

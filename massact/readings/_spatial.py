@@ -20,8 +20,22 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
         a paragraph.
     """
     if not result.scored:
-        return ("No foreground masks were available, so the masks cannot be scored; "
+        text = ("No foreground masks were available, so the masks cannot be scored; "
                 "pass mask_fn=... (images -> bool masks) to measure IoU.")
+        rows = [r for r in result.rows() if r.get("foreground_share") is not None and r["step"] == result.curve_step]
+        if rows:
+            by_arm = {}
+            for r in rows:
+                by_arm.setdefault(r["arm"], []).append(r)
+            text += (f" What was measured without them, at step {result.curve_step}: the share of tokens the border "
+                     "rule calls foreground, per block, " + "; ".join(
+                         f"{a}-{result.k} " + ", ".join(f"{r['foreground_share']:.2f}" for r in rs)
+                         for a, rs in by_arm.items()) + f" (blocks {', '.join(str(b) for b in result.blocks)}).")
+            speck = [r for r in rows if r.get("speckle_share")]
+            if speck:
+                text += (f" Speckle (a tiny cluster of outlier tokens instead of a region) at {len(speck)} of "
+                         f"{len(rows)} (arm, block) settings.")
+        return text
     if "top" not in result.arms:
         return "The top-k arm was not evaluated, so the claim cannot be read."
     step, nb = result.curve_step, len(result.blocks)

@@ -96,6 +96,58 @@ def by_kind(rows: Sequence[dict], k: int | None = None, weak: float = 0.2) -> di
     return out
 
 
+def pixel_reading(rows: Sequence[dict]) -> str:
+    """Sentences from the pixel distances alone, for models whose metrics read no attribute.
+
+    Args:
+        rows: sweep rows carrying ``pixel_shift`` (and its interval ``pixel_shift_ci``).
+    Returns:
+        how far each arm (top / bottom / random at alpha 1, no mask, every block and step),
+        the spatial mask and the baselines move the output from the target toward the source.
+    """
+    rows = Rows(rows)
+    base = rows.select(arm=set(ARMS), alpha=1.0, mask="none", blocks="all", steps="all")
+    by_arm = {}
+    for r in base:
+        by_arm.setdefault(r["arm"], r)
+    if "top" not in by_arm or by_arm["top"].get("pixel_shift") is None:
+        return "No top-k row at alpha 1 without a mask with pixel distances: nothing to compare."
+    top = by_arm["top"]
+    k, n = top["k"], top.get("n")
+
+    def iv(r):
+        ci = r.get("pixel_shift_ci")
+        return f"{r['pixel_shift']:.2f}" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+    text = ("This model's metrics read no attribute, so adoption is not measured: pixel distances only. "
+            f"Transporting the top-{k} channels at every block and step (alpha 1, no mask) moves the output "
+            f"{iv(top)} of the way from the target to the source (the pixel MSE to the target over the sum of "
+            f"the MSEs to target and source: 0 is the target, 1 the source; 95% bootstrap interval over "
+            f"{n} pairs)")
+    ctrl = [a for a in ("bottom", "random") if a in by_arm and by_arm[a].get("pixel_shift") is not None]
+    if ctrl:
+        text += "; " + ", ".join(f"{a}-{k} {iv(by_arm[a])}" for a in ctrl)
+    text += "."
+    cis = {a: by_arm[a].get("pixel_shift_ci") for a in ["top"] + ctrl}
+    if ctrl and all(cis[a] is not None for a in cis):
+        if all(cis["top"][0] > cis[a][1] for a in ctrl):
+            text += f" The top-{k} channels move the image further than equally many other channels (intervals apart)."
+        elif all(cis["top"][1] < cis[a][0] for a in ctrl):
+            text += f" The top-{k} channels move the image less than equally many other channels."
+        else:
+            text += f" The intervals overlap a control's: on these pairs top-{k} is not separated from the controls."
+    masked = rows.select(arm="top", mask="spatial", k=k, alpha=1.0)
+    if masked and masked[0].get("pixel_shift") is not None:
+        text += f" Inside the source's spatial mask: {iv(masked[0])}."
+    for arm in BASELINES:
+        b = rows.select(arm=arm)
+        if b and b[0].get("pixel_shift") is not None:
+            text += f" {arm.replace('_', ' ')} (alpha {b[0]['alpha']:g}): {iv(b[0])}."
+    text += (" Pixel distance says how far the picture moved, not what moved: give the model metrics that read "
+             "attributes (a CLIP model, a mask function) to say which.")
+    return text
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -111,6 +163,9 @@ def transport(rows: Sequence[dict]) -> str:
     """
     moves = what_moves(rows)
     if not moves:
+        top = Rows(rows).select(arm="top", alpha=1.0, mask="none", blocks="all", steps="all")
+        if top and top[0].get("pixel_shift") is not None:
+            return pixel_reading(rows)
         return "No top-k row at alpha 1 without a mask: nothing to compare."
     rows = Rows(rows)
     top = rows.first(arm="top", alpha=1.0, mask="none", blocks="all", steps="all")

@@ -19,6 +19,8 @@ def interpolation(res: dict) -> str:
     cur = res["curves"]
     t = cur["transport"]
     mid = len(t) // 2
+    if all(p["mean_adoption"] is None for p in t) and all(p.get("pixel_shift") is not None for p in t):
+        return _pixel_interpolation(res)
     text = (f"Transport by {res['by']}: mean source adoption goes {_pct(t[0]['mean_adoption'])} -> "
             f"{_pct(t[mid]['mean_adoption'])} -> {_pct(t[-1]['mean_adoption'])} from the first to the middle to the last "
             f"point, target preservation {_pct(t[0]['target_preservation'])} -> {_pct(t[-1]['target_preservation'])}.")
@@ -34,6 +36,23 @@ def interpolation(res: dict) -> str:
                      "and keeps others, not the whole prompt.")
         elif t[-1]["mean_adoption"] >= max(ends) - 0.1:
             text += " At full strength transport takes about as much of the source as the baselines."
+    return text
+
+
+def _pixel_interpolation(res: dict) -> str:
+    """The interpolation read from pixel distances alone (metrics that read no attribute)."""
+    cur = res["curves"]
+    t = cur["transport"]
+    mid = len(t) // 2
+    f = lambda p: f"{p['pixel_shift']:.2f}"  # noqa: E731
+    text = (f"This model's metrics read no attribute, so adoption is not measured: pixel distances only "
+            f"(the share of the way from the target to the source, pixel MSE to the target over the sum of the MSEs "
+            f"to target and source: 0 is the target, 1 the source). Transport by {res['by']}: {f(t[0])} -> "
+            f"{f(t[mid])} -> {f(t[-1])} from the first to the middle to the last point.")
+    for name in ("pixel_blend", "embedding_lerp"):
+        if name in cur and cur[name][-1].get("pixel_shift") is not None:
+            c = cur[name]
+            text += f" {name.replace('_', ' ')}: {f(c[mid])} at the middle point, {f(c[-1])} at the end."
     return text
 
 
