@@ -213,9 +213,10 @@ def probe(pipe, call_args: dict) -> Probe:
 
 
 def euler_step(x: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
-    """One Euler step of the flow ODE as ``FlowMatchEulerDiscreteScheduler.step`` takes it
-    (float32): x + (sigma_next - sigma) v. Backwards when sigma_next > sigma."""
-    return x.to(torch.float32) + (sigma_next - sigma).to(x.device) * v.to(torch.float32)
+    """One Euler step of the flow ODE as ``FlowMatchEulerDiscreteScheduler.step`` takes it:
+    x (upcast to float32) + (sigma_next - sigma) v, the product in v's dtype (bit for bit the
+    scheduler's rounding in a bfloat16 run). Backwards when sigma_next > sigma."""
+    return x.to(torch.float32) + (sigma_next - sigma).to(x.device) * v  # the product in v's dtype, as step() has it
 
 
 def conditioning_of(family: str, pr: Probe) -> dict:
@@ -317,37 +318,40 @@ def encode_images(pipe, family: str, images: torch.Tensor, grid: tuple[int, int]
 
 
 def decode_latents(pipe, family: str, x: torch.Tensor, grid: tuple[int, int], size: tuple[int, int],
-                   pixels_per_token: int) -> torch.Tensor:
+                   pixels_per_token: int, dtype: torch.dtype | None = None) -> torch.Tensor:
     """The transformer's layout -> [0, 1] images (B, 3, H, W) float32 on the CPU, as the
-    pipeline decodes its last latents (resized back to ``size`` after resolution binning)."""
+    pipeline decodes its last latents (resized back to ``size`` after resolution binning).
+
+    The arithmetic is the pipeline's, in its latents' dtype (``dtype``: the transformer's;
+    default the VAE's), so a bfloat16 run decodes to the pipeline's own pixels.
+    """
     vae = pipe.vae
     cfg = vae.config
     rows, cols = grid
-    z = x.to(vae.device, torch.float32)
+    dtype = dtype or vae.dtype
+    z = x.to(vae.device, dtype)
     if family == "qwen-image":
         z = z.view(len(z), rows, cols, -1, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(len(z), -1, 1, 2 * rows, 2 * cols)
-        mean = torch.tensor(cfg.latents_mean).view(1, -1, 1, 1, 1).to(z)
-        std = torch.tensor(cfg.latents_std).view(1, -1, 1, 1, 1).to(z)
-        img = vae.decode((z * std + mean).to(vae.dtype), return_dict=False)[0][:, :, 0]
+        z = z.to(vae.dtype)
+        mean = torch.tensor(cfg.latents_mean).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        std_inv = 1.0 / torch.tensor(cfg.latents_std).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        img = vae.decode(z / std_inv + mean, return_dict=False)[0][:, :, 0]
     elif family == "flux2":
         z = z.reshape(len(z), rows, cols, -1).permute(0, 3, 1, 2)
-        mean = vae.bn.running_mean.view(1, -1, 1, 1).to(z)
-        std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + cfg.batch_norm_eps).to(z)
-        z = pipe._unpatchify_latents(z * std + mean)
-        img = vae.decode(z.to(vae.dtype), return_dict=False)[0]
+        mean = vae.bn.running_mean.view(1, -1, 1, 1).to(z.device, z.dtype)
+        std = torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + cfg.batch_norm_eps).to(z.device, z.dtype)
+        img = vae.decode(pipe._unpatchify_latents(z * std + mean), return_dict=False)[0]
     elif family == "flux":
         z = z.view(len(z), rows, cols, -1, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(len(z), -1, 2 * rows, 2 * cols)
-        img = vae.decode((z / cfg.scaling_factor + cfg.shift_factor).to(vae.dtype), return_dict=False)[0]
+        img = vae.decode(z / cfg.scaling_factor + cfg.shift_factor, return_dict=False)[0]
     elif family == "sana":
-        img = vae.decode((z / cfg.scaling_factor).to(vae.dtype), return_dict=False)[0]
+        img = vae.decode(z.to(vae.dtype) / cfg.scaling_factor, return_dict=False)[0]
     else:  # sd3
-        img = vae.decode((z / cfg.scaling_factor + (cfg.get("shift_factor", None) or 0.0)).to(vae.dtype),
-                         return_dict=False)[0]
-    img = img.float()
+        img = vae.decode(z / cfg.scaling_factor + (cfg.get("shift_factor", None) or 0.0), return_dict=False)[0]
     px = int(pixels_per_token)
     if tuple(size) != (rows * px, cols * px):
         img = torch.nn.functional.interpolate(img, size=tuple(size), mode="bilinear", align_corners=False)
-    return (img / 2 + 0.5).clamp(0, 1).cpu()
+    return (img / 2 + 0.5).clamp(0, 1).float().cpu()
 
 
 def pipeline_latents(family: str, x: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

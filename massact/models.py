@@ -450,7 +450,8 @@ class PipelineModel(MassactModel):
         require_sampler(self, "decoding latents")
         with torch.no_grad():
             return flow.decode_latents(self.pipe, self.adapter.family, x, self.token_grid(),
-                                       (self.height_px, self.width_px), PIXELS_PER_TOKEN[self.adapter.family])
+                                       (self.height_px, self.width_px), PIXELS_PER_TOKEN[self.adapter.family],
+                                       dtype=next(self.transformer.parameters()).dtype)
 
     @torch.no_grad()
     def euler(self, x, prompts, num_steps, guidance, reverse=False, progress=False, conditioning=None, refine=0):
