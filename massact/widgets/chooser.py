@@ -14,6 +14,11 @@ The first cell of every notebook::
   Hugging Face Hub (the user's choice: nothing is fetched before) and wraps it; afterwards
   ``chooser.model`` is the loaded model, and ``chooser.on_load(fn)`` calls ``fn(model)``.
 
+* **With ``MASSACT_MODEL`` set** (``MASSACT_MODEL=tiny-flux``, a preset key or label, a
+  hub id or a local directory) the chooser loads that model at once instead of the toy, on
+  a CPU as on a GPU, and shows no widget: this is how one notebook sequence runs on another
+  model (CI runs every notebook on ``tiny-flux`` this way). "toy" or an empty value means the toy.
+
 The chooser is an object: each call makes its own, and nothing is kept at module level.
 ``notebook_model()`` is the one-line form for scripts (the chooser's model at once).
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import os
 from typing import Callable
 
 from ..presets import CHOICES, PRESETS, Advice, GPUInfo, advise_for, get_preset, gpu_info
@@ -30,10 +36,42 @@ TOY_LINE = ("toy: the embedded 7-block model (32x32 images); runs every notebook
             "Nothing to download.")
 
 
+#: the environment variable naming the model every notebook studies (unset or "toy": the toy)
+MODEL_ENV = "MASSACT_MODEL"
+
+
 def _load_toy():
     from ..loading import load
 
     return load("toy")
+
+
+def model_from_environment(device: str | None = None):
+    """The model ``MASSACT_MODEL`` names, loaded; None when it is unset, empty or "toy".
+
+    Args:
+        device: where a preset's pipeline goes (default: "cuda" when available, else "cpu").
+    Returns:
+        a ``MassactModel``, or None for the toy.
+    Raises:
+        ValueError for a name that is neither "toy", a tiny pipeline, a preset, a local
+        directory nor a hub id (from ``massact.load``).
+    """
+    name = os.environ.get(MODEL_ENV, "").strip()
+    if not name or name == "toy":
+        return None
+    from ..loading import load
+
+    try:
+        preset = get_preset(name)
+    except (KeyError, ValueError):
+        preset = None
+    if preset is not None and not name.startswith("tiny-"):
+        import torch
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return load_preset(preset, device=device)
+    return load(name)
 
 
 def _version_tuple(v: str) -> tuple[int, ...]:
@@ -162,8 +200,16 @@ class ModelChooser:
             name: the variable the notebook keeps the chooser in (for that line), or None.
             **kwargs: passed to ``ModelChooser`` (toy=, loader=).
         Returns:
-            a ``ModelChooser`` whose ``model`` is the toy.
+            a ``ModelChooser`` whose ``model`` is the toy, or the model ``MASSACT_MODEL`` names.
         """
+        chosen = model_from_environment()
+        if chosen is not None:
+            chooser = cls(None, toy=chosen, **kwargs)
+            if display:
+                print(f"{MODEL_ENV}={os.environ[MODEL_ENV].strip()}: using {getattr(chosen, 'name', chosen)!r} "
+                      f"({chosen.num_blocks} blocks, {chosen.width} channels, {chosen.height_px}x{chosen.width_px} "
+                      f"px, {chosen.default_steps} steps).")
+            return chooser
         info = None if gpu is False else (gpu if isinstance(gpu, GPUInfo) else gpu_info())
         if info is None:
             if default != "toy":
