@@ -42,7 +42,9 @@ demo: setup
 test: setup browser-deps
 	$(VENV_PY) -m pytest -q -m "not browser" tests
 # nbval compares the outputs stored in the tagged cells (scripts/nbtools.py execute);
-# progress bars are off so that none lands in a compared output.
+# progress bars are off so that none lands in a compared output. The pytest run above also
+# executes every notebook on a real diffusers pipeline (tests/test_notebooks_tiny.py:
+# MASSACT_MODEL=tiny-flux, no cell may raise; outputs not compared).
 ifneq ($(NOTEBOOKS),)
 	@set -e; for nb in $(NOTEBOOKS); do \
 		start=$$(date +%s); \
