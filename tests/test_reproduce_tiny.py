@@ -55,6 +55,8 @@ def test_reproduce_quick_on_a_tiny_pipeline(family, tmp_path):
     # claim 3: every row carries the pixel distances measure() computed
     rows = saved["transport"]
     assert rows and all(r["pixel_mse_to_target"] is not None and r["pixel_mse_to_source"] is not None for r in rows)
+    # significant figures, not decimals: the tiny images differ by far less than 1e-4 in MSE
+    assert all(r["pixel_mse_to_source"] > 0 for r in rows)
     top = next(r for r in rows if r["arm"] == "top" and r["mask"] == "none")
     assert 0.0 <= top["pixel_shift"] <= 1.0 and top["pixel_shift_ci"][0] <= top["pixel_shift"] <= top["pixel_shift_ci"][1]
     page = (tmp_path / "index.html").read_text()

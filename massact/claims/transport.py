@@ -595,6 +595,11 @@ def _estimate_of(values) -> Estimate | None:
     return bootstrap_mean(v) if v.size else None
 
 
+def _sig(v, digits: int = 4) -> float | None:
+    """v to ``digits`` significant figures (pixel MSEs can be far below 1e-4), None as is."""
+    return None if v is None else float(f"{float(v):.{digits}g}")
+
+
 def _ci(est: Estimate | None, ndigits: int = 4):
     return None if est is None else [round(est.ci[0], ndigits), round(est.ci[1], ndigits)]
 
@@ -617,7 +622,7 @@ def sweep_row(spec_row: dict, m: dict, ndigits: int = 4) -> dict:
             "source_adoption_ci": {a: _ci(_estimate_of(v), ndigits)
                                    for a, v in pp.get("source_adoption", {}).items()},
             "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation")), ndigits),
-            "pixel_mse_to_target": r(m.get("pixel_mse_to_target")), "pixel_mse_to_source": r(m.get("pixel_mse_to_source")),
+            "pixel_mse_to_target": _sig(m.get("pixel_mse_to_target")), "pixel_mse_to_source": _sig(m.get("pixel_mse_to_source")),
             "pixel_shift": r(m.get("pixel_shift")), "pixel_shift_ci": _ci(_estimate_of(pp.get("pixel_shift")), ndigits)}
 
 

@@ -38,7 +38,7 @@ def _point(x_name: str, x, m: dict) -> dict:
     r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
     return {x_name: x, "source_adoption": {a: r(v) for a, v in m["source_adoption"].items()},
             "mean_adoption": r(mean_adoption(m)), "target_preservation": r(m["target_preservation"]),
-            "pixel_mse_to_target": r(m["pixel_mse_to_target"]), "pixel_shift": r(m.get("pixel_shift"))}
+            "pixel_mse_to_target": float(f"{m['pixel_mse_to_target']:.4g}"), "pixel_shift": r(m.get("pixel_shift"))}
 
 
 # -- use case 1: interpolation ------------------------------------------------------------
