@@ -77,3 +77,28 @@ def test_the_chooser_reads_the_model_from_the_environment(monkeypatch, capsys):
     monkeypatch.setenv(MODEL_ENV, "tiny-nope")
     with pytest.raises(ValueError, match="valid tiny pipelines: tiny-flux"):
         ModelChooser.for_this_machine(gpu=False)
+
+
+def test_every_explorer_runs_on_tiny_flux():
+    """Run (the button's update) on each explorer the notebooks show: no error in the status line."""
+    pytest.importorskip("ipywidgets")
+    from massact.claims import spatial
+    from massact.widgets.critical import CriticalExplorer
+    from massact.widgets.massive import MassiveExplorer
+    from massact.widgets.spatial import SpatialExplorer
+    from massact.widgets.transport import InterpolationExplorer, SubjectTransferExplorer, TransportExplorer
+
+    model = massact.load("tiny-flux")
+    cal = massact.calibrate(model)
+    score = cal.score("absmean")
+    cap = spatial.capture(model, model.world.evaluation_prompts(2), seeds=[0, 1],
+                          steps=spatial.default_steps(model.default_steps))
+    explorers = [MassiveExplorer(model, model.world.evaluation_prompts(2), seeds=0),
+                 CriticalExplorer(model, calibration=cal, k=4),
+                 SpatialExplorer(model, capture=cap, score=score, max_images=2),
+                 TransportExplorer(model, "a red fox in the snow", "a blue car on a street", 0, score=score),
+                 InterpolationExplorer(model, "a red fox in the snow", "a blue car on a street", score=score),
+                 SubjectTransferExplorer(model, score=score)]  # the world has no renderer: the model draws the reference
+    for e in explorers:
+        e.update()
+        assert not e.status.value.startswith("error"), (type(e).__name__, e.status.value)

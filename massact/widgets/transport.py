@@ -24,6 +24,7 @@ from ..claims import inversion as I
 from ..claims import transport as T
 from ..claims.use_cases import interpolation
 from ..clustering import upsample_mask
+from ..generation import generate
 from ..models import require_sampler
 from ..plots.common import mask_overlay
 from ..plots.transport import adoption_html
@@ -241,7 +242,11 @@ class SubjectTransferExplorer(Explorer):
             img = I.load_reference(pil, resize=self.resize.value, size=self.model.height_px)
             return ("upload",) + key + (self.resize.value,), img, None
         world = world_of(self.model, "reference renderer: upload a PNG instead")
-        imgs, caps = world.render_references(self.reference.value.strip())
+        text = self.reference.value.strip()
+        try:
+            imgs, caps = world.render_references(text)
+        except NotImplementedError:  # no renderer (a real model's world): the model's own image of the text, seed 0
+            imgs, caps = generate(self.model, [text], seeds=[0]).images, [text]
         return ("render", caps[0]), imgs, caps[0]
 
     def compute(self) -> None:
