@@ -44,8 +44,10 @@ class World:
 
     Attributes:
         name: a short name for messages and reports.
-        attributes: the attributes the world can vary exactly in caption pairs (and that
-          its metrics can read), () when it has none.
+        attributes: the attributes the world can vary exactly in caption pairs, () when it
+          has none. Whether images are measured on them is the metrics' business
+          (``model.metrics().attributes``): the toy's judge reads its world's attributes, a real
+          model's metrics read none.
         attribute_values: attribute -> its words in label order (label i is word i), so
           that a metric's label numbers can be shown as words; empty when none.
         evaluation_seed: the seed the world's evaluation draws derive from (prompts and,
