@@ -22,19 +22,111 @@ def read_prompts(path: str) -> list[str]:
     return prompts
 
 
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def load_mask_fn(spec: str):
+    """``module:function`` -> the function (images (B, 3, H, W) in [0, 1] -> bool masks (B, H, W)).
+
+    Raises:
+        ValueError when the module cannot be imported or has no such callable.
+    """
+    import pkgutil
+
+    if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
+        raise ValueError(f"--mask-fn {spec!r}: give module:function, e.g. mypkg.saliency:foreground_masks")
+    if spec.split(":")[0].split(".")[0] == "massact":
+        raise ValueError(f"--mask-fn {spec!r}: a mask function is the user's own (a saliency or segmentation "
+                         "model); massact's modules are not loaded by name")
+    try:
+        fn = pkgutil.resolve_name(spec)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"--mask-fn {spec!r}: {type(exc).__name__}: {exc}") from None
+    if not callable(fn):
+        raise ValueError(f"--mask-fn {spec!r} is not callable")
+    return fn
+
+
+def model_from_args(a):
+    """The model a ``reproduce`` command line names, configured by its options.
+
+    ``--model`` takes "toy", a tiny pipeline ("tiny-flux", ...), a preset key or label
+    (``massact.presets``: its steps, guidance and resolution become the defaults), a hub id or
+    a local directory. Options left out keep the preset's (or the model's) defaults.
+
+    Raises:
+        ValueError for options the model cannot take (e.g. an image size for the toy).
+    """
+    import torch
+
+    from .checks import check_finite, check_int
+    from .loading import load
+    from .presets import PRESETS, get_preset
+
+    name, defaults = a.model, {}
+    try:
+        preset = get_preset(a.model)
+    except ValueError:
+        preset = None
+    if preset is not None:
+        name = preset.hub_id
+        defaults = dict(num_steps=preset.num_steps, guidance=preset.guidance, height_px=preset.resolution)
+    num_steps = None if a.num_steps is None else check_int("--num-steps", a.num_steps, 1, 1000, what="sampler steps")
+    guidance = None if a.guidance is None else check_finite("--guidance", a.guidance, 0.0, 100.0, what="a guidance scale")
+    for what, v in (("--height", a.height), ("--width", a.width)):
+        if v is not None:
+            check_int(what, v, 16, 8192, what="pixels")
+    dtype = None if a.dtype is None else getattr(torch, a.dtype)
+    if name == "toy" or name.startswith("toy:"):
+        bad = [o for o, v in (("--height", a.height), ("--width", a.width), ("--offload", a.offload or None))
+               if v is not None]
+        if bad:
+            raise ValueError(f"the toy model draws 32x32 images on its own sampler: {', '.join(bad)} do not apply "
+                             f"(they configure real pipelines: {', '.join(PRESETS)}, hub ids, local directories)")
+        model = load("toy", device=a.device, dtype=dtype)
+        if num_steps is not None:
+            model.default_steps = num_steps
+        if guidance is not None:
+            model.default_guidance = guidance
+        return model
+    options = {k: v for k, v in dict(height_px=a.height or defaults.get("height_px"),
+                                     width_px=a.width or a.height or defaults.get("height_px"),
+                                     num_steps=num_steps or defaults.get("num_steps"),
+                                     guidance=guidance if guidance is not None else defaults.get("guidance")).items()
+               if v is not None}
+    if a.offload:
+        options["cpu_offload"] = True
+    return load(name, device=a.device, dtype=dtype, **options)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="massact", description="massive activations in diffusion transformers")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("reproduce", help="run the claims on a model; write report/index.html and results.json")
-    r.add_argument("--model", default="toy", help="'toy' (embedded, CPU) or a diffusers checkpoint name")
+    r.add_argument("--model", default="toy", help="'toy' (embedded, CPU), a tiny pipeline ('tiny-flux', ...), a "
+                                                 "preset (`massact models`), a hub id or a local directory")
     r.add_argument("--out", default="report")
     r.add_argument("--prompts", help="a text file, one prompt per line (toy: see `massact vocab`); every section "
                                      "uses it or says in its inputs why not")
     r.add_argument("--seeds", type=int, default=4, help="seeds per prompt (default 4)")
     r.add_argument("--only", help="comma-separated sections, e.g. massive,critical")
-    r.add_argument("--quick", action="store_true", help="smaller sweeps (for tests)")
+    size = r.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="the smallest sweeps (for tests)")
+    size.add_argument("--full", action="store_true", help="about 4x the default sample sizes (see the README)")
+    g = r.add_argument_group("real pipelines (defaults from the preset, else the model's)")
+    g.add_argument("--device", default="cpu", help="where the weights go: cpu, cuda, cuda:1, mps (default cpu)")
+    g.add_argument("--dtype", choices=DTYPES, help="weights' dtype (default: float32 for the toy, bfloat16 for "
+                                                  "checkpoints); statistics are float32 whatever it is")
+    g.add_argument("--height", type=int, help="image height in pixels")
+    g.add_argument("--width", type=int, help="image width in pixels (default: the height)")
+    g.add_argument("--num-steps", type=int, help="sampler steps (a count)")
+    g.add_argument("--guidance", type=float, help="guidance scale (FLUX.1-dev: the distilled guidance input)")
+    g.add_argument("--offload", action="store_true", help="model-level CPU offload (GPUs short of memory)")
+    g.add_argument("--clip", metavar="MODEL", help="a local CLIP model id or path for the CLIP score")
+    g.add_argument("--mask-fn", metavar="MODULE:FUNCTION",
+                   help="foreground masks for the spatial claim: images (B,3,H,W) in [0,1] -> bool (B,H,W)")
     sub.add_parser("vocab", help="print the default model's (the toy's) prompt vocabulary")
-    sub.add_parser("models", help="list supported transformer classes")
+    sub.add_parser("models", help="list the presets and the supported transformer classes")
     from .sweep import add_parsers as add_sweep_parsers, run_cli as run_sweep
 
     add_sweep_parsers(sub)
@@ -48,17 +140,31 @@ def main(argv=None) -> int:
         return 0
     if a.cmd == "models":
         from .adapters import supported_classes
+        from .presets import PRESETS
+        from .testing import TINY_NAMES
 
-        print("toy (embedded)\n" + "\n".join(supported_classes()))
+        print("toy (embedded)")
+        print("tiny pipelines (random weights, plumbing only): " + ", ".join(TINY_NAMES))
+        print("presets (--model KEY; needs the weights and a GPU):")
+        for p in PRESETS.values():
+            print(f"  {p.key:16s} {p.hub_id}  ({p.num_steps} steps, guidance {p.guidance:g}, {p.resolution} px)")
+        print("transformer classes: " + ", ".join(supported_classes()))
         return 0
     from .report import reproduce
 
     try:
         prompts = read_prompts(a.prompts) if a.prompts else None
-        res = reproduce(a.model, a.out, prompts=prompts, num_seeds=a.seeds,
-                        only=a.only.split(",") if a.only else None, quick=a.quick,
-                        progress=not os.environ.get("CI"))
-    except ValueError as exc:
+        metrics_options = {}
+        if a.clip:
+            metrics_options["clip_model"] = a.clip
+        if a.mask_fn:
+            metrics_options["mask_fn"] = load_mask_fn(a.mask_fn)
+        model = model_from_args(a)
+        res = reproduce(model, a.out, prompts=prompts, num_seeds=a.seeds,
+                        only=a.only.split(",") if a.only else None,
+                        size="quick" if a.quick else "full" if a.full else "standard",
+                        progress=not os.environ.get("CI"), metrics_options=metrics_options)
+    except (ValueError, OSError) as exc:  # bad options, or weights that are not there (no hub, no folder)
         print(f"massact: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {a.out}/index.html and {a.out}/results.json ({res['meta']['seconds']:.0f} s)")

@@ -31,8 +31,11 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         dtype: the weights' dtype (default: float32 for the toy, bfloat16 for checkpoints).
         **kwargs: for the toy, ``checkpoint=STEP`` (a training step of
           ``massact.toy.checkpoints.available()``); for a tiny pipeline ``seed=`` (its weights' seed)
-          and ``PipelineModel`` options; otherwise ``PipelineModel`` options (name, height, width, steps, guidance,
-          call_kwargs, world) and ``cpu_offload=True`` for checkpoints. Pipelines get the scene world
+          and ``PipelineModel`` options; otherwise ``PipelineModel`` options (name, height_px, width_px,
+          num_steps, guidance, call_kwargs, world), ``cpu_offload=True`` (model-level CPU offload
+          instead of moving the pipeline to ``device``) and ``pretrained_kwargs={...}`` (passed to
+          ``DiffusionPipeline.from_pretrained``, e.g. ``{"text_encoder_3": None, "tokenizer_3": None}``
+          for an SD3 saved without T5, or ``{"variant": "fp16"}``). Pipelines get the scene world
           (``world.SceneWorld``: default prompts and caption pairs) unless ``world=`` names another
           ``World`` or None (no defaults: every claim then asks for prompts).
     Returns:
@@ -54,7 +57,15 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         # real checkpoints: needs the weights locally or a hub connection (never in CI)
         from diffusers import DiffusionPipeline
 
-        pipe = DiffusionPipeline.from_pretrained(name_or_pipeline, torch_dtype=dtype or torch.bfloat16)
+        if not os.path.isdir(name_or_pipeline) and (name_or_pipeline.startswith(("/", ".", "~"))
+                                                    or name_or_pipeline.count("/") != 1):
+            raise ValueError(f"cannot load {name_or_pipeline!r}: it is neither a local directory nor a hub id "
+                             f"(owner/name); massact's own models: toy, {', '.join(_tiny_names())}")
+        pretrained = dict(kwargs.pop("pretrained_kwargs", None) or {})
+        if not all(isinstance(k, str) for k in pretrained):
+            raise TypeError("pretrained_kwargs must map from_pretrained argument names (str) to values")
+        pretrained.setdefault("dtype", dtype or torch.bfloat16)
+        pipe = DiffusionPipeline.from_pretrained(name_or_pipeline, **pretrained)
         if kwargs.pop("cpu_offload", False):
             pipe.enable_model_cpu_offload()
         else:
@@ -66,6 +77,12 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         return name_or_pipeline
     raise ValueError(f"cannot load {name_or_pipeline!r}: give 'toy', a diffusers checkpoint name, or a pipeline "
                      f"whose transformer is one of: {', '.join(supported_classes())}")
+
+
+def _tiny_names() -> tuple[str, ...]:
+    from .testing import TINY_NAMES
+
+    return TINY_NAMES
 
 
 def _load_tiny(name: str, device: str, dtype: torch.dtype | None, kwargs: dict) -> PipelineModel:

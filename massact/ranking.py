@@ -225,6 +225,37 @@ def energy_matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: It
     return out
 
 
+def energy_match_ceiling(score: torch.Tensor, energy: torch.Tensor, k: int) -> list[float]:
+    """Per block, the most of the top-k's summed energy that k other channels can hold.
+
+    The k highest-energy channels outside the top-k (by ``score``) hold the largest energy
+    any equal-size control set can have; this returns that sum over the top-k's. Below
+    ``1 - ENERGY_TOLERANCE`` no energy-matched control exists at this k (``energy_matched``
+    raises): the top channels are then larger than any k others, which is itself the answer
+    to "large or special?" at that size.
+
+    Args:
+        score: (blocks, channels) ranking scores.
+        energy: (blocks, channels) squared activations (``calibration.stats.energy()``).
+        k: channels per block, 1..channels / 2.
+    Returns:
+        one ratio per block (>= 1: a match may exist; < 1: the best possible fraction).
+    """
+    nb, width = _check_score(score)
+    if _check_score(energy, "energy") != (nb, width):
+        raise ValueError(f"energy has shape {tuple(energy.shape)}; the score is {(nb, width)} (blocks, channels)")
+    k = check_int("k", k, 1, width // 2, what="the number of channels, at most half the width")
+    out = []
+    for b in range(nb):
+        e = _finite_block(energy, b, "energy").double()
+        top = _finite_block(score, b).topk(k).indices
+        rest = torch.ones(width, dtype=torch.bool)
+        rest[top] = False
+        target = float(e[top].sum())
+        out.append(float(e[rest].topk(k).values.sum()) / target if target > 0 else float("nan"))
+    return out
+
+
 # -- how massive, per block --------------------------------------------------------------------
 def token_energy_share(x: torch.Tensor, channels) -> torch.Tensor:
     """Per row, the mean over tokens of each token's share of its squared norm held by channels.

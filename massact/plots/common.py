@@ -160,6 +160,47 @@ def png_data_uri(images, cols: int | None = None, scale: int = 3, **labels) -> s
     return "data:image/png;base64," + base64.b64encode(grid_png(images, cols=cols, scale=scale, **labels)).decode()
 
 
+#: the report's largest image cell (pixels): larger images are scaled down to it
+REPORT_CELL_PX = 256
+#: small images are upscaled (nearest neighbour) to about this many pixels
+REPORT_SMALL_PX = 96
+
+
+def image_data_uri(images, cols: int | None = None, cell_px: int = REPORT_CELL_PX, quality: int = 85,
+                   **labels) -> str:
+    """An image grid for the static HTML report, at a display size.
+
+    Small images (the toy's 32 px) are upscaled without smoothing to about
+    ``REPORT_SMALL_PX`` and stored as PNG; larger ones (real pipelines: 512-1024 px) are scaled down to ``cell_px``
+    and stored as JPEG, so a report of a 1024 px run stays a few MB.
+
+    Args:
+        images: (N, 3, H, W) floats in [0, 1] or uint8 panels (N, H, W, 3).
+        cols: images per grid row (default: all in one row).
+        cell_px: the longest side of one image cell, in pixels (>= 16).
+        quality: JPEG quality for downscaled grids (1-95).
+        **labels: ``grid_png``'s row_labels / col_labels.
+    Returns:
+        "data:image/png;base64,..." or "data:image/jpeg;base64,...".
+    """
+    from PIL import Image
+
+    cell_px = int(cell_px)
+    if cell_px < 16:
+        raise ValueError(f"cell_px {cell_px} too small: at least 16 pixels")
+    arr = _as_panels(images)
+    side = max(arr.shape[1:3])
+    if side <= cell_px:
+        return png_data_uri(arr, cols=cols, scale=max(1, min(cell_px, REPORT_SMALL_PX) // side), **labels)
+    f = cell_px / side
+    size = (max(1, round(arr.shape[2] * f)), max(1, round(arr.shape[1] * f)))
+    small = np.stack([np.asarray(Image.fromarray(im).resize(size, Image.LANCZOS)) for im in arr])
+    png = grid_png(small, cols=cols, scale=1, **labels)
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").save(buf, format="JPEG", quality=int(quality), optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def channel_profile(score_row, top: int = 5, title: str = "", stat_label: str = "|mean over image tokens|"):
     """Bar chart of one block's per-channel score, top channels labelled (Sun et al. style).
 

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from .common import image_grid
 
-ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray"}
+ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray", "energy": "darkorange"}
 METRIC_TITLES = {"caption_accuracy": "caption accuracy (judge, mean over attributes)",
                  "toy_fid": "toy FID (lower = closer to real images)",
                  "pixel_mse": "pixel MSE to the clean image", "clip_score": "CLIP score",
@@ -22,10 +22,20 @@ def _rows(result_or_rows) -> list[dict]:
     return result_or_rows.table() if hasattr(result_or_rows, "table") else list(result_or_rows)
 
 
+def _error_bars(rows: Sequence[dict], metric: str, arm: str) -> dict:
+    """Error bars: the rows' 95% bootstrap interval (``<metric>_ci``) where they carry one,
+    else the random arm's spread over draws."""
+    if all(isinstance(r.get(f"{metric}_ci"), (list, tuple)) for r in rows):
+        return dict(type="data", symmetric=False, array=[r[f"{metric}_ci"][1] - r[metric] for r in rows],
+                    arrayminus=[r[metric] - r[f"{metric}_ci"][0] for r in rows], visible=True)
+    return dict(type="data", array=[r.get(f"{metric}_std") or 0.0 for r in rows], visible=arm == "random")
+
+
 def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, blocks: str | None = None,
                          steps: str | None = None, title: str | None = None) -> go.Figure:
     """k against each metric (default: caption accuracy and toy FID where available, else
-    pixel MSE), one line per arm, random spread as error bars, the clean value dotted.
+    pixel MSE), one line per arm with its 95% bootstrap interval over the images as error bars
+    (the random arm's spread over draws for metrics without one), the clean value dotted.
 
     Args:
         result_or_rows: a ProbeResult or its table() rows.
@@ -53,11 +63,10 @@ def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, b
             rs = sorted((r for r in edited if r["arm"] == arm and r.get(m) is not None), key=lambda r: r["k"])
             if not rs:
                 continue
-            err = [r.get(f"{m}_std") or 0.0 for r in rs]
             fig.add_trace(go.Scatter(
                 x=[r["k"] for r in rs], y=[r[m] for r in rs], mode="lines+markers", name=f"{arm}-k",
                 legendgroup=arm, showlegend=j == 1, line=dict(color=ARM_COLORS[arm]),
-                error_y=dict(type="data", array=err, visible=arm == "random"),
+                error_y=_error_bars(rs, m, arm),
                 hovertemplate=f"{arm}-%{{x}}: %{{y:.3g}}<extra></extra>"), row=1, col=j)
         if base is not None and base.get(m) is not None:
             fig.add_hline(y=base[m], line_dash="dot", line_color="black", row=1, col=j,
@@ -66,6 +75,42 @@ def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, b
                          tickvals=sorted({r["k"] for r in edited}))
     fig.update_layout(title=title or f"Dose-response: zeroing k channels per block (blocks {blocks}, steps {steps})",
                       height=400, width=max(500, 480 * len(metrics)), margin=dict(l=50, r=20, t=70, b=50))
+    return fig
+
+
+def control_intervals_figure(result_or_rows, metric: str | None = None, title: str | None = None) -> go.Figure:
+    """The controls at one k: per arm, zeroing beside mean ablation, each bar with its 95%
+    bootstrap interval over the images, the clean value dotted.
+
+    Args:
+        result_or_rows: a ProbeResult (or its table() rows) run with ablation=("zero", "mean").
+        metric: the metric (None: caption accuracy where available, else pixel MSE).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
+    rows = _rows(result_or_rows)
+    base = next((r for r in rows if r["arm"] == "none"), None)
+    edited = [r for r in rows if r["arm"] != "none"]
+    if not edited:
+        raise ValueError("no edited rows to plot")
+    if metric is None:
+        metric = "caption_accuracy" if edited[0].get("caption_accuracy") is not None else "pixel_mse"
+    k = edited[0]["k"]
+    fig = go.Figure()
+    for ab, pattern in (("zero", ""), ("mean", "/")):
+        rs = [r for r in edited if r.get("ablation", "zero") == ab and r.get(metric) is not None]
+        if not rs:
+            continue
+        fig.add_trace(go.Bar(x=[f"{r['arm']}-{r['k']}" for r in rs], y=[r[metric] for r in rs],
+                             name=f"{ab} ablation", marker_pattern_shape=pattern,
+                             marker_color=[ARM_COLORS.get(r["arm"], "darkorange") for r in rs],
+                             error_y=_error_bars(rs, metric, "random")))
+    if base is not None and base.get(metric) is not None:
+        fig.add_hline(y=base[metric], line_dash="dot", line_color="black", annotation_text="clean")
+    fig.update_layout(barmode="group", title=title or f"Controls at k={k}: zeroing vs mean ablation "
+                      "(bars: 95% bootstrap intervals over the same images)", yaxis_title=METRIC_TITLES.get(metric, metric),
+                      height=400, width=620, margin=dict(l=60, r=20, t=60, b=50))
     return fig
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..checks import check_int, check_prompts
+from ..metrics import RealMetrics
 from ..models import MassactModel
 from ..world import world_of
 from . import sections
@@ -36,19 +37,24 @@ def _failed(name: str, title: str, exc: Exception) -> Section:
 
 
 def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", prompts: list[str] | None = None,
-              num_seeds: int = 4, only: list[str] | None = None, quick: bool = False, progress: bool = True) -> dict:
+              num_seeds: int = 4, only: list[str] | None = None, quick: bool = False, progress: bool = True,
+              size: str | None = None, metrics_options: dict | None = None) -> dict:
     """Run the sections and write results.json and index.html under out.
 
     Args:
         model: a massact model or what ``massact.load`` takes ("toy", a checkpoint name).
         out: the output folder.
-        prompts: evaluation prompts (None: ``model.world.evaluation_prompts``, 4 quick / 8
-          full); given prompts are also the calibration prompts, drawn with calibration
+        prompts: evaluation prompts (None: ``model.world.evaluation_prompts``, as many as the
+          size names: 4 quick, 16 standard, 64 full); given prompts are also the calibration prompts, drawn with calibration
           seeds, and the source of the caption pairs (see ``report.context``).
         num_seeds: seeds per prompt (0..num_seeds-1).
         only: section names to run ("model" always runs); None = all.
-        quick: smaller sweeps.
+        quick: the smallest sweeps (tests); the same as size="quick".
         progress: show progress bars.
+        size: "quick", "standard" (the default: ``make demo``) or "full" (about 4x standard);
+          the numbers per section are ``report.sections.SIZES``.
+        metrics_options: ``model.metrics(**options)`` for pipelines: ``clip_model`` (a local CLIP
+          model for the CLIP score), ``mask_fn`` (foreground masks for the spatial claim).
     Returns:
         the results (as written to results.json).
     Raises:
@@ -57,10 +63,16 @@ def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", pro
     from ..loading import load
 
     t0 = time.time()
+    if size is None:
+        size = "quick" if quick else "standard"
+    elif quick and size != "quick":
+        raise ValueError(f"quick=True asks for size 'quick' but size={size!r} was given: pass one of them")
+    if size not in sections.SIZES:
+        raise ValueError(f"size {size!r} unknown; one of {list(sections.SIZES)}")
     model = load(model) if not isinstance(model, MassactModel) else model
     if prompts is None:
         world = world_of(model, "prompts: reproduce(model, prompts=[...])")
-        prompts = world.evaluation_prompts(4 if quick else 8)
+        prompts = world.evaluation_prompts(sections.SIZES[size].evaluation_prompts)
         calibration = world.calibration_prompts(8)
         prompts_from = "world"
     else:
@@ -75,8 +87,12 @@ def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", pro
         unknown = set(only) - set(sections.names())
         if unknown:
             raise ValueError(f"unknown sections {sorted(unknown)}; available: {sections.names()}")
-    ctx = ReportContext(model, model.metrics(), list(prompts), list(calibration), list(range(num_seeds)), quick,
-                        progress, prompts_from=prompts_from)
+    metrics = model.metrics(**metrics_options) if metrics_options else model.metrics()
+    if metrics_options and not isinstance(metrics, RealMetrics):
+        raise ValueError(f"{model.name} is measured by its own metrics ({type(metrics).__name__}); the options "
+                         f"{sorted(metrics_options)} (CLIP model, mask function) configure real pipelines")
+    ctx = ReportContext(model, metrics, list(prompts), list(calibration), list(range(num_seeds)),
+                        size == "quick", progress, prompts_from=prompts_from, size=size)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     todo = [s for s in sections.SECTIONS if only is None or s.name in only or s.name == "model"]
@@ -96,7 +112,7 @@ def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", pro
         results["inputs"][row.name] = s.inputs
         results.setdefault("timings_seconds", {})[row.name] = round(time.time() - t1, 1)
         meta = {"model": model.name, "date": time.strftime("%Y-%m-%d %H:%M"), "seconds": time.time() - t0}
-        results["meta"] = {**meta, "prompts": ctx.prompts, "prompts_from": ctx.prompt_label, "seeds": ctx.seeds,
+        results["meta"] = {**meta, "size": size, "sizes": sections.SIZES[size].summary(), "prompts": ctx.prompts, "prompts_from": ctx.prompt_label, "seeds": ctx.seeds,
                            "torch": torch.__version__}
         (out / "results.json").write_text(json.dumps(results, indent=1))
         write_html(done, out / "index.html", meta)

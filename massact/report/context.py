@@ -26,6 +26,9 @@ from ..calibration import calibrate
 from ..metrics import Metrics
 from ..models import MassactModel
 
+#: the sizes a report can run at (the numbers per section: ``report.sections.SIZES``)
+SIZE_NAMES = ("quick", "standard", "full")
+
 #: where the evaluation prompts came from: the model's world, or the caller (a --prompts file)
 PROMPT_SOURCES = ("world", "given")
 
@@ -39,10 +42,13 @@ class ReportContext:
         prompts: the evaluation prompts (the claims are judged on these).
         calibration_prompts: channel ranking is done on these (with calibration seeds).
         seeds: evaluation seeds; every prompt is drawn with each seed.
-        quick: smaller sweeps.
+        quick: the smallest sweeps (tests); the same as size="quick".
         progress: show progress bars.
         cache: shared between sections (the calibration statistics, the clean images).
         prompts_from: "world" (``model.world.evaluation_prompts``) or "given" (by the caller).
+        size: how large the sweeps are: "quick", "standard" (``make demo``) or "full" (about 4x
+          standard); None: "quick" when quick, else "standard". The numbers per section are
+          ``report.sections.SIZES``.
     """
 
     model: MassactModel
@@ -54,6 +60,15 @@ class ReportContext:
     progress: bool = True
     cache: dict = field(default_factory=dict)
     prompts_from: str = "world"
+    size: str | None = None
+
+    def __post_init__(self):
+        if self.size is None:
+            self.size = "quick" if self.quick else "standard"
+        if self.size not in SIZE_NAMES:
+            raise ValueError(f"size {self.size!r} unknown; one of {SIZE_NAMES}")
+        if self.quick != (self.size == "quick"):
+            raise ValueError(f"quick={self.quick} contradicts size={self.size!r}: give one of them")
 
     @property
     def prompt_label(self) -> str:

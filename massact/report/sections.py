@@ -26,14 +26,14 @@ from ..claims import transport as T
 from ..claims import use_cases as U
 from ..generation import generate
 from ..hooks import CaptureSpec
-from ..plots import block_ratios, channel_profile, png_data_uri
-from ..plots.critical import dose_response_figure, early_late_figure
+from ..plots import block_ratios, channel_profile, image_data_uri
+from ..plots.critical import control_intervals_figure, dose_response_figure, early_late_figure
 from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
 from ..plots.transport import adoption_bars, method_lines
-from ..ranking import ARMS
+from ..ranking import ARMS, ENERGY_TOLERANCE, energy_match_ceiling
 from .context import ReportContext, Section, calibration_stats
 
-__all__ = ["SECTIONS", "SectionSpec", "build", "names", "CRITICAL_FULL", "CRITICAL_QUICK", "transport_specs"]
+__all__ = ["SECTIONS", "SectionSpec", "build", "names", "SIZES", "Sizes", "energy_control", "transport_specs"]
 
 
 # -- the model and its massive channels ------------------------------------------------------------
@@ -62,7 +62,7 @@ def model_section(ctx: ReportContext) -> Section:
             f"guidance {g.guidance}. A batch of 16 took {res['batch16_seconds']} s.")
     if acc is not None:
         text += " Judge caption accuracy: " + ", ".join(f"{k} {v:.2f}" for k, v in acc.items()) + "."
-    return Section(results=res, images=[("first generated images", png_data_uri(g.images[:n], cols=8))], text=text,
+    return Section(results=res, images=[("first generated images", image_data_uri(g.images[:n], cols=8))], text=text,
                    inputs={**inputs, "timing_batch": "the first 16 prompts (repeated), seeds 0..15"})
 
 
@@ -94,8 +94,7 @@ def training_section(ctx: ReportContext) -> Section:
         return Section(results={"skipped": "this model has no training checkpoints"},
                        text="Skipped: this model ships no checkpoints along its training run.",
                        inputs={"prompts_from": "none"})
-    protocol = (TrainingProtocol(n_images=8, n_pairs=6, n_calibration=4, num_steps=6) if ctx.quick
-                else TrainingProtocol())
+    protocol = TrainingProtocol(**sizes_of(ctx).training)
     measures = across_training({s: (lambda s=s: model.at_checkpoint(s)) for s in steps}, protocol,
                                progress=ctx.progress)
     rows = [m.row() for m in measures]
@@ -109,13 +108,89 @@ def training_section(ctx: ReportContext) -> Section:
                    figures=[claims_across_training(rows)], text=text, inputs=inputs)
 
 
+# -- how large each section's sweep is -----------------------------------------------------------
+@dataclass(frozen=True)
+class Sizes:
+    """How large every section's sweep is at one report size (``SIZES``).
+
+    Attributes:
+        evaluation_prompts: world prompts judged when none are given (x the seeds = images).
+        critical_images: images per (arm, k, blocks, steps) of the disruption probe.
+        critical_ks, critical_draws: the dose-response ks and the random arm's draws.
+        critical_num_steps: sampler steps of every probe image (clean and edited alike).
+        control_k: the k of the controls (mean ablation, energy-matched random channels).
+        early_late_draws: random draws of the early/late comparison.
+        independence: (prompts, seeds) of the prompt-independence check.
+        grid_seeds: images per row of the critical grid.
+        spatial_images, spatial_draws: images clustered, random draws per block and step.
+        transport_pairs, transport_num_steps: caption pairs and sampler steps of the sweep.
+        interpolation_pairs, interpolation_points: pairs and alphas of the interpolation.
+        composition_per_attribute: pairs per named attribute (composition).
+        composition_attributes: the attributes composed (None: all the world names).
+        subject_references: reference images of subject transfer.
+        use_case_num_steps: sampler steps of interpolation and composition (None: 10 at most).
+        training: the per-checkpoint protocol's sizes (``TrainingProtocol`` fields).
+    """
+
+    evaluation_prompts: int
+    critical_images: int
+    critical_ks: tuple
+    critical_draws: int
+    critical_num_steps: int
+    control_k: int
+    early_late_draws: int
+    independence: tuple
+    grid_seeds: int
+    spatial_images: int
+    spatial_draws: int
+    transport_pairs: int
+    transport_num_steps: int | None
+    interpolation_pairs: int
+    interpolation_points: int
+    composition_per_attribute: int
+    composition_attributes: tuple | None
+    subject_references: int
+    use_case_num_steps: int | None
+    training: dict
+
+    def summary(self) -> dict:
+        """The sizes as JSON."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+#: the sizes of "quick" (tests), "standard" (``make demo``: at least 64 images per probe
+#: condition and for clustering, 32 transport pairs, 16 interpolation and composition pairs,
+#: 8 subject-transfer references) and "full" (about 4x standard: ``massact reproduce --full``).
+#: Sampling uses fewer steps than the model's default where noted (clean and edited images
+#: alike, so every comparison stays fair).
+SIZES: dict[str, Sizes] = {
+    "quick": Sizes(evaluation_prompts=4, critical_images=3, critical_ks=(2, 8), critical_draws=2,
+                   critical_num_steps=6, control_k=8, early_late_draws=1, independence=(2, 2), grid_seeds=3,
+                   spatial_images=4, spatial_draws=2, transport_pairs=2, transport_num_steps=4,
+                   interpolation_pairs=1, interpolation_points=3, composition_per_attribute=1,
+                   composition_attributes=("position",), subject_references=1, use_case_num_steps=4,
+                   training=dict(n_images=8, n_pairs=6, n_calibration=4, num_steps=6)),
+    "standard": Sizes(evaluation_prompts=16, critical_images=64, critical_ks=C.DEFAULT_KS, critical_draws=2,
+                      critical_num_steps=8, control_k=8, early_late_draws=1, independence=(3, 3), grid_seeds=6,
+                      spatial_images=64, spatial_draws=3, transport_pairs=32, transport_num_steps=10,
+                      interpolation_pairs=16, interpolation_points=5, composition_per_attribute=4,
+                      composition_attributes=None, subject_references=8, use_case_num_steps=10,
+                      training=dict()),
+    "full": Sizes(evaluation_prompts=64, critical_images=256, critical_ks=C.DEFAULT_KS, critical_draws=3,
+                  critical_num_steps=8, control_k=8, early_late_draws=2, independence=(6, 4), grid_seeds=6,
+                  spatial_images=256, spatial_draws=5, transport_pairs=128, transport_num_steps=10,
+                  interpolation_pairs=64, interpolation_points=5, composition_per_attribute=16,
+                  composition_attributes=None, subject_references=32, use_case_num_steps=10,
+                  training=dict(n_images=64, n_pairs=32)),
+}
+
+
+def sizes_of(ctx: ReportContext) -> Sizes:
+    """The sizes of the context's report size."""
+    return SIZES[ctx.size]
+
+
 # -- claim 1: critical -------------------------------------------------------------------------------
-#: sizes of the critical section. At about 0.06 s of CPU per image and step on the toy, the
-#: full run is ~1500 image-steps (~90 s).
-CRITICAL_FULL = dict(n_images=6, ks=C.DEFAULT_KS, draws=3, num_steps=8, early_late_k=8,
-                     early_late_arms=("top", "random"), early_late_draws=1, independence=(3, 3), grid_seeds=6)
-CRITICAL_QUICK = dict(n_images=3, ks=(2, 8), draws=2, num_steps=6, early_late_k=8,
-                      early_late_arms=("top", "random"), early_late_draws=1, independence=(2, 2), grid_seeds=3)
 #: prompt independence draws the calibration prompts with seeds CALIBRATION_SEED_BASE + 500 + i:
 #: neither ranking images (1000+i) nor judged images (0..)
 INDEPENDENCE_SEED_BASE = CALIBRATION_SEED_BASE + 500
@@ -125,14 +200,56 @@ def _clean_row(r: dict) -> dict:
     return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items() if k != "draws"}
 
 
+def _probe_calibration(ctx: ReportContext, num_steps: int):
+    """The calibration at the probe's sampler steps (cached): mean ablation sets each channel
+    to its calibration mean at that step, so the calibration must have the probe's steps."""
+    key = ("calibration", num_steps)
+    if key not in ctx.cache:
+        if num_steps == ctx.model.default_steps:
+            ctx.cache[key] = calibrate(ctx.model, ctx.calibration_prompts, stats=calibration_stats(ctx))
+        else:
+            ctx.cache[key] = calibrate(ctx.model, ctx.calibration_prompts, num_steps=num_steps)
+    return ctx.cache[key]
+
+
+def energy_control(calibration, ks, tolerance: float = ENERGY_TOLERANCE) -> dict:
+    """Whether an energy-matched random control exists at each k, and at which k it is run.
+
+    Returns:
+        {"tolerance", "per_k": [{"k", "ceiling_min", "ceiling_per_block", "feasible"}], "k_run"}:
+        ``ceiling`` is the most of the top-k's summed energy that k other channels hold
+        (``ranking.energy_match_ceiling``); ``k_run`` is the largest feasible k (None: none).
+    """
+    score, energy = calibration.score("absmean"), calibration.stats.energy()
+    per_k = []
+    for k in ks:
+        c = energy_match_ceiling(score, energy, k)
+        per_k.append({"k": int(k), "ceiling_min": round(min(c), 4), "ceiling_per_block": [round(v, 4) for v in c],
+                      "feasible": min(c) >= 1 - tolerance})
+    feasible = [r["k"] for r in per_k if r["feasible"]]
+    return {"tolerance": tolerance, "per_k": per_k, "k_run": max(feasible) if feasible else None}
+
+
+def _energy_text(ec: dict) -> str:
+    if ec["k_run"] is not None:
+        return ""
+    worst = max(ec["per_k"], key=lambda r: r["ceiling_min"])
+    return (f" No energy-matched control exists at any k tried ({', '.join(str(r['k']) for r in ec['per_k'])}): "
+            f"the k largest other channels hold at most {worst['ceiling_min']:.0%} of the top-{worst['k']}'s summed "
+            f"squared activation in the weakest block (a match needs {1 - ec['tolerance']:.0%}), so here the top "
+            "channels are larger than any equal set of others and the energy control cannot separate 'large' from "
+            "'special'.")
+
+
 def critical_section(ctx: ReportContext) -> Section:
-    """The disruption probe: the dose-response rows, early vs late zeroing, prompt independence."""
-    cfg = CRITICAL_QUICK if ctx.quick else CRITICAL_FULL
+    """The disruption probe: the dose-response rows, the controls (mean ablation, energy-matched
+    random channels), early vs late zeroing, prompt independence."""
+    sz = sizes_of(ctx)
     model = ctx.model
-    cal = calibrate(model, ctx.calibration_prompts, stats=calibration_stats(ctx))
+    num_steps = sz.critical_num_steps or model.default_steps
+    cal = _probe_calibration(ctx, num_steps)
     # evaluation images: seed-major so the first few cover every prompt
-    prompts, seeds, inputs = ctx.images(limit=cfg["n_images"], seed_major=True)
-    num_steps = cfg["num_steps"] or model.default_steps
+    prompts, seeds, inputs = ctx.images(limit=sz.critical_images, seed_major=True)
     clean = None
     g = ctx.cache.get("clean_generation")
     if g is not None and g.num_steps == num_steps:  # reuse the model section's clean images (same seed, same image)
@@ -140,28 +257,47 @@ def critical_section(ctx: ReportContext) -> Section:
         if all(pair in idx for pair in zip(prompts, seeds)):
             clean = g.images[[idx[pair] for pair in zip(prompts, seeds)]]
     common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress)
-    res = C.probe(model, cal, prompts, seeds, ks=cfg["ks"], draws=cfg["draws"], baseline_images=clean, **common)
-    k_el = min(cfg["early_late_k"], model.width)
-    el = C.probe(model, cal, prompts, seeds, ks=(k_el,), arms=cfg["early_late_arms"], steps=["early", "late"],
-                 draws=cfg["early_late_draws"], baseline_images=res.clean_images, **common)
+    res = C.probe(model, cal, prompts, seeds, ks=sz.critical_ks, draws=sz.critical_draws, baseline_images=clean,
+                  **common)
+    # the controls, on the same images: mean ablation beside zeroing, energy-matched channels where they exist
+    k_c = min(sz.control_k, model.width // 2)
+    ec = energy_control(cal, sorted(set(sz.critical_ks) | {k_c}))
+    arms = ("top", "bottom", "random") + (("energy",) if ec["k_run"] == k_c else ())
+    controls = C.probe(model, cal, prompts, seeds, ks=(k_c,), arms=arms, draws=sz.critical_draws,
+                       ablation=("zero", "mean"), baseline_images=res.clean_images, **common)
+    energy_rows = None
+    if ec["k_run"] is not None and ec["k_run"] != k_c:
+        er = C.probe(model, cal, prompts, seeds, ks=(ec["k_run"],), arms=("top", "bottom", "random", "energy"),
+                     draws=sz.critical_draws, baseline_images=res.clean_images, **common)
+        energy_rows = [_clean_row(r) for r in er.table()]
+        ec["reading"] = readings.critical(er)
+    k_el = min(8, model.width)
+    el = C.probe(model, cal, prompts, seeds, ks=(k_el,), arms=("top", "random"), steps=["early", "late"],
+                 draws=sz.early_late_draws, baseline_images=res.clean_images, **common)
     breakdown = C.attribute_breakdown(res, el)
-    P, S_ = cfg["independence"]
+    P, S_ = sz.independence
     ind_prompts = list(ctx.calibration_prompts)[:P]
     ind_seeds = [INDEPENDENCE_SEED_BASE + i for i in range(S_)]
     ind = C.prompt_independence(model, ind_prompts, seeds=ind_seeds, k=min(4, model.width), num_steps=num_steps)
-    text = readings.critical(res, breakdown, ind)
+    controls_text = readings.critical(controls)
+    text = readings.critical(res, breakdown, ind) + " Controls at k = " + str(k_c) + ": " + controls_text + \
+        _energy_text(ec)
     rows = [_clean_row(r) for r in res.table()]
-    results = {"rows": rows, "baseline": _clean_row(res.baseline), "verdict": readings.critical_verdict(res),
+    results = {"rows": rows, "baseline": _clean_row(res.baseline), "n_images": len(prompts),
+               "verdict": readings.critical_verdict(res),
+               "controls": {"k": k_c, "rows": [_clean_row(r) for r in controls.table()],
+                            "verdict": readings.critical_verdict(controls), "reading": controls_text},
+               "energy_control": ec | ({"rows": energy_rows} if energy_rows else {}),
                "early_late": [_clean_row(r) for r in el.table()],
                "attribute_breakdown": [_clean_row(r) for r in breakdown],
                "prompt_independence": {k: v for k, v in ind.items() if k != "per_block"} | {
                    "per_block": [{k: v for k, v in b.items() if k != "step_vs_pooled"} for b in ind["per_block"]]},
                "meta": res.meta, "reading": text}
-    ims, labels = res.grid(k=max(cfg["ks"]), n=cfg["grid_seeds"])
-    figs = [dose_response_figure(res), early_late_figure(breakdown)]
+    ims, labels = res.grid(k=max(sz.critical_ks), n=sz.grid_seeds)
+    figs = [dose_response_figure(res), control_intervals_figure(controls), early_late_figure(breakdown)]
     images = [(f"rows: {', '.join(labels)} (channels zeroed at blocks {res.meta['blocks'][0]}, steps "
                f"{res.meta['steps'][0]}); columns: the same seeds",
-               png_data_uri(ims, cols=min(cfg["grid_seeds"], len(prompts))))]
+               image_data_uri(ims, cols=min(sz.grid_seeds, len(prompts))))]
     inputs["prompt_independence"] = {
         "prompts_from": "the calibration prompts", "prompts": ind_prompts, "seeds": ind_seeds,
         "why": "whether the ranking depends on the prompt is a property of the ranking images, not of the judged ones"}
@@ -171,14 +307,12 @@ def critical_section(ctx: ReportContext) -> Section:
 # -- claim 2: spatial --------------------------------------------------------------------------------
 def spatial_section(ctx: ReportContext) -> Section:
     """Rows per arm, block and step, the curve, the heatmap and a grid of mask overlays."""
+    sz = sizes_of(ctx)
     model = ctx.model
     n = model.default_steps
-    if ctx.quick:
-        prompts, seeds, inputs = ctx.images(num_prompts=4, num_seeds=1)
-        steps, draws = tuple(sorted({0, n // 2, n - 1})), 2
-    else:
-        prompts, seeds, inputs = ctx.images(num_seeds=2)
-        steps, draws = S.default_steps(n), S.DEFAULT_RANDOM_DRAWS
+    prompts, seeds, inputs = ctx.images(limit=sz.spatial_images, seed_major=True)
+    steps = tuple(sorted({0, n // 2, n - 1})) if ctx.quick else S.default_steps(n)
+    draws = sz.spatial_draws
     score = calibration_stats(ctx).score("absmean")
     cap = S.capture(model, prompts, seeds, steps=steps)
     truth = S.truth_masks(cap.images, ctx.metrics)
@@ -201,7 +335,7 @@ def spatial_section(ctx: ReportContext) -> Section:
     panels, titles = overlay_panels(cap.images[:m], {name: c.mask[:m] for name, c in cols.items()},
                                     truth=None if truth is None else truth[:m], score=cols[f"top-{res.k}"].score[:m])
     images.append((f"rows: images; columns: {', '.join(titles)} (block {best}, step {res.curve_step}, border rule)",
-                   png_data_uri(panels, cols=len(titles))))
+                   image_data_uri(panels, cols=len(titles))))
     return Section(results=results, figures=figures, images=images, text=readings.spatial(res), inputs=inputs)
 
 
@@ -228,9 +362,10 @@ def transport_section(ctx: ReportContext) -> Section:
     """The sweep rows (exact schema), a reading, the adoption figure and a strip per pair."""
     model = ctx.model
     score = calibration_stats(ctx).score("absmean")
-    sources, targets, seeds, inputs = ctx.pairs(2 if ctx.quick else 5)
+    sz = sizes_of(ctx)
+    sources, targets, seeds, inputs = ctx.pairs(sz.transport_pairs)
     # 10 Euler steps (the default is 20) keep the sweep inside the report's time budget
-    num_steps = 4 if ctx.quick else min(10, model.default_steps)
+    num_steps = min(sz.transport_num_steps or model.default_steps, model.default_steps)
     specs = transport_specs(model, quick=ctx.quick, num_steps=num_steps)
     sw = T.sweep(model, sources, targets, seeds, specs, score, ctx.metrics, baselines=(0.5,), num_steps=num_steps,
                  progress=False)
@@ -240,7 +375,7 @@ def transport_section(ctx: ReportContext) -> Section:
     labels = ["source", "target"] + [specs[j].label for j in range(shown)] + \
              [f"{a.replace('_', ' ')} {al:g}" for a, al in sw.baselines]
     grid = torch.stack(strip, 1).reshape(-1, *res.sources.shape[1:])  # rows = pairs, columns = settings
-    images = [(f"each row a pair; columns: {'; '.join(labels)}", png_data_uri(grid, cols=len(strip)))]
+    images = [(f"each row a pair; columns: {'; '.join(labels)}", image_data_uri(grid, cols=len(strip)))]
     text = readings.transport(sw.rows) + (
         f" ({len(sources)} pairs, {res.clean.num_steps} steps; the spatial mask is the source's, read at "
         f"block {res.mask_at[0]}, step {res.mask_at[1]}.)" if res.mask_at else "")
@@ -257,12 +392,12 @@ def use_cases_section(ctx: ReportContext) -> Section:
     """Interpolation numbers and strip, composition, subject transfer."""
     model = ctx.model
     score = calibration_stats(ctx).score("absmean")
-    quick = ctx.quick
-    num_steps = 4 if quick else min(10, model.default_steps)
+    sz = sizes_of(ctx)
+    num_steps = min(sz.use_case_num_steps or model.default_steps, model.default_steps)
     results, images, figures, texts = {}, [], [], []
-    sources, targets, seeds, pair_note = ctx.pairs(1 if quick else 2, seed=INTERPOLATION_PAIR_SEED)
+    sources, targets, seeds, pair_note = ctx.pairs(sz.interpolation_pairs, seed=INTERPOLATION_PAIR_SEED)
     inputs = {"interpolation": pair_note}
-    it = U.interpolation(model, sources, targets, seeds, by="alpha", points=3 if quick else 5, score=score,
+    it = U.interpolation(model, sources, targets, seeds, by="alpha", points=sz.interpolation_points, score=score,
                          metrics=ctx.metrics, num_steps=num_steps)
     results["interpolation"] = {"by": "alpha", "pairs": [{"source": s, "target": t} for s, t in zip(sources, targets)],
                                 "steps": it["clean"].num_steps, "spec": T.TransportSpec().row(), **it["curves"]}
@@ -270,7 +405,7 @@ def use_cases_section(ctx: ReportContext) -> Section:
     strip = torch.cat([it["images"][name][:, 0] for name in methods])  # rows = methods, columns = alphas
     images.append((f"interpolation of pair 1 ({sources[0]!r} into {targets[0]!r}); rows: "
                    f"{', '.join(methods)}; columns: alpha {', '.join(f'{a:g}' for a in it['x'])}",
-                   png_data_uri(strip, cols=len(it["x"]))))
+                   image_data_uri(strip, cols=len(it["x"]))))
     figures.append(method_lines(dict(it["curves"]), title="Mean source adoption against alpha"))
     texts.append(readings.interpolation(it))
     # composition reads exact attributes; subject transfer also drives the sampler and renders references
@@ -279,8 +414,8 @@ def use_cases_section(ctx: ReportContext) -> Section:
         why = "they need a world with named attributes and metrics that read them; this model has none"
         inputs["composition"] = inputs["subject_transfer"] = {"skipped": True, "why": why}
         return Section(results=results, figures=figures, images=images, text=" ".join(texts), inputs=inputs)
-    comp = U.composition(model, per_attribute=1 if quick else 2, spec=T.TransportSpec(), score=score,
-                         metrics=ctx.metrics, num_steps=num_steps, attributes=("position",) if quick else None)
+    comp = U.composition(model, per_attribute=sz.composition_per_attribute, spec=T.TransportSpec(), score=score,
+                         metrics=ctx.metrics, num_steps=num_steps, attributes=sz.composition_attributes)
     results["composition"] = {"spec": T.TransportSpec().row(), "steps": num_steps, **comp["per_attribute"]}
     inputs["composition"] = {
         "pairs_from": "model.world.caption_pairs(differ=(attribute,))",
@@ -288,11 +423,11 @@ def use_cases_section(ctx: ReportContext) -> Section:
         "pairs": [{"source": p.source, "target": p.target} for p in comp["pairs"]]}
     r = comp["result"]
     images.append(("composition, one pair per attribute; columns: source, target, transported",
-                   png_data_uri(torch.stack([r.sources, r.targets, r.outputs[0]], 1).reshape(-1, *r.sources.shape[1:])
+                   image_data_uri(torch.stack([r.sources, r.targets, r.outputs[0]], 1).reshape(-1, *r.sources.shape[1:])
                                 [: 3 * (len(comp["per_attribute"]))], cols=3)))
     texts.append(readings.composition(comp))
-    st = U.subject_transfer_demo(model, n=1 if quick else 3, score=score, metrics=ctx.metrics,
-                                 num_steps=4 if quick else model.default_steps, seed=SUBJECT_TRANSFER_PAIR_SEED)
+    st = U.subject_transfer_demo(model, n=sz.subject_references, score=score, metrics=ctx.metrics,
+                                 num_steps=4 if ctx.quick else model.default_steps, seed=SUBJECT_TRANSFER_PAIR_SEED)
     inv, tr, m = st["inversion"], st["transfer"], st["measure"]
     rr = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
     results["subject_transfer"] = {
@@ -308,7 +443,7 @@ def use_cases_section(ctx: ReportContext) -> Section:
         "pairs": [{"reference": p.source, "caption": p.target} for p in st["pairs"]]}
     grid = torch.stack([inv.reference, inv.reconstruction, tr.clean, tr.output], 1).reshape(-1, *inv.reference.shape[1:])
     images.append(("subject transfer; columns: reference, its reconstruction from the inverted noise, "
-                   "the new caption, the new caption with the reference's channels", png_data_uri(grid, cols=4)))
+                   "the new caption, the new caption with the reference's channels", image_data_uri(grid, cols=4)))
     texts.append(readings.subject_transfer(inv, m))
     return Section(results=results, figures=figures, images=images, text=" ".join(texts), inputs=inputs)
 
