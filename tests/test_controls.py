@@ -374,3 +374,34 @@ def test_transport_reading_quotes_the_kinds_with_intervals():
     text = readings.transport(rows)
     assert "layout: top-16 0.90 [0.80, 0.97], random-16 0.40 [0.30, 0.50]" in text
     assert "carry layout" in text and "do not carry identity" in text
+
+
+# -- one result from two probes of the same images ---------------------------------------------------
+def test_merged_probes_equal_one_probe_and_controls_read_where_run(tiny):
+    cal = massact.calibrate(tiny, prompts=world.caption_set(3, world.CALIBRATION_SEED), num_steps=2)
+    prompts, seeds = world.caption_set(4, world.EVALUATION_SEED), [0, 1, 2, 3]
+    common = dict(draws=2, num_steps=2)
+    dose = C.probe(tiny, cal, prompts, seeds, ks=(1, 2), **common)
+    mean = C.probe(tiny, cal, prompts, seeds, ks=(2,), ablation=("mean",), baseline_images=dose.clean_images,
+                   **common)
+    both = dose.merged(mean)
+    once = C.probe(tiny, cal, prompts, seeds, ks=(2,), ablation=("zero", "mean"), **common)
+    key = lambda r: (r["arm"], r["k"], r["ablation"])  # noqa: E731
+    got = {key(r): r for r in both.table()}
+    assert set(got) == {key(r) for r in once.table()} | {(a, 1, "zero") for a in ("top", "bottom", "random")}
+    for r in once.table():  # same images, same edits: the same numbers and intervals
+        g = got[key(r)]
+        for m in ("caption_accuracy", "pixel_mse", "detail_ratio"):
+            assert g[m] == pytest.approx(r[m]) and g[f"{m}_ci"] == pytest.approx(r[f"{m}_ci"]), (key(r), m)
+    assert sorted(both.meta["ks"]) == [1, 2] and set(both.meta["ablations"]) == {"zero", "mean"}
+    # the controls' reading is there at k = 2 (mean ablation run), empty of them at k = 1
+    from massact import readings
+
+    assert "Mean ablation" in readings.critical_controls(both, k=2)
+    assert "Mean ablation" not in readings.critical_controls(both, k=1)
+    assert "top_mean-clean" not in readings.critical_verdict(both, k=1)["intervals"]
+    other = C.probe(tiny, cal, prompts[:3], seeds[:3], ks=(2,), **common)
+    with pytest.raises(ValueError, match="same prompts, seeds"):
+        dose.merged(other)
+    with pytest.raises(TypeError, match="ProbeResult"):
+        dose.merged(dose.table())

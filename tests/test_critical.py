@@ -161,11 +161,19 @@ def test_report_section_schema_quick(tiny):
     for r in rows:
         for key, typ in REQUIRED.items():
             assert isinstance(r[key], typ), (key, r)
-        assert r["arm"] in ("none", "top", "bottom", "random")
+        assert r["arm"] in ("none", "top", "bottom", "random", "energy")
         if r["arm"] == "random":
             assert "caption_accuracy_std" in r and "toy_fid_std" in r
     arms = {r["arm"] for r in rows}
-    assert arms == {"none", "top", "bottom", "random"}
+    # the energy-matched arm runs exactly where an equal-size match exists (at the largest such k)
+    ec = res["energy_control"]
+    assert arms == {"none", "top", "bottom", "random"} | ({"energy"} if ec["k_run"] is not None else set())
+    if ec["k_run"] is not None:
+        assert {r["k"] for r in rows if r["arm"] == "energy"} == {ec["k_run"]}
+        assert next(p for p in ec["per_k"] if p["k"] == ec["k_run"])["feasible"]
+    # mean ablation beside zeroing at the controls' k, on the same images
+    ctrl = {(r["arm"], r["ablation"]) for r in res["controls"]["rows"] if r["k"] == res["controls"]["k"]}
+    assert {("top", "zero"), ("top", "mean"), ("bottom", "mean"), ("random", "mean")} <= ctrl
     assert sec.figures and sec.images and sec.images[0][1].startswith("data:image/png;base64,")
     assert sec.text
 

@@ -431,6 +431,33 @@ class ProbeResult:
     def baseline(self) -> dict:
         return next(r for r in self.rows if r["arm"] == "none")
 
+    def merged(self, other: "ProbeResult") -> "ProbeResult":
+        """This probe and another on the same images (same prompts, seeds and clean images),
+        as one result: e.g. a dose-response over k beside mean ablation at one k, without
+        running the shared conditions twice. Rows the two share (the baseline, a condition
+        run by both) are kept once, from this result.
+
+        Raises:
+            ValueError when the two were not run on the same images or steps.
+        """
+        if not isinstance(other, ProbeResult):
+            raise TypeError(f"merged takes a ProbeResult, got {type(other).__name__}")
+        same = (self.prompts == other.prompts and list(self.seeds) == list(other.seeds)
+                and self.meta["num_steps"] == other.meta["num_steps"]
+                and torch.equal(self.clean_images, other.clean_images))
+        if not same:
+            raise ValueError("merged needs two probes of the same prompts, seeds, steps and clean images "
+                             "(pass baseline_images=first.clean_images to the second probe)")
+        key = lambda r: tuple(r.get(c) for c in _KEY + ("draw",))  # noqa: E731
+        have = {key(r) for r in self.rows}
+        rows = list(self.rows) + [r for r in other.rows if key(r) not in have]
+        meta = dict(self.meta)
+        for field_ in ("ks", "arms", "ablations"):
+            meta[field_] = list(dict.fromkeys(list(self.meta[field_]) + list(other.meta[field_])))
+        meta["draws"] = max(self.meta["draws"], other.meta["draws"])
+        return ProbeResult(rows, meta, list(self.prompts), list(self.seeds), {**other.images, **self.images},
+                           {**other.per_image, **self.per_image})
+
     @property
     def clean_images(self) -> torch.Tensor:
         return self.images[("none", 0, "none", "none", None)]

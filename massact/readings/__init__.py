@@ -12,7 +12,8 @@ thresholds without generating anything::
 One function per claim result:
 
 * ``critical(probe_result, breakdown=None, independence=None)`` and ``critical_verdict(...)``
-  (the numbers the sentences rest on);
+  (the numbers the sentences rest on), ``critical_controls(probe_result, k)`` (mean ablation,
+  energy-matched channels);
 * ``spatial(spatial_result)``;
 * ``transport(rows)``, ``what_moves(rows)`` (per attribute: does it follow the top-k?) and
   ``transport_by_kind(rows)`` (layout / identity / background, from the intervals);
@@ -25,6 +26,7 @@ faces (report, plots, widgets, exercises) or the toy.
 from __future__ import annotations
 
 from ._critical import STRONG_DROP, WEAK_DROP, critical
+from ._critical import controls as critical_controls
 from ._critical import verdict as critical_verdict
 from ._spatial import spatial
 from ._training import training
@@ -32,5 +34,5 @@ from ._transport import by_kind as transport_by_kind
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["critical", "critical_verdict", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
+__all__ = ["critical", "critical_verdict", "critical_controls", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
            "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

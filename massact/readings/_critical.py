@@ -107,8 +107,10 @@ def harm(result: ProbeResult, metric: str, higher: bool, arm_a: str, arm_b: str,
 
 def _interval_verdict(result, out: dict, key: str, higher: bool, k, blocks, steps) -> dict:
     minimum = 0.0 if key == "pixel_mse" else WEAK_DROP
-    run = set(result.meta.get("arms", ARMS))
-    abl = set(result.meta.get("ablations", ("zero",)))
+    # what was run at this condition (a merged result may hold controls at one k only)
+    here = {kk[:2] for kk in result.per_image if kk[2:5] == (k, blocks, steps)}
+    run = {arm for ab, arm in here if ab == "zero"}
+    abl = {ab for ab, arm in here if arm == "top"}
     diffs, verdicts = {}, {}
     diffs["top-clean"] = harm(result, key, higher, "top", "none", k, blocks, steps)
     for c in ("bottom", "random", "energy"):
@@ -146,6 +148,15 @@ def _interval_sentences(v: dict) -> list[str]:
         if f"top-{c}" in iv:
             out[-1] += f"; {_iv(iv[f'top-{c}'], spec)} more than {c}-{k}"
     out[-1] += "."
+    return out + _control_sentences(v)
+
+
+def _control_sentences(v: dict) -> list[str]:
+    """The controls' sentences: energy-matched channels and mean ablation (where run)."""
+    iv, k, name = v["intervals"], v["k"], v["metric_name"]
+    spec = ".4f" if v["metric"] == "pixel_mse" else ".2f"
+    verb = "raises" if v["metric"] == "pixel_mse" else "lowers"
+    out = []
     if "top-energy" in iv:
         e, ev = iv["top-energy"], v["interval_verdicts"]["energy"]
         if ev == "reproduces":
@@ -165,8 +176,9 @@ def _interval_sentences(v: dict) -> list[str]:
         txt = (f"Mean ablation (the top-{k} channels set to their calibration mean at each block and step) "
                f"{verb} {name} by {_iv(m, spec)}; zeroing hurts {_iv(z, spec)} more than mean ablation.")
         if harmless and z["ci"][0] > 0:
-            txt += (" Harmless mean ablation beside destructive zeroing: the channels act like a bias (a constant "
-                    "the network relies on), not like a carrier of image-specific information.")
+            small = "harmless" if m["ci"][0] <= 0 else f"small (under the {WEAK_DROP:.2f} this package calls an effect)"
+            txt += (f" Mean ablation is {small} while zeroing is clearly worse: the channels act mostly like a bias "
+                    "(a constant the network relies on) rather than a carrier of image-specific information.")
         elif not harmless:
             txt += (" Mean ablation is destructive too: the channels carry information beyond their mean "
                     "(what varies from image to image matters).")
@@ -174,6 +186,22 @@ def _interval_sentences(v: dict) -> list[str]:
             txt += " The intervals do not separate the two readings (bias-like vs information-carrying)."
         out.append(txt)
     return out
+
+
+def controls(result: ProbeResult, k: int | None = None, blocks: str | None = None, steps: str | None = None) -> str:
+    """The controls' reading at one condition: mean ablation beside zeroing, and energy-matched
+    random channels, each from its paired interval (empty when neither was run there).
+
+    Args:
+        result: a ``ProbeResult`` run with ablation=("zero", "mean") and/or the "energy" arm.
+        k, blocks, steps: the condition (default: the largest k of the first blocks/steps).
+    Returns:
+        the sentences, or "" when the result holds no controls at that condition.
+    """
+    v = verdict(result, k, blocks, steps)
+    if v.get("verdict_rule") != "intervals":
+        return ""
+    return " ".join(_control_sentences(v))
 
 
 def _breakdown_sentences(breakdown: list[dict], arm: str = "top") -> list[str]:

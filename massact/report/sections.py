@@ -119,7 +119,7 @@ class Sizes:
         critical_ks, critical_draws: the dose-response ks and the random arm's draws.
         critical_num_steps: sampler steps of every probe image (clean and edited alike).
         control_k: the k of the controls (mean ablation, energy-matched random channels).
-        early_late_draws: random draws of the early/late comparison.
+        early_late_arms, early_late_draws: the arms of the early/late comparison, its random draws.
         independence: (prompts, seeds) of the prompt-independence check.
         grid_seeds: images per row of the critical grid.
         spatial_images, spatial_draws: images clustered, random draws per block and step.
@@ -138,6 +138,7 @@ class Sizes:
     critical_draws: int
     critical_num_steps: int
     control_k: int
+    early_late_arms: tuple
     early_late_draws: int
     independence: tuple
     grid_seeds: int
@@ -165,19 +166,22 @@ class Sizes:
 #: alike, so every comparison stays fair).
 SIZES: dict[str, Sizes] = {
     "quick": Sizes(evaluation_prompts=4, critical_images=3, critical_ks=(2, 8), critical_draws=2,
-                   critical_num_steps=6, control_k=8, early_late_draws=1, independence=(2, 2), grid_seeds=3,
+                   critical_num_steps=6, control_k=8, early_late_arms=("top", "random"), early_late_draws=1,
+                   independence=(2, 2), grid_seeds=3,
                    spatial_images=4, spatial_draws=2, transport_pairs=2, transport_num_steps=4,
                    interpolation_pairs=1, interpolation_points=3, composition_per_attribute=1,
                    composition_attributes=("position",), subject_references=1, use_case_num_steps=4,
                    training=dict(n_images=8, n_pairs=6, n_calibration=4, num_steps=6)),
-    "standard": Sizes(evaluation_prompts=16, critical_images=64, critical_ks=C.DEFAULT_KS, critical_draws=2,
-                      critical_num_steps=8, control_k=8, early_late_draws=1, independence=(3, 3), grid_seeds=6,
+    "standard": Sizes(evaluation_prompts=16, critical_images=64, critical_ks=(2, 8, 16), critical_draws=2,
+                      critical_num_steps=8, control_k=8, early_late_arms=("top",), early_late_draws=1,
+                      independence=(3, 3), grid_seeds=6,
                       spatial_images=64, spatial_draws=3, transport_pairs=32, transport_num_steps=10,
                       interpolation_pairs=16, interpolation_points=5, composition_per_attribute=4,
                       composition_attributes=None, subject_references=8, use_case_num_steps=10,
                       training=dict()),
     "full": Sizes(evaluation_prompts=64, critical_images=256, critical_ks=C.DEFAULT_KS, critical_draws=3,
-                  critical_num_steps=8, control_k=8, early_late_draws=2, independence=(6, 4), grid_seeds=6,
+                  critical_num_steps=8, control_k=8, early_late_arms=("top", "random"), early_late_draws=2,
+                  independence=(6, 4), grid_seeds=6,
                   spatial_images=256, spatial_draws=5, transport_pairs=128, transport_num_steps=10,
                   interpolation_pairs=64, interpolation_points=5, composition_per_attribute=16,
                   composition_attributes=None, subject_references=32, use_case_num_steps=10,
@@ -259,42 +263,43 @@ def critical_section(ctx: ReportContext) -> Section:
     common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress)
     res = C.probe(model, cal, prompts, seeds, ks=sz.critical_ks, draws=sz.critical_draws, baseline_images=clean,
                   **common)
-    # the controls, on the same images: mean ablation beside zeroing, energy-matched channels where they exist
-    k_c = min(sz.control_k, model.width // 2)
-    ec = energy_control(cal, sorted(set(sz.critical_ks) | {k_c}))
-    arms = ("top", "bottom", "random") + (("energy",) if ec["k_run"] == k_c else ())
-    controls = C.probe(model, cal, prompts, seeds, ks=(k_c,), arms=arms, draws=sz.critical_draws,
-                       ablation=("zero", "mean"), baseline_images=res.clean_images, **common)
-    energy_rows = None
-    if ec["k_run"] is not None and ec["k_run"] != k_c:
-        er = C.probe(model, cal, prompts, seeds, ks=(ec["k_run"],), arms=("top", "bottom", "random", "energy"),
-                     draws=sz.critical_draws, baseline_images=res.clean_images, **common)
-        energy_rows = [_clean_row(r) for r in er.table()]
-        ec["reading"] = readings.critical(er)
+    # the controls, on the same images (their zeroed rows are the dose-response's): mean ablation at
+    # k_c, and energy-matched random channels at the largest k where such a set exists
+    fits = [k for k in res.meta["ks"] if k <= model.width // 2] or [min(res.meta["ks"])]
+    k_c = sz.control_k if sz.control_k in fits else max(fits)  # a narrow model: the largest k that fits
+    ec = energy_control(cal, [k for k in sz.critical_ks if k <= model.width // 2])
+    combined = res.merged(C.probe(model, cal, prompts, seeds, ks=(k_c,), arms=ARMS, draws=sz.critical_draws,
+                                  ablation=("mean",), baseline_images=res.clean_images, **common))
+    if ec["k_run"] is not None:
+        combined = combined.merged(C.probe(model, cal, prompts, seeds, ks=(ec["k_run"],), arms=("energy",),
+                                           draws=sz.critical_draws, baseline_images=res.clean_images, **common))
     k_el = min(8, model.width)
-    el = C.probe(model, cal, prompts, seeds, ks=(k_el,), arms=("top", "random"), steps=["early", "late"],
+    el = C.probe(model, cal, prompts, seeds, ks=(k_el,), arms=sz.early_late_arms, steps=["early", "late"],
                  draws=sz.early_late_draws, baseline_images=res.clean_images, **common)
     breakdown = C.attribute_breakdown(res, el)
     P, S_ = sz.independence
     ind_prompts = list(ctx.calibration_prompts)[:P]
     ind_seeds = [INDEPENDENCE_SEED_BASE + i for i in range(S_)]
     ind = C.prompt_independence(model, ind_prompts, seeds=ind_seeds, k=min(4, model.width), num_steps=num_steps)
-    controls_text = readings.critical(controls)
-    text = readings.critical(res, breakdown, ind) + " Controls at k = " + str(k_c) + ": " + controls_text + \
-        _energy_text(ec)
-    rows = [_clean_row(r) for r in res.table()]
+    controls_text = readings.critical_controls(combined, k=k_c)
+    if ec["k_run"] is not None and ec["k_run"] != k_c:
+        controls_text += " " + readings.critical_controls(combined, k=ec["k_run"])
+    text = readings.critical(res, breakdown, ind) + " " + controls_text + _energy_text(ec)
+    rows = [_clean_row(r) for r in combined.table()]
+    control_rows = [r for r in rows if r["k"] == k_c or r["arm"] in ("none", "energy")]
     results = {"rows": rows, "baseline": _clean_row(res.baseline), "n_images": len(prompts),
                "verdict": readings.critical_verdict(res),
-               "controls": {"k": k_c, "rows": [_clean_row(r) for r in controls.table()],
-                            "verdict": readings.critical_verdict(controls), "reading": controls_text},
-               "energy_control": ec | ({"rows": energy_rows} if energy_rows else {}),
+               "controls": {"k": k_c, "rows": control_rows, "verdict": readings.critical_verdict(combined, k=k_c),
+                            "reading": controls_text},
+               "energy_control": ec,
                "early_late": [_clean_row(r) for r in el.table()],
                "attribute_breakdown": [_clean_row(r) for r in breakdown],
                "prompt_independence": {k: v for k, v in ind.items() if k != "per_block"} | {
                    "per_block": [{k: v for k, v in b.items() if k != "step_vs_pooled"} for b in ind["per_block"]]},
                "meta": res.meta, "reading": text}
     ims, labels = res.grid(k=max(sz.critical_ks), n=sz.grid_seeds)
-    figs = [dose_response_figure(res), control_intervals_figure(controls), early_late_figure(breakdown)]
+    figs = [dose_response_figure(res), control_intervals_figure([r for r in control_rows if r["arm"] != "energy"
+                                                                 or r["k"] == k_c]), early_late_figure(breakdown)]
     images = [(f"rows: {', '.join(labels)} (channels zeroed at blocks {res.meta['blocks'][0]}, steps "
                f"{res.meta['steps'][0]}); columns: the same seeds",
                image_data_uri(ims, cols=min(sz.grid_seeds, len(prompts))))]
