@@ -187,3 +187,18 @@ def test_cli_mask_fn_and_missing_weights_are_clear(tmp_path, capsys, monkeypatch
     assert "massact:" in capsys.readouterr().err and not (tmp_path / "r").exists()
     assert cli.main(["reproduce", "--model", "toy", "--clip", "x", "--out", str(tmp_path / "r2")]) == 2
     assert "configure real pipelines" in capsys.readouterr().err
+
+
+# -- readings over larger samples ----------------------------------------------------------------------
+def test_subject_transfer_reading_counts_failed_round_trips_the_mean_hides():
+    from massact.claims.inversion import InversionResult
+    from massact.readings import subject_transfer
+
+    per = [0.004, 0.012, 0.0, 0.76, 0.001, 0.59, 0.0004, 0.012]
+    inv = InversionResult(torch.zeros(8, 3, 2, 2), ["a"] * 8, torch.zeros(1), torch.zeros(1), float(np.mean(per)),
+                          7.6, 20, 1.0, per_image_mse=per, refine=4)
+    text = subject_transfer(inv, {"carried": {"size": 0.0}, "stable": 1.0})
+    assert "over 8 references" in text and "6 of 8 come back within MSE 0.02" in text
+    assert "2 fail outright" in text and "worst 0.76" in text
+    inv.per_image_mse = [0.001, 0.002]
+    assert "fail outright" not in subject_transfer(inv, {"carried": {}, "stable": None})

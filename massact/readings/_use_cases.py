@@ -1,7 +1,9 @@
 """Sentences from the use cases' numbers (``massact.claims.use_cases``, ``massact.claims.inversion``)."""
 from __future__ import annotations
 
-from ..claims.inversion import InversionResult
+import numpy as np
+
+from ..claims.inversion import InversionResult, psnr
 
 
 def _pct(v) -> str:
@@ -75,6 +77,12 @@ def composition(comp: dict) -> str:
     return text
 
 
+#: a reference whose regenerated image is within this MSE counts as reconstructed (17 dB PSNR);
+#: above FAILED_ROUND_TRIP_MSE the regenerated image is another image
+GOOD_ROUND_TRIP_MSE = 0.02
+FAILED_ROUND_TRIP_MSE = 0.1
+
+
 def subject_transfer(inv: InversionResult, m: dict) -> str:
     """Sentences built from the numbers of one subject-transfer run.
 
@@ -87,8 +95,21 @@ def subject_transfer(inv: InversionResult, m: dict) -> str:
     fix = f", {inv.refine} fixed-point corrections per step" if inv.refine else ""
     text = (f"Inversion ({inv.num_steps} Euler steps backwards{fix}, guidance {inv.guidance:g}): reconstruction MSE "
             f"{inv.mse:.4f} (PSNR {inv.psnr:.1f} dB)")
-    text += ", a faithful round trip." if inv.psnr >= 25 else (", a rough round trip." if inv.psnr >= 15 else
-                                                              ", a poor round trip: the recorded trajectory is not the reference's.")
+    per = [float(v) for v in (inv.per_image_mse or [])]
+    if len(per) > 1:
+        good = sum(v <= GOOD_ROUND_TRIP_MSE for v in per)
+        bad = sum(v > FAILED_ROUND_TRIP_MSE for v in per)
+        text += (f" over {len(per)} references; per reference the median is {float(np.median(per)):.4f}, and {good} "
+                 f"of {len(per)} come back within MSE {GOOD_ROUND_TRIP_MSE:g} (PSNR {psnr(GOOD_ROUND_TRIP_MSE):.0f} dB)")
+        if bad:
+            text += (f"; {bad} fail outright (MSE above {FAILED_ROUND_TRIP_MSE:g}, worst {max(per):.2f}: the inverted "
+                     "noise regenerates another image), which the mean hides.")
+        else:
+            text += "."
+    else:
+        text += ", a faithful round trip." if inv.psnr >= 25 else (
+            ", a rough round trip." if inv.psnr >= 15 else
+            ", a poor round trip: the recorded trajectory is not the reference's.")
     carried = {a: v for a, v in m["carried"].items() if v is not None}
     if carried:
         hi = [a for a, v in carried.items() if v >= 0.5]

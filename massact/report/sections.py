@@ -437,6 +437,8 @@ def use_cases_section(ctx: ReportContext) -> Section:
     rr = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
     results["subject_transfer"] = {
         "inversion": {"steps": inv.num_steps, "guidance": inv.guidance, "mse": rr(inv.mse), "psnr": rr(inv.psnr),
+                      "per_reference_mse": [rr(v) for v in inv.per_image_mse],
+                      "median_mse": rr(float(torch.tensor(inv.per_image_mse).median())) if inv.per_image_mse else None,
                       "prompt": "caption"},
         "spec": tr.spec.row(), "guidance": tr.guidance,
         "carried": {a: rr(v) for a, v in m["carried"].items()}, "kept": {a: rr(v) for a, v in m["kept"].items()},
