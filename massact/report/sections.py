@@ -347,14 +347,15 @@ def spatial_section(ctx: ReportContext) -> Section:
 # -- claim 3: transport --------------------------------------------------------------------------------
 def transport_specs(model, k: int = T.DEFAULT_K, quick: bool = False, num_steps: int | None = None
                     ) -> list[T.TransportSpec]:
-    """The settings the transport section sweeps: the three arms, the spatial mask and (full
-    run) alpha 0.5, 4k channels, each block list, the early and the late steps."""
+    """The settings the transport section sweeps: the three arms, the spatial mask and (beyond
+    quick) alpha 0.5, the three arms at 4k channels, each block list, the early and the late steps."""
     num_steps = num_steps or model.default_steps
     specs = [T.TransportSpec(arm, k) for arm in ARMS] + [T.TransportSpec("top", k, mask="source")]
     if quick:
         return specs
     specs.append(T.TransportSpec("top", k, alpha=0.5))
-    specs.append(T.TransportSpec("top", min(4 * k, model.width)))
+    # 4k channels, with its controls: the toy's top-k moves little at k = 4
+    specs += [T.TransportSpec(arm, min(4 * k, model.width)) for arm in ARMS]
     for blocks in T.block_groups(model).values():
         specs.append(T.TransportSpec("top", k, blocks=blocks))
     half = num_steps // 2
