@@ -22,6 +22,15 @@ def _rows(result_or_rows) -> list[dict]:
     return result_or_rows.table() if hasattr(result_or_rows, "table") else list(result_or_rows)
 
 
+def _baseline_and_edited(result_or_rows) -> tuple[dict | None, list[dict]]:
+    """The clean row (or None) and the edited rows; refuses rows with nothing edited."""
+    rows = _rows(result_or_rows)
+    edited = [r for r in rows if r["arm"] != "none"]
+    if not edited:
+        raise ValueError("no edited rows to plot")
+    return next((r for r in rows if r["arm"] == "none"), None), edited
+
+
 def _error_bars(rows: Sequence[dict], metric: str, arm: str) -> dict:
     """Error bars: the rows' 95% bootstrap interval (``<metric>_ci``) where they carry one,
     else the random arm's spread over draws."""
@@ -46,11 +55,7 @@ def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, b
     Returns:
         a plotly ``Figure``.
     """
-    rows = _rows(result_or_rows)
-    base = next((r for r in rows if r["arm"] == "none"), None)
-    edited = [r for r in rows if r["arm"] != "none"]
-    if not edited:
-        raise ValueError("no edited rows to plot")
+    base, edited = _baseline_and_edited(result_or_rows)
     blocks = edited[0]["blocks"] if blocks is None else blocks
     steps = edited[0]["steps"] if steps is None else steps
     edited = [r for r in edited if r["blocks"] == blocks and r["steps"] == steps]
@@ -89,11 +94,7 @@ def control_intervals_figure(result_or_rows, metric: str | None = None, title: s
     Returns:
         a plotly ``Figure``.
     """
-    rows = _rows(result_or_rows)
-    base = next((r for r in rows if r["arm"] == "none"), None)
-    edited = [r for r in rows if r["arm"] != "none"]
-    if not edited:
-        raise ValueError("no edited rows to plot")
+    base, edited = _baseline_and_edited(result_or_rows)
     if metric is None:
         metric = "caption_accuracy" if edited[0].get("caption_accuracy") is not None else "pixel_mse"
     k = edited[0]["k"]
