@@ -109,9 +109,10 @@ def control_intervals_figure(result_or_rows, metric: str | None = None, title: s
                              error_y=_error_bars(rs, metric, "random")))
     if base is not None and base.get(metric) is not None:
         fig.add_hline(y=base[metric], line_dash="dot", line_color="black", annotation_text="clean")
-    fig.update_layout(barmode="group", title=title or f"Controls at k={k}: zeroing vs mean ablation "
-                      "(bars: 95% bootstrap intervals over the same images)", yaxis_title=METRIC_TITLES.get(metric, metric),
-                      height=400, width=620, margin=dict(l=60, r=20, t=60, b=50))
+    fig.update_layout(barmode="group", title=title or f"Controls at k={k}: zeroing vs mean ablation<br>"
+                      "<sup>error bars: 95% bootstrap intervals over the same images</sup>",
+                      yaxis_title=METRIC_TITLES.get(metric, metric), height=420, width=680,
+                      margin=dict(l=60, r=20, t=80, b=50))
     return fig
 
 
