@@ -25,6 +25,25 @@ import numpy as np
 from .checks import check_int, check_prompts
 
 
+def check_pair_request(n, differ, per_pair, names: Sequence[str]) -> tuple[int, tuple | None, int]:
+    """The arguments of a ``caption_pairs`` call, checked against the world's attribute names.
+
+    Returns:
+        (n, differ as a tuple or None, per_pair).
+    Raises:
+        ValueError naming the valid attributes, or the range of n / per_pair.
+    """
+    n = check_int("n", n, 1, what="how many pairs")
+    if differ is not None:
+        differ = (differ,) if isinstance(differ, str) else tuple(differ)
+        bad = [a for a in differ if a not in names]
+        if bad or not differ:
+            raise ValueError(f"unknown attributes {bad or list(differ)}; choose from {tuple(names)}")
+    else:
+        per_pair = check_int("per_pair", per_pair, 1, len(names), what="attributes changed per pair")
+    return n, differ, per_pair
+
+
 @dataclass(frozen=True)
 class CaptionPair:
     """One (source, target) prompt pair for transport.
@@ -225,15 +244,8 @@ class SceneWorld(World):
             n ``CaptionPair``; ``changed`` names the changed attributes (labels of the
             composition: a real model's metrics do not read them).
         """
-        n = check_int("n", n, 1, what="how many pairs")
+        n, differ, per_pair = check_pair_request(n, differ, per_pair, self.attributes)
         names = self.attributes
-        if differ is not None:
-            differ = (differ,) if isinstance(differ, str) else tuple(differ)
-            bad = [a for a in differ if a not in names]
-            if bad or not differ:
-                raise ValueError(f"unknown attributes {bad or list(differ)}; choose from {names}")
-        else:
-            per_pair = check_int("per_pair", per_pair, 1, len(names), what="attributes changed per pair")
         rng = np.random.default_rng(self.pair_seed if seed is None else check_int("seed", seed, 0))
         lists = list(SCENE_ATTRIBUTES.values())
         out = []

@@ -5,8 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..checks import check_int
-from ..world import CaptionPair
+from ..world import CaptionPair, check_pair_request
 from . import world
 
 #: the default pair stream's seed, offset from the evaluation seed so that pairs are not
@@ -28,15 +27,8 @@ def attribute_pairs(n: int, differ: Sequence[str] | str | None = None, per_pair:
     Returns:
         n ``CaptionPair`` (source, target, changed), deterministic from seed.
     """
-    n = check_int("n", n, 1, what="how many pairs")
+    n, differ, per_pair = check_pair_request(n, differ, per_pair, world.ATTRIBUTE_NAMES)
     names = world.ATTRIBUTE_NAMES
-    if differ is not None:
-        differ = (differ,) if isinstance(differ, str) else tuple(differ)
-        bad = [a for a in differ if a not in names]
-        if bad or not differ:
-            raise ValueError(f"unknown attributes {bad or differ}; choose from {names}")
-    else:
-        per_pair = check_int("per_pair", per_pair, 1, len(names), what="attributes changed per pair")
     rng = np.random.default_rng(PAIR_SEED if seed is None else seed)
     out = []
     for i in range(n):
