@@ -10,8 +10,9 @@ same inputs give the same interval. This module is core: it imports nothing from
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -86,6 +87,56 @@ def paired_difference(a: Sequence[float], b: Sequence[float], **kwargs) -> Estim
     if va.shape != vb.shape:
         raise ValueError(f"paired values need the same images: {va.size} values against {vb.size}")
     return bootstrap_mean(va - vb, **kwargs)
+
+
+def bootstrap_statistic(values, statistic: Callable[[np.ndarray], np.ndarray],
+                        n_resamples: int = DEFAULT_RESAMPLES, confidence: float = DEFAULT_CONFIDENCE,
+                        seed: int = 0) -> Estimate | None:
+    """A statistic of per-pair rows that is not a plain mean, with a percentile bootstrap
+    interval over the rows (pairs are resampled whole, so columns stay paired).
+
+    For example the mean over attributes of each attribute's adoption, where every
+    attribute is averaged over the pairs that differ in it (NaN elsewhere).
+
+    Args:
+        values: (n, ...) one row per pair; NaN marks what a pair does not test (inf is refused).
+        statistic: maps a stack of resampled tables (r, n, ...) to r numbers; NaN where a
+          resample tests nothing (those resamples are dropped).
+        n_resamples, confidence, seed: as in ``bootstrap_mean``.
+    Returns:
+        the ``Estimate`` (the statistic of ``values``, its interval, n rows), or None when the
+        statistic of ``values`` itself is NaN (no pair tests it).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 0 or v.shape[0] == 0:
+        raise ValueError("values is empty: a bootstrap interval needs at least one row (pair)")
+    if np.isinf(v).any():
+        raise ValueError("values holds inf: only NaN may mark a pair that does not test a quantity")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence {confidence!r} must be in (0, 1), e.g. 0.95")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples {n_resamples!r} must be a positive integer")
+    with warnings.catch_warnings():  # nanmean of an all-NaN slice is NaN by design here
+        warnings.simplefilter("ignore", RuntimeWarning)
+        point = float(np.asarray(statistic(v[None])).reshape(-1)[0])
+        if np.isnan(point):
+            return None
+        n = v.shape[0]
+        rng = np.random.default_rng(seed)
+        stats_ = np.asarray(statistic(v[rng.integers(0, n, size=(n_resamples, n))]), dtype=np.float64).reshape(-1)
+    stats_ = stats_[~np.isnan(stats_)]
+    if n == 1 or stats_.size == 0:
+        return Estimate(point, (point, point), int(n))
+    lo, hi = np.quantile(stats_, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
+    return Estimate(point, (float(lo), float(hi)), int(n))
+
+
+def macro_mean(tables: np.ndarray) -> np.ndarray:
+    """(r, n, a) -> (r,): per resample, each column's mean over its non-NaN rows, then the mean
+    over the columns that have any (the ``statistic`` of "mean adoption over attributes")."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.nanmean(tables, axis=1), axis=-1)
 
 
 def direction(estimate: Estimate) -> int:

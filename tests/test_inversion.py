@@ -172,8 +172,13 @@ def test_use_cases_report_section_schema(model):
         assert [p["alpha"] for p in it[name]] == sorted(p["alpha"] for p in it[name])
         assert it[name][0]["alpha"] == 0.0 and it[name][-1]["alpha"] == 1.0
         assert it[name][0]["target_preservation"] in (None, 1.0)  # alpha 0 is the target itself
+    last = it["transport"][-1]  # every point carries n and the interval of each metric
+    assert last["n"] == len(it["pairs"]) and {"mean_adoption_ci", "target_preservation_ci", "pixel_shift_ci"} <= set(last)
+    assert set(it["end_differences"]) == {"pixel_blend", "embedding_lerp"}
     st = s.results["subject_transfer"]
     assert st["inversion"]["mse"] >= 0 and set(st["carried"]) == set(metrics_for(model).attributes)
+    assert set(st["carried_ci"]) == set(st["carried"]) and st["inversion"]["n"] == st["n"]
+    assert all({"adoption_ci", "n"} <= set(v) for k, v in s.results["composition"].items() if k not in ("spec", "steps"))
     assert "composition" in s.results
     assert len(s.images) == 3 and all(uri.startswith("data:image/png;base64,") for _, uri in s.images)
     # every part names its inputs: world pairs here (the report runs on the world's own prompts)

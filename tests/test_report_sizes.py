@@ -202,3 +202,77 @@ def test_subject_transfer_reading_counts_failed_round_trips_the_mean_hides():
     assert "2 fail outright" in text and "worst 0.76" in text
     inv.per_image_mse = [0.001, 0.002]
     assert "fail outright" not in subject_transfer(inv, {"carried": {}, "stable": None})
+
+
+# -- the use cases' intervals --------------------------------------------------------------------------
+class _LabelMetrics:
+    """Metrics that read one attribute, "size", as pixel [0, 0, 0] of each image (planted answers)."""
+
+    attributes = ("size",)
+
+    def attributes_of(self, images):
+        return {"size": [int(round(float(v))) for v in images[:, 0, 0, 0]]}
+
+    def foreground_mask(self, images):
+        return None
+
+    def pixel_mse(self, a, b):
+        return float(((a - b) ** 2).mean())
+
+
+def _images(labels):
+    x = torch.zeros(len(labels), 3, 2, 2)
+    x[:, 0, 0, 0] = torch.tensor(labels, dtype=torch.float32)
+    return x
+
+
+def test_use_case_points_carry_n_and_intervals_and_the_end_differences_are_paired():
+    from massact.claims.transport import measure
+    from massact.claims.use_cases import _point, end_differences
+
+    metrics, n = _LabelMetrics(), 16
+    src, tgt = _images([1] * n), _images([0] * n)
+    took_none = measure(metrics, src, tgt, tgt.clone())
+    took_all = measure(metrics, src, tgt, src.clone())
+    took_half = measure(metrics, src, tgt, _images([1, 0] * (n // 2)))
+    p = _point("alpha", 1.0, took_half)
+    assert p["n"] == n and p["mean_adoption"] == 0.5
+    assert p["mean_adoption_ci"][0] < 0.5 < p["mean_adoption_ci"][1]
+    assert p["pixel_shift_ci"] is not None and "target_preservation_ci" in p
+    d = end_differences({"transport": took_none, "pixel_blend": took_all, "embedding_lerp": took_none})
+    assert d["pixel_blend"] == {"metric": "mean_adoption", "mean": -1.0, "ci": [-1.0, -1.0], "n": n}
+    assert d["embedding_lerp"]["mean"] == 0.0 and d["embedding_lerp"]["ci"] == [0.0, 0.0]
+
+
+def test_use_case_readings_quote_the_intervals():
+    from massact import readings
+    from massact.claims.transport import measure
+    from massact.claims.use_cases import _point, end_differences
+
+    metrics, n = _LabelMetrics(), 16
+    src, tgt = _images([1] * n), _images([0] * n)
+    ms = {"transport": [measure(metrics, src, tgt, tgt.clone()), measure(metrics, src, tgt, _images([1, 0] * 8))],
+          "pixel_blend": [measure(metrics, src, tgt, tgt.clone()), measure(metrics, src, tgt, src.clone())]}
+    res = {"by": "alpha", "curves": {k: [_point("alpha", a, m) for a, m in zip((0.0, 1.0), v)] for k, v in ms.items()},
+           "end_differences": end_differences({k: v[-1] for k, v in ms.items()})}
+    text = readings.interpolation(res)
+    assert "(16 pairs)" in text and "-> 50% [" in text
+    assert "Against pixel blend at the last point transport is -0.50 [" in text and ": less." in text
+    comp = {"per_attribute": {"size": {"adoption": 0.5, "adoption_ci": [0.25, 0.75], "differing_pairs": 16,
+                                       "target_preservation": 0.9, "target_preservation_ci": [0.8, 1.0]}}}
+    text = readings.composition(comp)
+    assert "size: taken 50% [25%, 75%] of 16 pairs" in text and "Taken in some pairs" in text
+
+
+def test_subject_transfer_measure_carries_intervals_over_the_references():
+    from massact.claims.inversion import measure_transfer
+
+    metrics = _LabelMetrics()
+    ref, clean = _images([1] * 8), _images([0] * 8)
+    m = measure_transfer(metrics, ref, clean, _images([1] * 4 + [0] * 4))
+    assert m["carried"]["size"] == 0.5 and m["kept"]["size"] == 0.5 and m["n"] == 8
+    lo, hi = m["carried_ci"]["size"]
+    assert lo < 0.5 < hi and m["kept_ci"]["size"][0] < 0.5
+    assert m["stable"] is None and m["stable_ci"] is None  # the one attribute differs everywhere
+    same = measure_transfer(metrics, ref, ref.clone(), ref.clone())
+    assert same["carried"]["size"] is None and same["carried_ci"]["size"] is None and same["stable_ci"] == [1.0, 1.0]

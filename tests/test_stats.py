@@ -50,3 +50,42 @@ def test_unpaired_lengths_and_bad_options_are_refused():
         bootstrap_mean([1, 2], confidence=1.5)
     with pytest.raises(ValueError, match="n_resamples"):
         bootstrap_mean([1, 2], n_resamples=True)
+
+
+# -- statistics that are not a plain mean (bootstrap_statistic) -------------------------------------
+def test_macro_mean_averages_each_column_over_the_rows_that_test_it():
+    from massact.stats import bootstrap_statistic, macro_mean
+
+    nan = np.nan
+    # column 0 tested by rows 0-1 (mean 0.5), column 1 by rows 2-3 (mean 1.0): macro mean 0.75
+    table = np.array([[1.0, nan], [0.0, nan], [nan, 1.0], [nan, 1.0]])
+    est = bootstrap_statistic(table, macro_mean)
+    assert est.mean == pytest.approx(0.75) and est.n == 4
+    assert 0.5 <= est.ci[0] <= 0.75 <= est.ci[1] <= 1.0
+    assert bootstrap_statistic(table, macro_mean) == est  # the same seed gives the same interval
+    assert bootstrap_statistic(np.full((3, 2), nan), macro_mean) is None  # no row tests anything
+
+
+def test_bootstrap_statistic_keeps_columns_paired():
+    from massact.stats import bootstrap_statistic, macro_mean
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2, size=(32, 3)).astype(float)
+    same = bootstrap_statistic(np.concatenate([a, a], 1), lambda v: macro_mean(v[..., :3]) - macro_mean(v[..., 3:]))
+    assert same.mean == 0.0 and same.ci == (0.0, 0.0)
+    planted = bootstrap_statistic(np.concatenate([np.ones_like(a), a * 0], 1),
+                                  lambda v: macro_mean(v[..., :3]) - macro_mean(v[..., 3:]))
+    assert planted.mean == 1.0 and planted.ci == (1.0, 1.0)
+
+
+def test_bootstrap_statistic_refuses_bad_input():
+    from massact.stats import bootstrap_statistic, macro_mean
+
+    with pytest.raises(ValueError, match="empty"):
+        bootstrap_statistic(np.zeros((0, 2)), macro_mean)
+    with pytest.raises(ValueError, match="inf"):
+        bootstrap_statistic(np.array([[1.0, np.inf]]), macro_mean)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_statistic(np.ones((2, 2)), macro_mean, confidence=1.5)
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_statistic(np.ones((2, 2)), macro_mean, n_resamples=True)

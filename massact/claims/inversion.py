@@ -35,6 +35,7 @@ from ..clustering import iou, token_foreground_mask
 from ..hooks import CaptureSpec, EditSpec, Tracer
 from ..models import require_sampler
 from ..ranking import channel_set
+from ..stats import bootstrap_mean
 from .transport import DEFAULT_MASK_K, TransportSpec
 
 
@@ -279,13 +280,20 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
     caption's others. Over the items where the reference and the clean new-caption image
     differ in attribute a: carried[a] = share of outputs showing the reference's value,
     kept[a] = share still showing the clean image's value. stable: over the attributes where
-    they agree, the share the output keeps. Mask IoU of the output with each."""
+    they agree, the share the output keeps. Mask IoU of the output with each.
+
+    Each share comes with ``n`` (items) and its 95% bootstrap interval over the items
+    (``carried_ci[a]``, ``kept_ci[a]``: over the items that differ in a; ``stable_ci``: over
+    the per-item share kept); ``per_item`` holds the per-item values (NaN where an item does
+    not test the quantity)."""
     n = len(reference)
     out = {"carried": {}, "kept": {}, "differing": {}, "stable": None, "iou_reference": None, "iou_clean": None,
-           "n": n}
+           "n": n, "carried_ci": {}, "kept_ci": {}, "stable_ci": None,
+           "per_item": {"carried": {}, "kept": {}, "stable": None}}
     attrs = metrics.attributes_of(torch.cat([reference, clean, output]))
     if attrs:
         same, total = 0, 0
+        same_i, total_i = np.zeros(n), np.zeros(n)
         for a, lab in attrs.items():
             lab = np.asarray(lab)
             r, c, o = lab[:n], lab[n:2 * n], lab[2 * n:]
@@ -293,12 +301,31 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
             out["differing"][a] = int(d.sum())
             out["carried"][a] = float((o[d] == r[d]).mean()) if d.any() else None
             out["kept"][a] = float((o[d] == c[d]).mean()) if d.any() else None
+            for key, hit in (("carried", o == r), ("kept", o == c)):
+                vals = np.where(d, hit.astype(float), np.nan)
+                out["per_item"][key][a] = vals
+                out[f"{key}_ci"][a] = _ci_of(vals)
             same += int((o[~d] == c[~d]).sum())
             total += int((~d).sum())
+            same_i += (o == c) & ~d
+            total_i += ~d
         out["stable"] = same / total if total else None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["per_item"]["stable"] = np.where(total_i > 0, same_i / np.maximum(total_i, 1), np.nan)
+        out["stable_ci"] = _ci_of(out["per_item"]["stable"])
     fg = metrics.foreground_mask(torch.cat([reference, clean, output]))
     if fg is not None:
         fg = np.asarray(fg, bool)
         out["iou_reference"] = float(np.mean([iou(fg[2 * n + i], fg[i]) for i in range(n)]))
         out["iou_clean"] = float(np.mean([iou(fg[2 * n + i], fg[n + i]) for i in range(n)]))
     return out
+
+
+def _ci_of(values) -> list | None:
+    """[low, high] of the bootstrap mean over the non-NaN values, None when there are none."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if not v.size:
+        return None
+    est = bootstrap_mean(v)
+    return [round(est.ci[0], 4), round(est.ci[1], 4)]

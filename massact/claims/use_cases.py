@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .. import stats
 from ..models import require_sampler
 from ..world import world_of
 from . import inversion as inv_mod
@@ -34,11 +35,69 @@ def mean_adoption(m: dict) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def _adoption_table(m: dict) -> np.ndarray | None:
+    """(pairs, attributes): 1 where the output took the source's value, 0 where not, NaN where
+    the pair's source and target agree; None when the metrics read no attribute."""
+    cols = list(m.get("per_pair", {}).get("source_adoption", {}).values())
+    return np.stack([np.asarray(c, dtype=float) for c in cols], axis=1) if cols else None
+
+
+def _ci(est) -> list | None:
+    return None if est is None else [round(est.ci[0], 4), round(est.ci[1], 4)]
+
+
+def _nan_estimate(values):
+    """The bootstrap mean over the non-NaN pairs, None when there are none."""
+    if values is None:
+        return None
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    return stats.bootstrap_mean(v) if v.size else None
+
+
 def _point(x_name: str, x, m: dict) -> dict:
+    """One measured point of a curve: its numbers, ``n`` (pairs) and the 95% bootstrap interval
+    over the pairs of each (``<name>_ci``; mean adoption's resamples whole pairs and averages
+    each attribute over the resampled pairs that differ in it)."""
     r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
-    return {x_name: x, "source_adoption": {a: r(v) for a, v in m["source_adoption"].items()},
-            "mean_adoption": r(mean_adoption(m)), "target_preservation": r(m["target_preservation"]),
-            "pixel_mse_to_target": float(f"{m['pixel_mse_to_target']:.4g}"), "pixel_shift": r(m.get("pixel_shift"))}
+    pp = m.get("per_pair", {})
+    table = _adoption_table(m)
+    return {x_name: x, "n": int(m["n"]), "source_adoption": {a: r(v) for a, v in m["source_adoption"].items()},
+            "mean_adoption": r(mean_adoption(m)),
+            "mean_adoption_ci": None if table is None else _ci(stats.bootstrap_statistic(table, stats.macro_mean)),
+            "target_preservation": r(m["target_preservation"]),
+            "target_preservation_ci": _ci(_nan_estimate(pp.get("target_preservation"))),
+            "pixel_mse_to_target": float(f"{m['pixel_mse_to_target']:.4g}"), "pixel_shift": r(m.get("pixel_shift")),
+            "pixel_shift_ci": _ci(_nan_estimate(pp.get("pixel_shift")))}
+
+
+def end_differences(measures: dict[str, dict]) -> dict:
+    """Transport against each baseline at the same point, paired over the same pairs.
+
+    Args:
+        measures: method -> ``transport.measure(...)`` of one point (e.g. alpha = 1).
+    Returns:
+        {baseline: {"metric", "mean", "ci", "n"}}: transport minus the baseline, on mean
+        adoption where the metrics read attributes, else on pixel shift (None where neither
+        is measured).
+    """
+    t = measures["transport"]
+    out = {}
+    for name, m in measures.items():
+        if name == "transport":
+            continue
+        ta, ba = _adoption_table(t), _adoption_table(m)
+        if ta is not None and ba is not None:
+            both = np.concatenate([ta, ba], axis=1)
+            na = ta.shape[1]
+            est = stats.bootstrap_statistic(
+                both, lambda v, na=na: stats.macro_mean(v[..., :na]) - stats.macro_mean(v[..., na:]))
+            metric = "mean_adoption"
+        else:
+            a = np.asarray(t["per_pair"]["pixel_shift"], float) - np.asarray(m["per_pair"]["pixel_shift"], float)
+            est, metric = _nan_estimate(a), "pixel_shift"
+        out[name] = None if est is None else {"metric": metric, **est.summary()}
+    return out
 
 
 # -- use case 1: interpolation ------------------------------------------------------------
@@ -66,7 +125,9 @@ def interpolation(model, sources, targets, seeds=0, by: str = "alpha", points: i
         clean: a ``clean_pass`` of the pair to reuse.
     Returns:
         {"by", "x", "alphas", "images" (per method (points, n, 3, H, W)), "curves" (per
-        method, one measured point per x), "clean", "spec", "sources", "targets", "seeds"}.
+        method, one measured point per x, ``_point``: with ``n`` and ``<metric>_ci``),
+        "end_differences" (transport minus each baseline at the last point, ``end_differences``),
+        "clean", "spec", "sources", "targets", "seeds"}.
     """
     if by not in ("alpha", "blocks"):
         raise ValueError(f"unknown by={by!r}; interpolate by 'alpha' or 'blocks'")
@@ -104,15 +165,17 @@ def interpolation(model, sources, targets, seeds=0, by: str = "alpha", points: i
         except NotImplementedError:
             pass
     x_name = "alpha" if by == "alpha" else "blocks"
-    curves = {name: [_point(x_name, x, measure(metrics, clean.source_images, clean.target_images, imgs))
-                     for x, imgs in zip(xs, ims)] for name, ims in images.items()}
+    measures = {name: [measure(metrics, clean.source_images, clean.target_images, imgs) for imgs in ims]
+                for name, ims in images.items()}
+    curves = {name: [_point(x_name, x, m) for x, m in zip(xs, ms)] for name, ms in measures.items()}
     if by == "blocks":
         for name in curves:
             if name != "transport":
                 for p, a in zip(curves[name], alphas):
                     p["alpha"] = round(a, 4)
-    return {"by": by, "x": xs, "alphas": alphas, "images": images, "curves": curves, "clean": clean, "spec": spec,
-            "sources": sources, "targets": targets, "seeds": seeds}
+    return {"by": by, "x": xs, "alphas": alphas, "images": images, "curves": curves,
+            "end_differences": end_differences({name: ms[-1] for name, ms in measures.items()}),
+            "clean": clean, "spec": spec, "sources": sources, "targets": targets, "seeds": seeds}
 
 
 # -- use case 1b: composition ---------------------------------------------------------------
@@ -131,8 +194,10 @@ def composition(model, attributes: Sequence[str] | None = None, per_attribute: i
         spec, score, metrics, num_steps: as in ``interpolation``.
         seed: the pair draw (None: the world's evaluation stream, offset per attribute).
     Returns:
-        {"per_attribute": {attribute: {"adoption", "differing_pairs", "attribute_agreement",
-        "mask_iou", "target_preservation", "pairs"}}, "pairs", "result", "spec"}.
+        {"per_attribute": {attribute: {"adoption", "adoption_ci", "differing_pairs",
+        "attribute_agreement", "mask_iou", "target_preservation", "target_preservation_ci",
+        "pairs", "n"}}, "pairs", "result", "spec"} (intervals: 95% bootstrap over the pairs;
+        adoption's over the pairs that differ in the attribute as the metrics read them).
     """
     world = getattr(model, "world", None)
     if world is None or not world.attributes:
@@ -159,9 +224,14 @@ def composition(model, attributes: Sequence[str] | None = None, per_attribute: i
         idx = np.flatnonzero(owner == a)
         m = measure(metrics, res.sources[idx], res.targets[idx], res.outputs[0][idx])
         r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
-        per[a] = {"adoption": r(m["source_adoption"].get(a)), "differing_pairs": m["differing_pairs"].get(a, 0),
+        pp = m.get("per_pair", {})
+        per[a] = {"adoption": r(m["source_adoption"].get(a)),
+                  "adoption_ci": _ci(_nan_estimate(pp.get("source_adoption", {}).get(a))),
+                  "differing_pairs": m["differing_pairs"].get(a, 0),
                   "attribute_agreement": r(m["attribute_agreement"]), "mask_iou": r(m["mask_iou"]),
-                  "target_preservation": r(m["target_preservation"]), "pairs": int(len(idx))}
+                  "target_preservation": r(m["target_preservation"]),
+                  "target_preservation_ci": _ci(_nan_estimate(pp.get("target_preservation"))),
+                  "pairs": int(len(idx)), "n": int(len(idx))}
     return {"per_attribute": per, "pairs": pairs, "result": res, "spec": spec}
 
 

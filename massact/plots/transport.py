@@ -80,7 +80,8 @@ def adoption_lines(points: Sequence[dict], x: str = "alpha", title: str | None =
 
 def method_lines(curves: dict[str, Sequence[dict]], y: str = "mean_adoption", x: str = "alpha",
                  title: str = "Transport against the baselines") -> go.Figure:
-    """One line per method (transport, pixel blend, embedding lerp) of y over x.
+    """One line per method (transport, pixel blend, embedding lerp) of y over x, with error bars
+    where the points carry ``<y>_ci`` (their 95% bootstrap intervals).
 
     Args:
         curves: method -> points.
@@ -93,7 +94,14 @@ def method_lines(curves: dict[str, Sequence[dict]], y: str = "mean_adoption", x:
     fig = go.Figure()
     for name, pts in curves.items():
         pts = sorted(pts, key=lambda p: p[x])
-        fig.add_trace(go.Scatter(x=[p[x] for p in pts], y=[np.nan if p.get(y) is None else p[y] for p in pts],
+        ys = [np.nan if p.get(y) is None else p[y] for p in pts]
+        cis = [p.get(f"{y}_ci") for p in pts]
+        error_y = None
+        if any(ci is not None for ci in cis):  # the points' 95% bootstrap intervals over the pairs
+            error_y = dict(type="data", symmetric=False,
+                           array=[np.nan if ci is None else ci[1] - v for ci, v in zip(cis, ys)],
+                           arrayminus=[np.nan if ci is None else v - ci[0] for ci, v in zip(cis, ys)])
+        fig.add_trace(go.Scatter(x=[p[x] for p in pts], y=ys, error_y=error_y,
                                  mode="lines+markers", name=name.replace("_", " "),
                                  line=dict(color=ARM_COLORS.get(name))))
     fig.update_layout(title=title, xaxis_title=x, yaxis=dict(title=y.replace("_", " "), range=[-0.05, 1.05]),

@@ -31,6 +31,7 @@ from ..plots.critical import control_intervals_figure, dose_response_figure, ear
 from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
 from ..plots.transport import adoption_bars, method_lines
 from ..ranking import ARMS, ENERGY_TOLERANCE, energy_match_ceiling
+from ..stats import bootstrap_mean
 from .context import ReportContext, Section, calibration_stats
 
 __all__ = ["SECTIONS", "SectionSpec", "build", "names", "SIZES", "Sizes", "energy_control", "transport_specs"]
@@ -406,7 +407,8 @@ def use_cases_section(ctx: ReportContext) -> Section:
     it = U.interpolation(model, sources, targets, seeds, by="alpha", points=sz.interpolation_points, score=score,
                          metrics=ctx.metrics, num_steps=num_steps)
     results["interpolation"] = {"by": "alpha", "pairs": [{"source": s, "target": t} for s, t in zip(sources, targets)],
-                                "steps": it["clean"].num_steps, "spec": T.TransportSpec().row(), **it["curves"]}
+                                "steps": it["clean"].num_steps, "spec": T.TransportSpec().row(), **it["curves"],
+                                "end_differences": it["end_differences"]}
     methods = list(it["images"])
     strip = torch.cat([it["images"][name][:, 0] for name in methods])  # rows = methods, columns = alphas
     images.append((f"interpolation of pair 1 ({sources[0]!r} into {targets[0]!r}); rows: "
@@ -440,10 +442,13 @@ def use_cases_section(ctx: ReportContext) -> Section:
         "inversion": {"steps": inv.num_steps, "guidance": inv.guidance, "mse": rr(inv.mse), "psnr": rr(inv.psnr),
                       "per_reference_mse": [rr(v) for v in inv.per_image_mse],
                       "median_mse": rr(float(torch.tensor(inv.per_image_mse).median())) if inv.per_image_mse else None,
-                      "prompt": "caption"},
+                      "mse_ci": (bootstrap_mean(inv.per_image_mse).summary()["ci"] if inv.per_image_mse else None),
+                      "n": len(inv.per_image_mse), "prompt": "caption"},
         "spec": tr.spec.row(), "guidance": tr.guidance,
-        "carried": {a: rr(v) for a, v in m["carried"].items()}, "kept": {a: rr(v) for a, v in m["kept"].items()},
-        "stable": rr(m["stable"]), "iou_reference": rr(m["iou_reference"]), "iou_clean": rr(m["iou_clean"]),
+        "carried": {a: rr(v) for a, v in m["carried"].items()}, "carried_ci": m["carried_ci"],
+        "kept": {a: rr(v) for a, v in m["kept"].items()}, "kept_ci": m["kept_ci"],
+        "stable": rr(m["stable"]), "stable_ci": m["stable_ci"],
+        "iou_reference": rr(m["iou_reference"]), "iou_clean": rr(m["iou_clean"]),
         "n": m["n"], "references": [p.source for p in st["pairs"]], "captions": [p.target for p in st["pairs"]]}
     inputs["subject_transfer"] = {
         "pairs_from": f"model.world.caption_pairs (draw {SUBJECT_TRANSFER_PAIR_SEED})",
