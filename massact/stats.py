@@ -6,7 +6,9 @@ That paired interval is much narrower than two separate ones whenever the images
 more from each other than the arms do (which is the usual case).
 
 Intervals are percentile bootstrap intervals from a seeded ``numpy`` generator, so the
-same inputs give the same interval. This module is core: it imports nothing from massact.
+same inputs give the same interval. A share measured as 0 (or 1) on every one of n items
+gets the degenerate interval [0, 0]: the bootstrap cannot see beyond its sample. Read it as
+"none of n"; the rule of three puts the 95% upper bound of the true share near 3 / n. This module is core: it imports nothing from massact.
 """
 from __future__ import annotations
 

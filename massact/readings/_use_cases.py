@@ -35,7 +35,7 @@ def _compare_end(res: dict, fmt) -> str:
             text += f" Against {label} at the last point transport is {diff} on {d['metric'].replace('_', ' ')}: more."
         else:
             text += (f" Against {label} at the last point transport is {diff} on {d['metric'].replace('_', ' ')}: "
-                     f"the {d['n']} pairs cannot tell them apart.")
+                     f"the {d['n']} pair{'s' if d['n'] != 1 else ''} cannot tell them apart.")
     return text
 
 
@@ -55,7 +55,7 @@ def interpolation(res: dict) -> str:
         return _pixel_interpolation(res)
     a = lambda p: _pct(p["mean_adoption"], p.get("mean_adoption_ci"))  # noqa: E731
     n = t[-1].get("n")
-    text = (f"Transport by {res['by']}" + (f" ({n} pairs)" if n else "") + f": mean source adoption goes "
+    text = (f"Transport by {res['by']}" + (f" ({n} pair{'s' if n != 1 else ''})" if n else "") + f": mean source adoption goes "
             f"{a(t[0])} -> {a(t[mid])} -> {a(t[-1])} from the first to the middle to the last "
             f"point, target preservation {_pct(t[0]['target_preservation'], t[0].get('target_preservation_ci'))} -> "
             f"{_pct(t[-1]['target_preservation'], t[-1].get('target_preservation_ci'))}.")
@@ -146,7 +146,7 @@ def subject_transfer(inv: InversionResult, m: dict) -> str:
         text += (f"; per reference the median is {float(np.median(per)):.4f}, and {good} "
                  f"of {len(per)} come back within MSE {GOOD_ROUND_TRIP_MSE:g} (PSNR {psnr(GOOD_ROUND_TRIP_MSE):.0f} dB)")
         if bad:
-            text += (f"; {bad} fail outright (MSE above {FAILED_ROUND_TRIP_MSE:g}, worst {max(per):.2f}: the inverted "
+            text += (f"; {bad} fail{'s' if bad == 1 else ''} outright (MSE above {FAILED_ROUND_TRIP_MSE:g}, worst {max(per):.2f}: the inverted "
                      "noise regenerates another image), which the mean hides.")
         else:
             text += "."
