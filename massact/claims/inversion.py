@@ -35,8 +35,7 @@ from ..clustering import iou, token_foreground_mask
 from ..hooks import CaptureSpec, EditSpec, Tracer
 from ..models import require_sampler
 from ..ranking import channel_set
-from ..stats import bootstrap_mean
-from .transport import DEFAULT_MASK_K, TransportSpec
+from .transport import DEFAULT_MASK_K, TransportSpec, _ci, _estimate_of
 
 
 # -- references ---------------------------------------------------------------------------
@@ -304,7 +303,7 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
             for key, hit in (("carried", o == r), ("kept", o == c)):
                 vals = np.where(d, hit.astype(float), np.nan)
                 out["per_item"][key][a] = vals
-                out[f"{key}_ci"][a] = _ci_of(vals)
+                out[f"{key}_ci"][a] = _ci(_estimate_of(vals))
             same += int((o[~d] == c[~d]).sum())
             total += int((~d).sum())
             same_i += (o == c) & ~d
@@ -312,7 +311,7 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
         out["stable"] = same / total if total else None
         with np.errstate(invalid="ignore", divide="ignore"):
             out["per_item"]["stable"] = np.where(total_i > 0, same_i / np.maximum(total_i, 1), np.nan)
-        out["stable_ci"] = _ci_of(out["per_item"]["stable"])
+        out["stable_ci"] = _ci(_estimate_of(out["per_item"]["stable"]))
     fg = metrics.foreground_mask(torch.cat([reference, clean, output]))
     if fg is not None:
         fg = np.asarray(fg, bool)
@@ -320,12 +319,3 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
         out["iou_clean"] = float(np.mean([iou(fg[2 * n + i], fg[n + i]) for i in range(n)]))
     return out
 
-
-def _ci_of(values) -> list | None:
-    """[low, high] of the bootstrap mean over the non-NaN values, None when there are none."""
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if not v.size:
-        return None
-    est = bootstrap_mean(v)
-    return [round(est.ci[0], 4), round(est.ci[1], 4)]

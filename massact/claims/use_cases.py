@@ -24,8 +24,8 @@ from .. import stats
 from ..models import require_sampler
 from ..world import world_of
 from . import inversion as inv_mod
-from .transport import (TransportSpec, check_pairs, clean_pass, default_mask_at, embedding_lerp,
-                        measure, pixel_blend, transport)
+from .transport import (TransportSpec, _ci, _estimate_of, check_pairs, clean_pass, default_mask_at,
+                        embedding_lerp, measure, pixel_blend, transport)
 
 METHODS = ("transport", "pixel_blend", "embedding_lerp")
 
@@ -42,19 +42,6 @@ def _adoption_table(m: dict) -> np.ndarray | None:
     return np.stack([np.asarray(c, dtype=float) for c in cols], axis=1) if cols else None
 
 
-def _ci(est) -> list | None:
-    return None if est is None else [round(est.ci[0], 4), round(est.ci[1], 4)]
-
-
-def _nan_estimate(values):
-    """The bootstrap mean over the non-NaN pairs, None when there are none."""
-    if values is None:
-        return None
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    return stats.bootstrap_mean(v) if v.size else None
-
-
 def _point(x_name: str, x, m: dict) -> dict:
     """One measured point of a curve: its numbers, ``n`` (pairs) and the 95% bootstrap interval
     over the pairs of each (``<name>_ci``; mean adoption's resamples whole pairs and averages
@@ -66,9 +53,9 @@ def _point(x_name: str, x, m: dict) -> dict:
             "mean_adoption": r(mean_adoption(m)),
             "mean_adoption_ci": None if table is None else _ci(stats.bootstrap_statistic(table, stats.macro_mean)),
             "target_preservation": r(m["target_preservation"]),
-            "target_preservation_ci": _ci(_nan_estimate(pp.get("target_preservation"))),
+            "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation"))),
             "pixel_mse_to_target": float(f"{m['pixel_mse_to_target']:.4g}"), "pixel_shift": r(m.get("pixel_shift")),
-            "pixel_shift_ci": _ci(_nan_estimate(pp.get("pixel_shift")))}
+            "pixel_shift_ci": _ci(_estimate_of(pp.get("pixel_shift")))}
 
 
 def end_differences(measures: dict[str, dict]) -> dict:
@@ -95,7 +82,7 @@ def end_differences(measures: dict[str, dict]) -> dict:
             metric = "mean_adoption"
         else:
             a = np.asarray(t["per_pair"]["pixel_shift"], float) - np.asarray(m["per_pair"]["pixel_shift"], float)
-            est, metric = _nan_estimate(a), "pixel_shift"
+            est, metric = _estimate_of(a), "pixel_shift"
         out[name] = None if est is None else {"metric": metric, **est.summary()}
     return out
 
@@ -226,11 +213,11 @@ def composition(model, attributes: Sequence[str] | None = None, per_attribute: i
         r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
         pp = m.get("per_pair", {})
         per[a] = {"adoption": r(m["source_adoption"].get(a)),
-                  "adoption_ci": _ci(_nan_estimate(pp.get("source_adoption", {}).get(a))),
+                  "adoption_ci": _ci(_estimate_of(pp.get("source_adoption", {}).get(a))),
                   "differing_pairs": m["differing_pairs"].get(a, 0),
                   "attribute_agreement": r(m["attribute_agreement"]), "mask_iou": r(m["mask_iou"]),
                   "target_preservation": r(m["target_preservation"]),
-                  "target_preservation_ci": _ci(_nan_estimate(pp.get("target_preservation"))),
+                  "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation"))),
                   "pairs": int(len(idx)), "n": int(len(idx))}
     return {"per_attribute": per, "pairs": pairs, "result": res, "spec": spec}
 
