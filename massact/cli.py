@@ -50,7 +50,7 @@ def load_mask_fn(spec: str):
 def model_from_args(a):
     """The model a ``reproduce`` command line names, configured by its options.
 
-    ``--model`` takes "toy", a tiny pipeline ("tiny-flux", ...), a preset key or label
+    ``--model`` takes "toy" or "toy-256", a tiny pipeline ("tiny-flux", ...), a preset key or label
     (``massact.presets``: its steps, guidance and resolution become the defaults), a hub id or
     a local directory. Options left out keep the preset's (or the model's) defaults.
 
@@ -60,7 +60,7 @@ def model_from_args(a):
     import torch
 
     from .checks import check_finite, check_int
-    from .loading import load
+    from .loading import load, toy_names
     from .presets import PRESETS, get_preset
 
     name, defaults = a.model, {}
@@ -77,13 +77,13 @@ def model_from_args(a):
         if v is not None:
             check_int(what, v, 16, 8192, what="pixels")
     dtype = None if a.dtype is None else getattr(torch, a.dtype)
-    if name == "toy" or name.startswith("toy:"):
+    if name in toy_names():
         bad = [o for o, v in (("--height", a.height), ("--width", a.width), ("--offload", a.offload or None))
                if v is not None]
         if bad:
             raise ValueError(f"the toy model draws 32x32 images on its own sampler: {', '.join(bad)} do not apply "
                              f"(they configure real pipelines: {', '.join(PRESETS)}, hub ids, local directories)")
-        model = load("toy", device=a.device, dtype=dtype)
+        model = load(name, device=a.device, dtype=dtype)
         if num_steps is not None:
             model.default_steps = num_steps
         if guidance is not None:
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="massact", description="massive activations in diffusion transformers")
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("reproduce", help="run the claims on a model; write report/index.html and results.json")
-    r.add_argument("--model", default="toy", help="'toy' (embedded, CPU), a tiny pipeline ('tiny-flux', ...), a "
+    r.add_argument("--model", default="toy", help="'toy' or 'toy-256' (embedded, CPU), a tiny pipeline ('tiny-flux', ...), a "
                                                  "preset (`massact models`), a hub id or a local directory")
     r.add_argument("--out", default="report")
     r.add_argument("--prompts", help="a text file, one prompt per line (toy: see `massact vocab`); every section "

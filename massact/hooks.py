@@ -41,6 +41,9 @@ from .checks import WrongType, check_bool, check_finite, check_index, check_indi
 OPS = ("zero", "mix", "set")
 OP_ALIASES = {"replace": "mix"}
 STATISTICS = ("absmean", "meanabs", "maxabs")
+#: the massive set of a block: the channels whose |mean over image tokens| is at least r times the
+#: block's median channel's (10x here; 100x to compare with the ~1000x of large models)
+MASSIVE_SET_RATIOS = (10, 100)
 STATISTIC_HELP = {
     "absmean": "|mean over image tokens| (the paper's score)",
     "meanabs": "mean over image tokens of |x|",
@@ -515,8 +518,35 @@ class ChannelStats:
             return m.masked_fill(m == float("-inf"), float("nan"))
         return x.nanmean(dim=(0, 2))
 
+    def step_profile(self, stat: str = "absmean") -> list[dict]:
+        """The timestep profile: per captured step, each block's top-1 / median ratio of ``stat``
+        at that step, and the value at that step of the block's top channel (pooled over every
+        step, the channel the claims rank first).
+
+        Args:
+            stat: one of ``STATISTICS``.
+        Returns:
+            one dict per captured step, in sampling order (step 0 = pure noise):
+            {"step", "top1_over_median": [per block], "top_channel": [per block],
+            "top_channel_value": [per block]}; NaN for blocks not captured.
+        """
+        pooled = self.score(stat)
+        top = pooled.nan_to_num(float("-inf")).argmax(dim=1)
+        out = []
+        for st in self.steps:
+            sc = self.score(stat, steps=[st])
+            srt = sc.sort(dim=1, descending=True).values
+            med = sc.median(dim=1).values
+            out.append({"step": int(st),
+                        "top1_over_median": [float(v) for v in srt[:, 0] / med],
+                        "top_channel": [int(c) for c in top],
+                        "top_channel_value": [float(sc[b, c]) for b, c in enumerate(top)]})
+        return out
+
     def ratio_table(self, steps: Sequence[int] | None = None, k: int = 8) -> list[dict]:
-        """Per block: top channels and top-1 / top-5 over median, for each statistic (Sun et al. style);
+        """Per block: top channels and top-1 / top-5 over median, for each statistic (Sun et al. style),
+        the size of the massive set (``massive_set_{r}x``: how many channels are at least r times the
+        block's median channel by |mean over image tokens|, r in ``MASSIVE_SET_RATIOS``);
         with the moments also the squared-norm share of the top-k channels (``energy_share_top{k}``,
         and of the top-1) and the outlier severity gamma (``severity``) of the top-1 channel, its
         maximum and its median over channels."""
@@ -534,6 +564,8 @@ class ChannelStats:
                 "block": int(b),
                 "top_channels": [int(c) for c in srt.indices[:5]],
                 "top1_over_median_absmean": float(srt.values[0] / med),
+                # the massive set: channels at least r x the block's median channel by |mean|
+                **{f"massive_set_{r}x": int((am[b] >= r * med).sum()) for r in MASSIVE_SET_RATIOS},
                 "top5_over_median_absmean": float(srt.values[:5].mean() / med),
                 "top1_over_median_meanabs": float(ma[b].max() / ma[b].median()),
                 # Sun et al.: max |x| against the median |x|; the median over channels of

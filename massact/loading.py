@@ -23,7 +23,8 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
     """The embedded toy model ("toy"), a hub checkpoint (diffusers ``from_pretrained``) or a pipeline.
 
     Args:
-        name_or_pipeline: "toy", a tiny random pipeline ("tiny-flux", "tiny-flux-dev",
+        name_or_pipeline: "toy" (the default toy model, width 128), "toy-256" (the wider toy whose
+          training checkpoints ship; see ``massact/toy/weights/checkpoints/run_card.md``), a tiny random pipeline ("tiny-flux", "tiny-flux-dev",
           "tiny-flux2", "tiny-sd3", "tiny-sana", "tiny-pixart", "tiny-qwen-image": plumbing
           fixtures from ``massact.testing``, no download), a diffusers checkpoint name or local
           directory, a loaded diffusers pipeline, or a ``MassactModel`` (returned as is).
@@ -41,13 +42,13 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
     Returns:
         a ``MassactModel``.
     """
-    if isinstance(name_or_pipeline, str) and name_or_pipeline == "toy":
+    if isinstance(name_or_pipeline, str) and name_or_pipeline in toy_names():
         checkpoint = kwargs.pop("checkpoint", None)
         if kwargs:
-            raise TypeError(f"load('toy') takes device, dtype and checkpoint only, not {sorted(kwargs)}")
+            raise TypeError(f"load({name_or_pipeline!r}) takes device, dtype and checkpoint only, not {sorted(kwargs)}")
         from .toy.pipeline import ToyModel
 
-        return ToyModel.load(device=device, dtype=dtype, checkpoint=checkpoint)
+        return ToyModel.load(device=device, dtype=dtype, checkpoint=checkpoint, name=name_or_pipeline)
     if not isinstance(name_or_pipeline, MassactModel):
         kwargs.setdefault("world", SceneWorld())
     if (isinstance(name_or_pipeline, str) and name_or_pipeline.startswith("tiny-")
@@ -60,7 +61,7 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         if not os.path.isdir(name_or_pipeline) and (name_or_pipeline.startswith(("/", ".", "~"))
                                                     or name_or_pipeline.count("/") != 1):
             raise ValueError(f"cannot load {name_or_pipeline!r}: it is neither a local directory nor a hub id "
-                             f"(owner/name); massact's own models: toy, {', '.join(_tiny_names())}")
+                             f"(owner/name); massact's own models: {', '.join(toy_names() + _tiny_names())}")
         pretrained = dict(kwargs.pop("pretrained_kwargs", None) or {})
         if not all(isinstance(k, str) for k in pretrained):
             raise TypeError("pretrained_kwargs must map from_pretrained argument names (str) to values")
@@ -77,6 +78,13 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
         return name_or_pipeline
     raise ValueError(f"cannot load {name_or_pipeline!r}: give 'toy', a diffusers checkpoint name, or a pipeline "
                      f"whose transformer is one of: {', '.join(supported_classes())}")
+
+
+def toy_names() -> tuple[str, ...]:
+    """The embedded toy models ``load`` knows by name ("toy" is the default)."""
+    from .toy.pipeline import TOY_MODELS
+
+    return TOY_MODELS
 
 
 def _tiny_names() -> tuple[str, ...]:

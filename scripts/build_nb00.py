@@ -50,6 +50,8 @@ cells = [
              "for r in rows:\n"
              "    print(f\"block {r['block']}: top channels {r['top_channels']}  top1/median |mean| {r['top1_over_median_absmean']:6.1f}  \"\n"
              "          f\"top5/median {r['top5_over_median_absmean']:5.1f}  max|x|/median {r['max_over_median']:6.1f}\")\n"
+             "from massact import readings\n"
+             "print(readings.massive_set(rows))   # the massive set: channels >= 10x the block's median by |mean|\n"
              "block_ratios(rows)", IGN),
     ("code", "best = max(rows, key=lambda r: r['top1_over_median_absmean'])\n"
              "score = gen.stats.score('absmean')\n"
@@ -59,6 +61,13 @@ cells = [
     ("code", "from massact.plots.massive import over_steps, over_prompts\n"
              "top3 = best['top_channels'][:3]\n"
              "over_steps(gen.stats, best['block'], top3)", IGN),
+    ("md", "Published analyses of SD3, SD3.5 and FLUX report the massive channel *growing* as the image forms (t -> 0). "
+           "The timestep profile follows the block's top channel step by step: its |mean| and how far it stands "
+           "above that step's median channel."),
+    ("code", "from massact.plots.massive import step_profile_figure\n"
+             "profile = gen.stats.step_profile()\n"
+             "print(readings.step_profile(profile, best['block']))\n"
+             "step_profile_figure(profile, best['block'])", IGN),
     ("md", "## 5 · Over prompts\n\nThe paper says the massive channels carry the prompt's semantics. Are they the "
            "*same* channels for every prompt? Each row is a prompt; each column a channel; colour = ratio to that "
            "prompt's median channel."),
@@ -83,7 +92,8 @@ cells = [
              "if hasattr(model, 'card'):\n    display(training_growth(model.card))\n"
              "else:\n    print('This model has no training history (only the toy ships one).')", IGN),
     ("md", "## 8 · The claims across training\n\nThe toy ships a series of checkpoints along one training run (a "
-           "sibling of the default model: width 192, 2,500 steps; `massact/toy/weights/checkpoints/run_card.md`), "
+           "wider sibling of the default model: width 256, 5,000 steps, whose last step is `massact.load(\"toy-256\")`; "
+           "`massact/toy/weights/checkpoints/run_card.md`), "
            "from before the outliers appear to the end of the run. If the massive channels are what the paper says, each "
            "claim's effect should grow as they grow. Every checkpoint is measured with the **same** prompts, seeds "
            "and caption pairs; each point carries a 95% bootstrap interval over images (paired across arms). "

@@ -405,3 +405,73 @@ def test_merged_probes_equal_one_probe_and_controls_read_where_run(tiny):
         dose.merged(other)
     with pytest.raises(TypeError, match="ProbeResult"):
         dose.merged(dose.table())
+
+
+# -- the top-1 signature: zeroing against mean-setting the largest channel -----------------------
+def test_top1_ablation_pairs_both_removals_on_the_same_images(tiny):
+    prompts = world.caption_set(3, 5)
+    cal = massact.calibrate(tiny, world.caption_set(3, 6), num_steps=4)
+    res = C.top1_ablation(tiny, cal, prompts, seeds=[11, 12, 13], num_steps=4)
+    assert res["n"] == 3 and res["k"] == 1
+    assert res["top_channel"] == [int(c) for c in cal.score("absmean").argmax(dim=1)]
+    for key in ("caption_accuracy_zero", "caption_accuracy_mean", "caption_accuracy_zero_minus_mean",
+                "pixel_mse_zero", "pixel_mse_mean", "pixel_mse_zero_minus_mean"):
+        est = res[key]
+        assert est["n"] == 3 and est["ci"][0] <= est["mean"] <= est["ci"][1], key
+    # a paired difference of means is the difference of the means (same images, same order)
+    assert res["pixel_mse_zero_minus_mean"]["mean"] == pytest.approx(
+        res["pixel_mse_zero"]["mean"] - res["pixel_mse_mean"]["mean"], abs=2e-6)
+    assert res["caption_accuracy_zero_minus_mean"]["mean"] == pytest.approx(
+        res["caption_accuracy_zero"]["mean"] - res["caption_accuracy_mean"]["mean"], abs=2e-4)
+
+
+def _planted(zero, mean, n=64):
+    iv = lambda m, w=0.02: {"mean": m, "ci": [m - w, m + w], "n": n}  # noqa: E731
+    return {"n": n, "caption_accuracy_zero": iv(zero), "caption_accuracy_mean": iv(mean),
+            "caption_accuracy_zero_minus_mean": iv(zero - mean), "pixel_mse_zero": iv(0.01, 0.001),
+            "pixel_mse_mean": iv(0.001, 0.0005), "pixel_mse_zero_minus_mean": iv(0.009, 0.001)}
+
+
+def test_top1_reading_tells_the_three_cases_apart():
+    from massact import readings
+
+    bias = readings.top1_ablation(_planted(0.40, 0.01))
+    assert "needs the channel's value but not its variation" in bias and "0.39 [0.37, 0.41]" in bias
+    assert "does not need its largest channel" in readings.top1_ablation(_planted(0.01, 0.0))
+    assert "Both removals hurt" in readings.top1_ablation(_planted(0.40, 0.30))
+    assert "no verdict at 64 images" in readings.top1_ablation(_planted(0.05, 0.0))
+    assert "no verdict at 64 images" in readings.top1_ablation(_planted(0.40, 0.05))  # mean-setting unresolved
+    assert "no verdict at 64 images" in readings.top1_ablation(_planted(0.01, 0.30))  # only mean-setting hurts
+    no_judge = {k: v for k, v in _planted(0.4, 0.0).items() if not k.startswith("caption")}
+    assert "not whether they break" in readings.top1_ablation(no_judge)
+
+
+# -- the massive set and the timestep profile (planted statistics) ---------------------------------
+def _planted_stats():
+    # 2 rows, 2 blocks, 3 steps, 8 channels: every channel 1.0, except block 0 where channel 5 is
+    # 150x, 20x, 5x the rest at steps 0, 1, 2 (mean 58.3x) and channel 2 is 12x at every step
+    am = torch.ones(2, 2, 3, 8)
+    am[:, 0, :, 5] = torch.tensor([150.0, 20.0, 5.0])
+    am[:, 0, :, 2] = 12.0
+    am[:, 1, :, 7] = torch.tensor([2.0, 4.0, 8.0])
+    return ChannelStats(am, am.clone(), am.clone(), blocks=(0, 1), steps=(0, 1, 2))
+
+
+def test_massive_set_counts_channels_over_ten_and_a_hundred_times_the_median():
+    rows = _planted_stats().ratio_table()
+    assert (rows[0]["massive_set_10x"], rows[0]["massive_set_100x"]) == (2, 0)  # 58.3x and 12x
+    assert (rows[1]["massive_set_10x"], rows[1]["massive_set_100x"]) == (0, 0)  # 4.7x at most
+
+
+def test_step_profile_follows_the_pooled_top_channel_per_step():
+    from massact.readings import step_profile as step_profile_text
+
+    prof = _planted_stats().step_profile()
+    assert [r["step"] for r in prof] == [0, 1, 2]
+    assert prof[0]["top_channel"] == [5, 7]
+    assert [r["top_channel_value"][0] for r in prof] == [150.0, 20.0, 5.0]
+    assert [r["top1_over_median"][0] for r in prof] == [150.0, 20.0, 12.0]  # at step 2 channel 2 leads
+    assert [r["top_channel_value"][1] for r in prof] == [2.0, 4.0, 8.0]
+    assert "falls toward the clean image" in step_profile_text(prof, 0)
+    assert "rises toward the clean image" in step_profile_text(prof, 1) and "this model agrees" in \
+        step_profile_text(prof, 1)

@@ -21,10 +21,35 @@ def test_checkpoints_are_listed_and_load_in_float32():
 
 def test_shipped_checkpoints_span_the_run():
     steps = checkpoints.available()
-    assert len(steps) >= 5, f"the claims-across-training view needs >= 5 checkpoints, found {steps}"
+    assert len(steps) >= 4, f"the claims-across-training view needs >= 4 checkpoints, found {steps}"
+    assert steps[0] <= 500, f"the series must include an early checkpoint (before the outliers), found {steps}"
     a = massact.load("toy", checkpoint=steps[0]).transformer.state_dict()
     b = massact.load("toy", checkpoint=steps[-1]).transformer.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a), "two checkpoints hold the same weights"
+
+
+def test_toy_256_is_the_last_checkpoint_of_the_series():
+    steps = checkpoints.available()
+    wide = massact.load("toy-256")
+    assert wide.name == "toy-256" and wide.width == 256
+    assert wide.training_step == steps[-1] == checkpoints.run_card()["steps"]
+    assert wide.checkpoints() == steps
+    last = massact.load("toy", checkpoint=steps[-1]).transformer.state_dict()
+    assert all(torch.equal(v, last[k]) for k, v in wide.transformer.state_dict().items())
+
+
+def test_an_unknown_toy_name_is_refused_naming_the_toys():
+    from massact.toy.pipeline import ToyModel
+
+    with pytest.raises(ValueError, match="toy, toy-256"):
+        ToyModel.load(name="toy-512")
+
+
+def test_shipped_weights_fit_the_install_budget():
+    from massact.toy.model import WEIGHTS_DIR
+
+    total = sum(p.stat().st_size for p in WEIGHTS_DIR.rglob("*") if p.is_file())
+    assert total <= 125 * 2 ** 20, f"shipped weights take {total / 2 ** 20:.1f} MiB (every Colab install clones them)"
 
 
 @pytest.mark.parametrize("bad", [12345, 2.0, True, "500"])

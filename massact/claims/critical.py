@@ -622,6 +622,53 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     return ProbeResult(rows, meta, prompts, seeds, images, per_image)
 
 
+# -- the signature of a massive channel: does the network need the largest channel? ----------
+def top1_ablation(model, calibration: Calibration, prompts: Sequence[str], seeds=0, num_steps: int | None = None,
+                  guidance: float | None = None, metrics: Metrics | None = None,
+                  baseline_images: torch.Tensor | None = None, progress: bool = False) -> dict:
+    """Zero only each block's top-1 channel at every block and step, against setting it to its
+    calibration mean, on the same images.
+
+    The signature that separates a FLUX-like model from one that merely has a large channel:
+    in language models zeroing the massive activations destroys the output while setting them
+    to their mean is harmless (the network needs the channel's constant value, not its
+    variation), and the paper reports collapse when FLUX's are zeroed. A model that survives
+    both does not need its largest channel.
+
+    Args:
+        model: a massact model.
+        calibration: the ranking (``massact.calibrate``) with the same ``num_steps`` (mean ablation
+          sets each step's calibration mean).
+        prompts, seeds: the judged images (disjoint from the calibration's).
+        num_steps, guidance, metrics, baseline_images, progress: as in ``probe``.
+    Returns:
+        a dict: ``n``, ``top_channel`` per block, and for each per-image metric the model's metrics
+        provide (``caption_accuracy``, ``pixel_mse``): ``<metric>_zero`` and ``<metric>_mean`` (the
+        drop of caption accuracy against the clean images, or the pixel MSE to them) and
+        ``<metric>_zero_minus_mean`` (the paired difference: what zeroing costs beyond mean-setting),
+        each an ``Estimate`` summary (mean, 95% interval, n).
+    """
+    res = probe(model, calibration, prompts, seeds, ks=(1,), arms=("top",), ablation=("zero", "mean"),
+                num_steps=num_steps, guidance=guidance, metrics=metrics, baseline_images=baseline_images,
+                progress=progress)
+    score = calibration.score(res.meta["statistic"])
+    out: dict = {"k": 1, "n": len(res.prompts), "blocks": "all", "steps": "all", "num_steps": res.meta["num_steps"],
+                 "top_channel": [int(c) for c in score.argmax(dim=1)]}
+    available = res.per_image[("none", "none", 0, "none", "none", None)]
+    if "caption_accuracy" in available:
+        for ab in ("zero", "mean"):
+            out[f"caption_accuracy_{ab}"] = res.difference("caption_accuracy", "none", "top", k=1,
+                                                           ablation_b=ab).summary()
+        out["caption_accuracy_zero_minus_mean"] = res.difference("caption_accuracy", "top", "top", k=1,
+                                                                 ablation_a="mean", ablation_b="zero").summary()
+    if "pixel_mse" in available:
+        for ab in ("zero", "mean"):
+            out[f"pixel_mse_{ab}"] = res.estimate("pixel_mse", "top", k=1, ablation=ab).summary(6)
+        out["pixel_mse_zero_minus_mean"] = res.difference("pixel_mse", "top", "top", k=1, ablation_a="zero",
+                                                          ablation_b="mean").summary(6)
+    return out
+
+
 # -- one step past the paper: early vs late, and which attributes break ------------------------
 def early_late(model, calibration: Calibration, prompts, seeds=0, k: int = 8, blocks="all",
                arms=("top", "bottom", "random"), draws: int = 2, **kwargs) -> ProbeResult:

@@ -73,3 +73,27 @@ def training_growth(card: dict) -> go.Figure:
                       xaxis_title="training step", yaxis_title="top-1 / median", height=380,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
+
+
+def step_profile_figure(profile: list[dict], block: int) -> go.Figure:
+    """The timestep profile of one block: its top channel's |mean| and its top-1 / median ratio per
+    denoising step (``ChannelStats.step_profile``).
+
+    Args:
+        profile: the rows of ``ChannelStats.step_profile()``.
+        block: the block to draw.
+    Returns:
+        a plotly ``Figure`` (two y-axes).
+    """
+    steps = [r["step"] for r in profile]
+    ch = profile[0]["top_channel"][block]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=steps, y=[r["top_channel_value"][block] for r in profile], mode="lines+markers",
+                             name=f"channel {ch}: |mean|"))
+    fig.add_trace(go.Scatter(x=steps, y=[r["top1_over_median"][block] for r in profile], mode="lines+markers",
+                             name="top-1 / median", yaxis="y2", line=dict(dash="dot")))
+    fig.update_layout(title=f"block {block}: the top channel over denoising steps (0 = pure noise, last = the image)",
+                      xaxis_title="step", yaxis=dict(title="|mean over image tokens|"),
+                      yaxis2=dict(title="top-1 / median", overlaying="y", side="right"), height=360,
+                      margin=dict(l=60, r=60, t=50, b=40), legend=dict(x=0.01, y=0.01))
+    return fig

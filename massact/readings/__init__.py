@@ -11,9 +11,10 @@ thresholds without generating anything::
 
 One function per claim result:
 
+* ``massive_set(ratio_rows)`` and ``step_profile(profile, block)`` (how massive, and over the steps);
 * ``critical(probe_result, breakdown=None, independence=None)`` and ``critical_verdict(...)``
   (the numbers the sentences rest on), ``critical_controls(probe_result, k)`` (mean ablation,
-  energy-matched channels);
+  energy-matched channels), ``top1_ablation(res)`` (zeroing against mean-setting the top-1 channel);
 * ``spatial(spatial_result)``;
 * ``transport(rows)``, ``what_moves(rows)`` (per attribute: does it follow the top-k?) and
   ``transport_by_kind(rows)`` (layout / identity / background, from the intervals);
@@ -28,11 +29,13 @@ from __future__ import annotations
 from ._critical import STRONG_DROP, WEAK_DROP, critical
 from ._critical import controls as critical_controls
 from ._critical import verdict as critical_verdict
+from ._critical import top1_ablation
+from ._massive import massive_set, step_profile
 from ._spatial import spatial
 from ._training import training
 from ._transport import by_kind as transport_by_kind
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["critical", "critical_verdict", "critical_controls", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
+__all__ = ["massive_set", "step_profile", "critical", "critical_verdict", "critical_controls", "top1_ablation", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
            "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

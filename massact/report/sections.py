@@ -27,6 +27,7 @@ from ..claims import use_cases as U
 from ..generation import generate
 from ..hooks import CaptureSpec
 from ..plots import block_ratios, channel_profile, image_data_uri
+from ..plots.massive import step_profile_figure
 from ..plots.critical import control_intervals_figure, dose_response_figure, early_late_figure
 from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
 from ..plots.transport import adoption_bars, method_lines
@@ -68,7 +69,8 @@ def model_section(ctx: ReportContext) -> Section:
 
 
 def massive_section(ctx: ReportContext) -> Section:
-    """Per block: the top channels and how far they stand above the median."""
+    """Per block: the top channels and how far they stand above the median; and whether the
+    model needs its largest channel (zeroing against mean-setting the top-1 channel)."""
     prompts, seeds, inputs = ctx.images(num_seeds=2)
     g = generate(ctx.model, prompts, seeds, capture=CaptureSpec())
     rows = g.stats.ratio_table()
@@ -80,7 +82,26 @@ def massive_section(ctx: ReportContext) -> Section:
     text = (f"Strongest block {best['block']}: channel {best['top_channels'][0]} is "
             f"{best['top1_over_median_absmean']:.1f}x the median channel by |mean| "
             f"(top-5 average {best['top5_over_median_absmean']:.1f}x); max|x|/median is {best['max_over_median']:.1f}.")
-    return Section(results=rows, figures=figs, text=text, inputs=inputs)
+    if "energy_share_top1" in best:
+        text += f" It holds {best['energy_share_top1']:.0%} of a token's squared norm there."
+    text += " " + readings.massive_set(rows)
+    profile = g.stats.step_profile()
+    figs.append(step_profile_figure(profile, best["block"]))
+    text += " " + readings.step_profile(profile, best["block"])
+    # the signature of a massive channel, on the critical probe's images, steps and calibration
+    sz = sizes_of(ctx)
+    num_steps = sz.critical_num_steps or ctx.model.default_steps
+    ev_prompts, ev_seeds, _ = ctx.images(limit=sz.critical_images, seed_major=True)
+    clean = generate(ctx.model, ev_prompts, ev_seeds, num_steps=num_steps).images
+    ctx.cache["probe_clean"] = (tuple(ev_prompts), tuple(ev_seeds), num_steps, clean)
+    top1 = C.top1_ablation(ctx.model, _probe_calibration(ctx, num_steps), ev_prompts, ev_seeds, num_steps=num_steps,
+                           metrics=ctx.metrics, baseline_images=clean, progress=ctx.progress)
+    top1_text = readings.top1_ablation(top1)
+    inputs["top1_ablation"] = {"prompts_from": "the critical probe's evaluation images", "num_steps": num_steps,
+                               "n_images": len(ev_prompts)}
+    return Section(results={"rows": rows, "step_profile": profile, "top1_ablation": top1 | {"reading": top1_text}},
+                   figures=figs,
+                   text=text + " " + top1_text, inputs=inputs)
 
 
 # -- the claims across training -----------------------------------------------------------------------
@@ -103,8 +124,8 @@ def training_section(ctx: ReportContext) -> Section:
     inputs = {"prompts_from": "the world's evaluation prompts and caption pairs",
               "why": "every checkpoint must see the same prompts, seeds and pairs, so the rows differ only by the "
                      "weights", "calibration": f"the world's first {protocol.n_calibration} calibration prompts",
-              "checkpoints": f"the model's checkpoint series, steps {steps} (for the toy: a separate run from the "
-                             "default weights, described in its run card)"}
+              "checkpoints": f"the model's checkpoint series, steps {steps} (for the toy: the width-256 run whose last "
+                             "step is toy-256, not the default weights; described in its run card)"}
     return Section(results={"rows": rows, "protocol": protocol.summary(), "reading": text},
                    figures=[claims_across_training(rows)], text=text, inputs=inputs)
 
@@ -261,6 +282,8 @@ def critical_section(ctx: ReportContext) -> Section:
         idx = {(p, s): i for i, (p, s) in enumerate(zip(g.prompts, g.seeds))}
         if all(pair in idx for pair in zip(prompts, seeds)):
             clean = g.images[[idx[pair] for pair in zip(prompts, seeds)]]
+    if clean is None and ctx.cache.get("probe_clean", (None,) * 4)[:3] == (tuple(prompts), tuple(seeds), num_steps):
+        clean = ctx.cache["probe_clean"][3]  # the massive section's clean images of the same images
     common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress)
     res = C.probe(model, cal, prompts, seeds, ks=sz.critical_ks, draws=sz.critical_draws, baseline_images=clean,
                   **common)

@@ -1,4 +1,4 @@
-"""Write the shipped model card from a training run and its evaluation.
+"""Write the shipped model cards from a training run and its evaluation.
 
     python -m massact.toy.evaluate --weights runs/toy/toy_dit_ema.safetensors --out runs/toy/eval.json
     python -m massact.toy.card --run runs/toy --eval runs/toy/eval.json \
@@ -7,7 +7,12 @@
 Copies the run's EMA weights into the package (and the float16 snapshots named by
 --snapshots into weights/checkpoints/), and writes model_card.json (every number,
 including the loss curve, the massive-ratio history measured during training and the
-pilot runs' histories) and model_card.md (the same for people).
+pilot runs' histories) and model_card.md (the same for people). ``--checkpoint-run`` ships
+the run as the checkpoint series instead (weights/checkpoints/, run_card.json/.md).
+
+``--refresh CARD.json --eval EVAL.json`` replaces a shipped card's evaluation (its run folder
+need not exist) and writes its markdown again; ``--side-by-side LABEL=EVAL.json`` (repeatable)
+adds the other toy models' evaluations to the card's side-by-side table.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from pathlib import Path
 from safetensors import safe_open
 
 from .model import WEIGHTS_DIR
+from .pipeline import TOY_MODELS
 
 
 PILOT_STEPS = (250, 500, 750, 1000)
@@ -60,6 +66,147 @@ def pilot_summary(run: Path) -> dict:
             "ratio": {str(k): round(v, 2) for k, v in best_ratio_by_step(hist).items()}}
 
 
+def render(card: dict, checkpoint_run: bool) -> str:
+    """The card's markdown, from its JSON alone."""
+    ev, args, hist = card["evaluation"], card["training_args"], card["history"]
+    shipped = card.get("checkpoints", [])
+    acc = ev["caption_accuracy"]
+    size, patch = card["config"]["image_size"], card["config"]["patch"]
+    width = card["config"]["num_attention_heads"] * card["config"]["attention_head_dim"]
+    ratio = {m["step"]: f"{max(b['top1_over_median_absmean'] for b in m['blocks']):.1f}" for m in hist["massive"]}
+    by_step = best_ratio_by_step(hist)
+    name = card.get("name") or ("toy-256" if checkpoint_run else "toy")
+    lines = [
+        (f"# massact toy DiT, width {width} (`massact.load(\"{name}\")`) — the checkpointed training run"
+         if checkpoint_run else "# massact toy DiT — model card"), "",
+        *([f"This run ships as a series of float16 checkpoints for the claims-across-training view "
+           f"(`massact.load(\"toy\", checkpoint=STEP)`, or `massact.load(\"{name}\", checkpoint=STEP)`); its last "
+           f"step is the named model `massact.load(\"{name}\")`. It is not the default toy model "
+           "(`massact.load(\"toy\")`, see ../model_card.md).", ""] if checkpoint_run else []),
+        "A tiny text-to-image diffusion transformer built from diffusers' `FluxTransformer2DModel` "
+        f"({card['config']['num_double_layers']} double-stream + {card['config']['num_single_layers']} single-stream "
+        f"blocks, width {width}) with a jointly trained 2-layer text encoder, trained on the "
+        f"procedural toy world (`massact.toy.world`). Pixel space: {size}x{size} RGB in {patch}x{patch} patches = "
+        f"{(size // patch) ** 2} image tokens ({size // patch}x{size // patch} grid).", "",
+        f"- config: `{json.dumps(card['config'])}`",
+        f"- training: {card['steps']} steps, batch {args['batch']}, lr {args['lr']} (warm-up {args['warmup']}, "
+        f"linear decay to 10% from {args['decay_start']:.0%} of the run), weight decay "
+        f"{args.get('weight_decay', 0.0)}, EMA {args['ema']}, seed "
+        f"{card['seed']}, {card['train_minutes']} min on a 2-core CPU",
+        f"- reproduce: `python -m massact.toy.train --steps {card['steps']} --seed {card['seed']} --heads "
+        f"{card['config']['num_attention_heads']} --head-dim {card['config']['attention_head_dim']} --lr {args['lr']}"
+        + (f" --weight-decay {args['weight_decay']}" if args.get("weight_decay") else "")
+        + (f" --snapshots {','.join(str(c['step']) for c in shipped[:-1])}" if len(shipped) > 1 else "")
+        + "` (resumable; `--device cuda` trains the same recipe on a GPU)", "",
+        *([f"- note: {n}" for n in card.get("notes", [])] + [""] if card.get("notes") else []),
+        "## Training curve (loss averaged over 50 steps; massive ratio of the EMA model at t = 0.5)", "",
+        "| step | loss | best block top1/median abs-mean |", "|---|---|---|",
+        *[f"| {r['step']} | {r['loss']:.4f} | {ratio.get(r['step'], '')} |" for r in hist["loss"]
+          if r["step"] % 250 == 0 or r["step"] == card["steps"]], "",
+    ]
+    if card.get("pilots"):
+        lines += [
+            "## Pilots: how fast the ratio grows (best block top1/median abs-mean of the EMA model, t = 0.5)", "",
+            "| run | width | blocks | lr | weight decay | " + " | ".join(f"step {s}" for s in PILOT_STEPS)
+            + " | CPU-min (steps, threads) |",
+            "|---|---|---|---|---|" + "---|" * len(PILOT_STEPS) + "---|",
+            *[f"| {q['run']} | {q['width']} | {q['blocks']} | {q['lr']} | {q['weight_decay']} | "
+              + " | ".join(str(q["ratio"].get(str(s), "")) for s in PILOT_STEPS)
+              + f" | {q['cpu_minutes']} ({q['steps']}, {q['threads']}) |" for q in card["pilots"]],
+            f"| this run | {width} | {card['config']['num_double_layers'] + card['config']['num_single_layers']} | "
+            f"{args['lr']} | {args.get('weight_decay', 0.0)} | "
+            + " | ".join(f"{by_step.get(s, float('nan')):.2f}" for s in PILOT_STEPS)
+            + f" | {card['train_minutes']} ({card['steps']}, {args['threads']}) |", "",
+            "CPU minutes are wall time on a shared 2-core machine (other work ran beside the pilots), so compare "
+            "ratios at equal steps rather than per minute across rows.", ""]
+    lines += [
+        "## Checkpoints shipped (`massact.load(\"toy\", checkpoint=STEP)`)" if checkpoint_run else "## Weights shipped",
+        "", "| step | file | dtype | MB | best-block ratio during training |", "|---|---|---|---|---|",
+        *[f"| {c['step']} | {c['file']} | {c['dtype']} | {c['megabytes']} | "
+          f"{by_step.get(c['step'], float('nan')):.1f} |" for c in shipped], "",
+        "## Evaluation (held-out captions and seeds; `python -m massact.toy.evaluate`)", "",
+        "| attribute | accuracy |", "|---|---|",
+        *[f"| {k} | {v:.3f} |" for k, v in acc.items()], "",
+        f"- toy FID (judge features, {ev['num_fid_images']} generated vs real images): {ev['toy_fid']}",
+        f"- batch of 16 at the default steps: {ev['batch16_seconds']} s ({ev['torch_threads']} threads)",
+        f"- quality bar of the default model: {json.dumps(ev['bar'])}", "",
+        "## Massive channels (image stream, 16 held-out prompts, all steps)", "",
+        "| block | top channels | top1/median abs-mean | top5/median abs-mean | top1/median mean-abs | max/median "
+        "| top-1 share of squared norm |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {r['block']} | {r['top_channels']} | {r['top1_over_median_absmean']:.1f} | "
+          f"{r['top5_over_median_absmean']:.1f} | {r['top1_over_median_meanabs']:.1f} | {r['max_over_median']:.1f} "
+          f"| {r['energy_share_top1']:.0%} |" if "energy_share_top1" in r else
+          f"| {r['block']} | {r['top_channels']} | {r['top1_over_median_absmean']:.1f} | "
+          f"{r['top5_over_median_absmean']:.1f} | {r['top1_over_median_meanabs']:.1f} | {r['max_over_median']:.1f} | |"
+          for r in ev["massive"]], "",
+        "Nothing plants these values: default diffusers initialisation, plain MSE loss. The ratio measured during "
+        f"training (t = 0.5, 8 probe prompts) is in {'run_card' if checkpoint_run else 'model_card'}.json under "
+        "history.massive.", "",
+    ]
+    if "top1_signature" in ev:
+        sig = ev["top1_signature"]
+        lines += ["## Does the model need its largest channel? (the FLUX-like signature)", "",
+                  f"Measured by `massact reproduce --model {name}` (its massive section: {sig['n']} images at "
+                  f"{sig['num_steps']} sampler steps, the critical probe's images and calibration):", "",
+                  sig["reading"], ""]
+    if card.get("side_by_side"):
+        lines += side_by_side_lines(card["side_by_side"])
+    if card.get("discussion"):
+        lines += [card["discussion"].strip(), ""]
+    return "\n".join(lines) + "\n"
+
+
+def _iv(s: dict, spec: str) -> str:
+    return f"{s['mean']:{spec}} [{s['ci'][0]:{spec}}, {s['ci'][1]:{spec}}]"
+
+
+def side_by_side_lines(evals: dict[str, dict]) -> list[str]:
+    """A markdown table of several toy models' evaluations (label -> ``evaluate`` dict)."""
+    labels = list(evals)
+    attrs = [k for k in next(iter(evals.values()))["caption_accuracy"]]
+
+    def row(name, f):
+        return f"| {name} | " + " | ".join(f(evals[lb]) for lb in labels) + " |"
+
+    def best(ev):
+        return max(ev["massive"], key=lambda r: r["top1_over_median_absmean"])
+
+    def sig(ev, key, spec):
+        s = ev.get("top1_signature", {})
+        return _iv(s[key], spec) if key in s else "n/a"
+
+    return ["## Side by side (the same protocol for every model)", "",
+            "| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels),
+            row("best block: top-1/median abs-mean", lambda e: f"{best(e)['top1_over_median_absmean']:.1f} "
+                f"(block {best(e)['block']}, channel {best(e)['top_channels'][0]})"),
+            row("top-1 share of a token's squared norm (best block)",
+                lambda e: f"{best(e)['energy_share_top1']:.0%}" if "energy_share_top1" in best(e) else "n/a"),
+            *[row(f"caption accuracy: {a}", lambda e, a=a: f"{e['caption_accuracy'][a]:.3f}") for a in attrs],
+            row("toy FID", lambda e: f"{e['toy_fid']:.1f}"),
+            row("batch of 16, default steps (s)", lambda e: f"{e['batch16_seconds']:.2f}"),
+            row("top-1 zeroed: caption-accuracy drop", lambda e: sig(e, "caption_accuracy_zero", ".3f")),
+            row("top-1 mean-set: caption-accuracy drop", lambda e: sig(e, "caption_accuracy_mean", ".3f")),
+            row("top-1 zeroed: pixel MSE to clean", lambda e: sig(e, "pixel_mse_zero", ".4f")),
+            row("top-1 mean-set: pixel MSE to clean", lambda e: sig(e, "pixel_mse_mean", ".4f")),
+            "", "Ratios, accuracy, FID and speed: `python -m massact.toy.evaluate` (held-out captions and seeds). "
+            "Top-1 rows: `massact reproduce`'s massive section (`massact.claims.critical.top1_ablation`: each block's "
+            "top-1 channel at every block and step, zeroed or set to its calibration mean, paired over the same "
+            "images with 95% bootstrap intervals).", ""]
+
+
+def with_signature(eval_path: str, results_path: str | None) -> dict:
+    """An evaluation JSON, with the top-1 ablation of a ``massact reproduce`` results.json when given."""
+    ev = json.loads(Path(eval_path).read_text())
+    if results_path:
+        massive = json.loads(Path(results_path).read_text())["massive"]
+        if "top1_ablation" not in massive:
+            raise ValueError(f"{results_path} has no massive.top1_ablation: run `massact reproduce` with its massive "
+                             "section")
+        ev["top1_signature"] = massive["top1_ablation"]
+    return ev
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", default="runs/toy")
@@ -70,9 +217,42 @@ def main(argv=None):
     p.add_argument("--checkpoint-run", action="store_true",
                    help="ship this run as the checkpoint series only (weights/checkpoints/ and its run_card), "
                         "leaving the shipped final weights and model_card as they are")
+    p.add_argument("--name", default=None, choices=TOY_MODELS,
+                   help="the name massact.load gives this model (default: toy-256 for --checkpoint-run, else toy)")
+    p.add_argument("--signature", default=None, metavar="RESULTS.json",
+                   help="a `massact reproduce` results.json of this model: its massive section's top-1 ablation")
     p.add_argument("--reference-card", default=None,
                    help="an earlier model_card.json whose ratio history joins the comparison (e.g. width 128)")
+    p.add_argument("--refresh", default=None, help="a shipped card JSON: replace its evaluation, rewrite its markdown")
+    p.add_argument("--side-by-side", action="append", default=[], metavar="LABEL=EVAL.json[:RESULTS.json]",
+                   help="another model's evaluation (and its reproduce results, for the top-1 ablation) for the "
+                        "side-by-side table (repeatable)")
+    p.add_argument("--discussion", default=None, help="a markdown file: the card's closing discussion, kept in its JSON")
     a = p.parse_args(argv)
+    ev = with_signature(a.eval, a.signature)
+    discussion = Path(a.discussion).read_text() if a.discussion else None
+    others = {}
+    for item in a.side_by_side:
+        label, _, paths = item.partition("=")
+        ev_path, _, results = paths.partition(":")
+        others[label] = with_signature(ev_path, results or None)
+    if a.refresh:
+        path = Path(a.refresh)
+        card = json.loads(path.read_text())
+        checkpoint_run = path.stem == "run_card"
+        card["name"] = a.name or card.get("name") or ("toy-256" if checkpoint_run else "toy")
+        card["evaluation"] = ev
+        card.setdefault("checkpoints", [] if checkpoint_run else [
+            {"step": card["steps"], "file": "toy_dit.safetensors", "dtype": "float32",
+             "megabytes": round((WEIGHTS_DIR / "toy_dit.safetensors").stat().st_size / 2 ** 20, 1)}])
+        if others:
+            card["side_by_side"] = {card["name"]: ev, **others}
+        if discussion is not None:
+            card["discussion"] = discussion
+        path.write_text(json.dumps(card, indent=1))
+        path.with_suffix(".md").write_text(render(card, checkpoint_run=checkpoint_run))
+        print(f"refreshed {path} and its markdown")
+        return
     run = Path(a.run)
     weights = run / "toy_dit_ema.safetensors"
     with safe_open(str(weights), "pt") as f:
@@ -82,9 +262,9 @@ def main(argv=None):
     args = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")["args"]
     args["out"] = Path(args["out"]).name  # the run folder's name only: no machine paths in the package
     hist = summarise_history(run / "history.jsonl")
-    ev = json.loads(Path(a.eval).read_text())
     card = {
         "model": "massact toy DiT (diffusers FluxTransformer2DModel + 2-layer text encoder), pixel space 32x32",
+        "name": a.name or ("toy-256" if a.checkpoint_run else "toy"),
         "config": json.loads(meta["config"]),
         "steps": json.loads(meta["steps"]),
         "train_minutes": json.loads(meta["train_minutes"]),
@@ -105,6 +285,10 @@ def main(argv=None):
                        "ratio": {str(k): round(v, 2) for k, v in best_ratio_by_step(ref["history"]).items()}})
     card["pilots"] = pilots
     card["notes"] = list(a.note)
+    if others:
+        card["side_by_side"] = {card["name"]: ev, **others}
+    if discussion is not None:
+        card["discussion"] = discussion
     WEIGHTS_DIR.mkdir(exist_ok=True)
     ckpt_dir = WEIGHTS_DIR / "checkpoints"
     out_dir, card_name, prefix = (ckpt_dir, "run_card", "") if a.checkpoint_run else (WEIGHTS_DIR, "model_card",
@@ -135,66 +319,7 @@ def main(argv=None):
                         "megabytes": round((WEIGHTS_DIR / "toy_dit.safetensors").stat().st_size / 2 ** 20, 1)})
     card["checkpoints"] = shipped
     (out_dir / f"{card_name}.json").write_text(json.dumps(card, indent=1))
-    acc = ev["caption_accuracy"]
-    size, patch = card["config"]["image_size"], card["config"]["patch"]
-    ratio = {m["step"]: f"{max(b['top1_over_median_absmean'] for b in m['blocks']):.1f}" for m in hist["massive"]}
-    lines = [
-        ("# massact toy DiT — the checkpointed training run" if a.checkpoint_run else
-         "# massact toy DiT — model card"), "",
-        *(["This run ships as a series of float16 checkpoints for the claims-across-training view "
-           "(`massact.load(\"toy\", checkpoint=STEP)`); it is not the default toy model "
-           "(`massact.load(\"toy\")`, see ../model_card.md).", ""] if a.checkpoint_run else []),
-        "A tiny text-to-image diffusion transformer built from diffusers' `FluxTransformer2DModel` "
-        "(3 double-stream + 4 single-stream blocks) with a jointly trained 2-layer text encoder, trained on the "
-        f"procedural toy world (`massact.toy.world`). Pixel space: {size}x{size} RGB in {patch}x{patch} patches = "
-        f"{(size // patch) ** 2} image tokens ({size // patch}x{size // patch} grid).", "",
-        f"- config: `{json.dumps(card['config'])}`",
-        f"- training: {card['steps']} steps, batch {args['batch']}, lr {args['lr']} (warm-up {args['warmup']}, "
-        f"linear decay to 10% from {args['decay_start']:.0%} of the run), weight decay "
-        f"{args.get('weight_decay', 0.0)}, EMA {args['ema']}, seed "
-        f"{card['seed']}, {card['train_minutes']} min on a 2-core CPU",
-        f"- reproduce: `python -m massact.toy.train --steps {card['steps']} --seed {card['seed']} --heads "
-        f"{card['config']['num_attention_heads']} --snapshots {','.join(str(c['step']) for c in shipped[:-1])}` "
-        "(resumable; `--device cuda` trains the same recipe on a GPU)", "",
-        *([f"- note: {n}" for n in card["notes"]] + [""] if card["notes"] else []),
-        "## Training curve (loss averaged over 50 steps; massive ratio of the EMA model at t = 0.5)", "",
-        "| step | loss | best block top1/median abs-mean |", "|---|---|---|",
-        *[f"| {r['step']} | {r['loss']:.4f} | {ratio.get(r['step'], '')} |" for r in hist["loss"]
-          if r["step"] % 250 == 0 or r["step"] == card["steps"]], "",
-        "## Pilots: how fast the ratio grows (best block top1/median abs-mean of the EMA model, t = 0.5)", "",
-        "| run | width | blocks | lr | weight decay | " + " | ".join(f"step {s}" for s in PILOT_STEPS)
-        + " | CPU-min (steps, threads) |",
-        "|---|---|---|---|---|" + "---|" * len(PILOT_STEPS) + "---|",
-        *[f"| {q['run']} | {q['width']} | {q['blocks']} | {q['lr']} | {q['weight_decay']} | "
-          + " | ".join(str(q["ratio"].get(str(s), "")) for s in PILOT_STEPS)
-          + f" | {q['cpu_minutes']} ({q['steps']}, {q['threads']}) |" for q in card["pilots"]],
-        "| this run | " + f"{card['config']['num_attention_heads'] * card['config']['attention_head_dim']} | "
-        + f"{card['config']['num_double_layers'] + card['config']['num_single_layers']} | {args['lr']} | "
-        + f"{args.get('weight_decay', 0.0)} | "
-        + " | ".join(f"{best_ratio_by_step(hist).get(s, float('nan')):.2f}" for s in PILOT_STEPS)
-        + f" | {card['train_minutes']} ({card['steps']}, {args['threads']}) |", "",
-        "CPU minutes are wall time on a shared 2-core machine (other work ran beside the pilots), so compare "
-        "ratios at equal steps rather than per minute across rows.", "",
-        "## Checkpoints shipped (`massact.load(\"toy\", checkpoint=STEP)`)", "",
-        "| step | file | dtype | MB | best-block ratio during training |", "|---|---|---|---|---|",
-        *[f"| {c['step']} | {c['file']} | {c['dtype']} | {c['megabytes']} | "
-          f"{best_ratio_by_step(hist).get(c['step'], float('nan')):.1f} |" for c in shipped], "",
-        "## Evaluation (held-out captions and seeds; `python -m massact.toy.evaluate`)", "",
-        "| attribute | accuracy |", "|---|---|",
-        *[f"| {k} | {v:.3f} |" for k, v in acc.items()], "",
-        f"- toy FID (judge features, {ev['num_fid_images']} generated vs real images): {ev['toy_fid']}",
-        f"- batch of 16 at the default steps: {ev['batch16_seconds']} s ({ev['torch_threads']} threads)",
-        f"- quality bar: {json.dumps(ev['bar'])}", "",
-        "## Massive channels (image stream, 16 held-out prompts, all steps)", "",
-        "| block | top channels | top1/median abs-mean | top5/median abs-mean | top1/median mean-abs | max/median |",
-        "|---|---|---|---|---|---|",
-        *[f"| {r['block']} | {r['top_channels']} | {r['top1_over_median_absmean']:.1f} | "
-          f"{r['top5_over_median_absmean']:.1f} | {r['top1_over_median_meanabs']:.1f} | {r['max_over_median']:.1f} |"
-          for r in ev["massive"]], "",
-        "Nothing plants these values: default diffusers initialisation, plain MSE loss. The ratio measured during "
-        "training (t = 0.5, 8 probe prompts) is in model_card.json under history.massive.",
-    ]
-    (out_dir / f"{card_name}.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{card_name}.md").write_text(render(card, a.checkpoint_run))
     print(f"wrote {out_dir}/{card_name}.md and {card_name}.json")
 
 

@@ -1,11 +1,13 @@
-"""Checkpoints along the shipped toy model's training run, for the claims-across-training view.
+"""Checkpoints along one toy training run, for the claims-across-training view.
 
 The package ships float16 copies of the EMA weights of one training run at a few training
 steps (``weights/checkpoints/toy_dit_stepNNNNN.safetensors``, written by ``massact.toy.train
 --snapshots``; the run is described in ``weights/checkpoints/run_card.md``);
 ``massact.load("toy", checkpoint=STEP)`` loads one (into float32). ``available()`` lists
-the steps. The series is its own run: the default toy weights (``massact.load("toy")``,
-``weights/model_card.md``) are a different, longer-trained run that shipped no checkpoints.
+the steps. The series is its own run, wider than the default: its last step is the named
+model ``massact.load("toy-256")`` (width 256), while the default toy weights
+(``massact.load("toy")``, width 128, ``weights/model_card.md``) are a different run that
+shipped no checkpoints.
 """
 from __future__ import annotations
 

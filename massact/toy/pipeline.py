@@ -22,6 +22,10 @@ from .world_api import ToyWorld
 
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
+#: the toy models ``massact.load`` knows by name: the default (width 128) and the wider run whose
+#: training checkpoints ship with the package (its last checkpoint, width 256; see
+#: ``weights/checkpoints/run_card.md`` for why it is not the default)
+TOY_MODELS = ("toy", "toy-256")
 
 
 class ToyModel(MassactModel):
@@ -36,19 +40,38 @@ class ToyModel(MassactModel):
         self.default_guidance = DEFAULT_GUIDANCE
         self.height_px = self.width_px = dit.cfg.image_size
         self.world = ToyWorld()
+        self.from_series = False  # True for weights of the shipped checkpoint series (set by ``load``)
 
     @classmethod
     def load(cls, path=None, device: str = "cpu", dtype: torch.dtype | None = None,
-             checkpoint: int | None = None) -> "ToyModel":
+             checkpoint: int | None = None, name: str = "toy") -> "ToyModel":
         """The shipped weights, a weights file (``path``) or a training checkpoint (a step of
-        ``massact.toy.checkpoints.available()``)."""
+        ``massact.toy.checkpoints.available()``).
+
+        Args:
+            path: a toy weights file (None: the named model's).
+            device, dtype: where the weights go, and their dtype (default float32).
+            checkpoint: a training step of the shipped checkpoint series.
+            name: one of ``TOY_MODELS``: "toy" (the default weights) or "toy-256" (the last
+              checkpoint of the series).
+        Returns:
+            a ``ToyModel`` whose ``name`` is ``name``.
+        """
+        if name not in TOY_MODELS:
+            raise ValueError(f"unknown toy model {name!r}; the toy models are {', '.join(TOY_MODELS)}")
+        from .checkpoints import available, path_for
+
         if checkpoint is not None:
             if path is not None:
                 raise ValueError("give path or checkpoint, not both")
-            from .checkpoints import path_for
-
             path = path_for(checkpoint)
+        elif name == "toy-256" and path is None:
+            if not available():
+                raise FileNotFoundError("toy-256 is the last checkpoint of the shipped series, and none ships")
+            path = path_for(available()[-1])
         model = cls(load_weights(path), device=device, dtype=dtype)
+        model.name = name
+        model.from_series = checkpoint is not None or name == "toy-256"  # whose card describes these weights
         from .checkpoints import final_step
 
         model.training_step = final_step(Path(path) if path else None)
@@ -56,7 +79,12 @@ class ToyModel(MassactModel):
 
     @property
     def card(self) -> dict:
-        """The shipped model card's numbers (training steps, wall time, evaluation)."""
+        """The shipped card's numbers (training steps, wall time, evaluation): the model card of
+        "toy", the checkpoint series' run card of "toy-256" and of every checkpoint."""
+        if self.from_series:
+            from .checkpoints import run_card
+
+            return run_card()
         p = WEIGHTS_DIR / "model_card.json"
         return json.loads(p.read_text()) if p.exists() else {}
 
@@ -67,7 +95,7 @@ class ToyModel(MassactModel):
         return available()
 
     def at_checkpoint(self, step: int) -> "ToyModel":
-        return ToyModel.load(device=self.device, checkpoint=step)
+        return ToyModel.load(device=self.device, checkpoint=step, name=self.name)
 
     def token_grid(self):
         g = self.dit.cfg.image_size // self.dit.cfg.patch
