@@ -133,8 +133,13 @@ def _interval_verdict(result, out: dict, key: str, higher: bool, k, blocks, step
 ALL_READ = ("top", "bottom", "random", "energy")
 
 
+def _num(v: float, spec: str) -> str:
+    out = format(v, spec)
+    return out[1:] if out.startswith("-") and float(out) == 0 else out  # no "-0.00"
+
+
 def _iv(summary: dict, spec: str = ".2f") -> str:
-    return f"{summary['mean']:{spec}} [{summary['ci'][0]:{spec}}, {summary['ci'][1]:{spec}}]"
+    return f"{_num(summary['mean'], spec)} [{_num(summary['ci'][0], spec)}, {_num(summary['ci'][1], spec)}]"
 
 
 def _interval_sentences(v: dict) -> list[str]:
