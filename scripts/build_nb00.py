@@ -72,6 +72,17 @@ cells = [
            "*same* channels for every prompt? Each row is a prompt; each column a channel; colour = ratio to that "
            "prompt's median channel."),
     ("code", "over_prompts(gen.stats, best['block'], prompts)", IGN),
+    ("md", "What *is* a massive channel? Split each top channel's values into a constant **offset** and changes over "
+           "**steps**, **prompts**, **seeds** and **tokens** (shares of its mean square; what is left is how they "
+           "combine, the **interaction**). A channel that is mostly offset is a bias: moving it from one prompt's run "
+           "into another's cannot carry the prompt, and zeroing it tests how much the network relies on a constant. "
+           "The median channel is shown for comparison."),
+    ("code", "from massact.claims.channels import SOURCES, decompose\n"
+             "median_channel = int(score[best['block']].argsort()[model.width // 2])\n"
+             "parts = decompose(model, prompts[:4], seeds=[0, 1, 2], block=best['block'],\n"
+             "                  channels=best['top_channels'][:4] + [median_channel])\n"
+             "for r in parts:\n"
+             "    print(f\"block {best['block']}, channel {r['channel']:3d}: \" + \", \".join(f\"{k} {r[k]:.0%}\" for k in SOURCES))", IGN),
     ("code", "import torch\n"
              "per_prompt = gen.stats.absmean[:, best['block']].nanmean(1)   # (prompts, channels)\n"
              "pooled_top = set(score[best['block']].topk(5).indices.tolist())\n"
