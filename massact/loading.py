@@ -81,7 +81,11 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
 
 
 def toy_names() -> tuple[str, ...]:
-    """The embedded toy models ``load`` knows by name ("toy" is the default)."""
+    """The embedded toy models ``load`` knows by name.
+
+    Returns:
+        a tuple of names, the default ("toy") first.
+    """
     from .toy.pipeline import TOY_MODELS
 
     return TOY_MODELS

@@ -98,7 +98,7 @@ cells = [
              "    print(f'top-{k} agreement per block (absmean vs meanabs):',\n"
              "          [round(a, 2) for a in agreement(gen.stats.score('absmean'), gen.stats.score('meanabs'), k)])", IGN),
     ("md", "## 7 · They grow during training\n\nNothing in the toy model was planted: default initialisation, plain "
-           "loss. The training script measured the ratio of the EMA weights every 125 steps; here is how it grew."),
+           "loss. The training script measured the ratio of the EMA weights every 250 steps; here is how it grew."),
     ("code", "from massact.plots.massive import training_growth\n"
              "if hasattr(model, 'card'):\n    display(training_growth(model.card))\n"
              "else:\n    print('This model has no training history (only the toy ships one).')", IGN),

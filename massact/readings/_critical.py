@@ -420,6 +420,9 @@ def top1_ablation(res: dict) -> str:
                    f"reports collapse when FLUX's are zeroed).")
     elif zero_hurts and mean_hurts:
         out.append("Both removals hurt: the channel carries information beyond a constant offset.")
+    elif zero_harmless and mean_hurts:
+        out.append(f"Setting the channel to its calibration mean hurts while zeroing it does not: the mean is a value "
+                   f"the network does not expect there (mean-setting {_iv(m, spec)}, zeroing {_iv(z, spec)}).")
     elif zero_harmless and mean_harmless:
         out.append(f"Neither removal costs {big:.2f} of accuracy: this model does not need its largest channel, "
                    "unlike FLUX (collapse) and language models (zeroing destroys, mean-setting is harmless).")

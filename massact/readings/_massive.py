@@ -29,11 +29,11 @@ def step_profile(profile: list[dict], block: int) -> str:
     Returns:
         the sentences ("" with fewer than two steps).
     """
+    if len(profile) < 2:
+        return ""
     v = np.array([r["top_channel_value"][block] for r in profile])
     ratio = [r["top1_over_median"][block] for r in profile]
     ch = profile[0]["top_channel"][block]
-    if len(v) < 2:
-        return ""
     rho = float(np.corrcoef(np.arange(len(v)), np.argsort(np.argsort(v)))[0, 1])  # Spearman: ranks against steps
     way = ("rises toward the clean image" if rho > 0.5 else "falls toward the clean image" if rho < -0.5
            else "shows no steady direction over the steps")

@@ -67,7 +67,14 @@ def pilot_summary(run: Path) -> dict:
 
 
 def render(card: dict, checkpoint_run: bool) -> str:
-    """The card's markdown, from its JSON alone."""
+    """The card's markdown, from its JSON alone.
+
+    Args:
+        card: a card's JSON (``model_card.json`` or ``checkpoints/run_card.json``).
+        checkpoint_run: whether it is the checkpoint series' run card.
+    Returns:
+        the markdown text.
+    """
     ev, args, hist = card["evaluation"], card["training_args"], card["history"]
     shipped = card.get("checkpoints", [])
     acc = ev["caption_accuracy"]
@@ -93,7 +100,7 @@ def render(card: dict, checkpoint_run: bool) -> str:
         f"linear decay to 10% from {args['decay_start']:.0%} of the run), weight decay "
         f"{args.get('weight_decay', 0.0)}, EMA {args['ema']}, seed "
         f"{card['seed']}, {card['train_minutes']} min on a 2-core CPU",
-        f"- reproduce: `python -m massact.toy.train --steps {card['steps']} --seed {card['seed']} --heads "
+        f"- reproduce: `python -m massact.toy.train --out runs/{name} --steps {card['steps']} --seed {card['seed']} --heads "
         f"{card['config']['num_attention_heads']} --head-dim {card['config']['attention_head_dim']} --lr {args['lr']}"
         + (f" --weight-decay {args['weight_decay']}" if args.get("weight_decay") else "")
         + (f" --snapshots {','.join(str(c['step']) for c in shipped[:-1])}" if len(shipped) > 1 else "")
@@ -106,7 +113,7 @@ def render(card: dict, checkpoint_run: bool) -> str:
     ]
     if card.get("pilots"):
         lines += [
-            "## Pilots: how fast the ratio grows (best block top1/median abs-mean of the EMA model, t = 0.5)", "",
+            "## Ratio growth at equal steps (best block top1/median abs-mean of the EMA model, t = 0.5)", "",
             "| run | width | blocks | lr | weight decay | " + " | ".join(f"step {s}" for s in PILOT_STEPS)
             + " | CPU-min (steps, threads) |",
             "|---|---|---|---|---|" + "---|" * len(PILOT_STEPS) + "---|",
@@ -117,7 +124,7 @@ def render(card: dict, checkpoint_run: bool) -> str:
             f"{args['lr']} | {args.get('weight_decay', 0.0)} | "
             + " | ".join(f"{by_step.get(s, float('nan')):.2f}" for s in PILOT_STEPS)
             + f" | {card['train_minutes']} ({card['steps']}, {args['threads']}) |", "",
-            "CPU minutes are wall time on a shared 2-core machine (other work ran beside the pilots), so compare "
+            "CPU minutes are wall time on a shared 2-core machine (other work ran beside some of these runs), so compare "
             "ratios at equal steps rather than per minute across rows.", ""]
     lines += [
         "## Checkpoints shipped (`massact.load(\"toy\", checkpoint=STEP)`)" if checkpoint_run else "## Weights shipped",
@@ -162,7 +169,13 @@ def _iv(s: dict, spec: str) -> str:
 
 
 def side_by_side_lines(evals: dict[str, dict]) -> list[str]:
-    """A markdown table of several toy models' evaluations (label -> ``evaluate`` dict)."""
+    """A markdown table of several toy models' evaluations.
+
+    Args:
+        evals: label -> ``evaluate`` dict (with ``top1_signature`` where measured), in column order.
+    Returns:
+        the section's markdown lines.
+    """
     labels = list(evals)
     attrs = [k for k in next(iter(evals.values()))["caption_accuracy"]]
 
@@ -196,7 +209,14 @@ def side_by_side_lines(evals: dict[str, dict]) -> list[str]:
 
 
 def with_signature(eval_path: str, results_path: str | None) -> dict:
-    """An evaluation JSON, with the top-1 ablation of a ``massact reproduce`` results.json when given."""
+    """An evaluation JSON, with the top-1 ablation of a ``massact reproduce`` results.json when given.
+
+    Args:
+        eval_path: a ``python -m massact.toy.evaluate --out`` file.
+        results_path: a ``massact reproduce`` results.json of the same model, or None.
+    Returns:
+        the evaluation dict (``top1_signature`` added from the results' massive section).
+    """
     ev = json.loads(Path(eval_path).read_text())
     if results_path:
         massive = json.loads(Path(results_path).read_text())["massive"]

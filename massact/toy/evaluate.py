@@ -81,7 +81,13 @@ def evaluate(model: ToyModel, n_prompts: int = 64, seeds_per_prompt: int = 2, fi
 
 
 def bar(ev: dict) -> dict:
-    """The default model's bar, checked from an evaluation's numbers (``BAR``)."""
+    """The default model's bar, checked from an evaluation's numbers (``BAR``).
+
+    Args:
+        ev: an ``evaluate`` dict (caption_accuracy, batch16_seconds, massive).
+    Returns:
+        {check: bool}, one entry per bar.
+    """
     acc = ev["caption_accuracy"]
     best = max(r["top1_over_median_absmean"] for r in ev["massive"])
     return {f"mean_accuracy_ge_{BAR['mean_accuracy']:g}": acc["mean"] >= BAR["mean_accuracy"],
@@ -96,6 +102,9 @@ def compare(candidate: dict, default: dict) -> dict:
     default's? Both dicts come from ``evaluate`` with the same protocol (the FID depends on
     the number of images, so that must match).
 
+    Args:
+        candidate: the candidate's ``evaluate`` dict.
+        default: the current default model's ``evaluate`` dict.
     Returns:
         {"bar": {check: bool}, "meets_bar": bool}, every check recomputed from the numbers.
     """
