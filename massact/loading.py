@@ -23,15 +23,15 @@ def load(name_or_pipeline=DEFAULT_MODEL, device: str = "cpu", dtype: torch.dtype
     """The embedded toy model ("toy"), a hub checkpoint (diffusers ``from_pretrained``) or a pipeline.
 
     Args:
-        name_or_pipeline: "toy" (the default toy model, width 128), "toy-256" (the wider toy whose
-          training checkpoints ship; see ``massact/toy/weights/checkpoints/run_card.md``), a tiny random pipeline ("tiny-flux", "tiny-flux-dev",
+        name_or_pipeline: "toy" (the default toy model, width 128), "toy-256" (a wider toy; see
+          ``massact/toy/weights/checkpoints/run_card.md``), a tiny random pipeline ("tiny-flux", "tiny-flux-dev",
           "tiny-flux2", "tiny-sd3", "tiny-sana", "tiny-pixart", "tiny-qwen-image": plumbing
           fixtures from ``massact.testing``, no download), a diffusers checkpoint name or local
           directory, a loaded diffusers pipeline, or a ``MassactModel`` (returned as is).
         device: where the weights go ("cpu", "cuda", ...).
         dtype: the weights' dtype (default: float32 for the toy, bfloat16 for checkpoints).
-        **kwargs: for the toy, ``checkpoint=STEP`` (a training step of
-          ``massact.toy.checkpoints.available()``); for a tiny pipeline ``seed=`` (its weights' seed)
+        **kwargs: for a toy model, ``checkpoint=STEP`` (a training step of its own run,
+          ``massact.toy.checkpoints.available(name)``); for a tiny pipeline ``seed=`` (its weights' seed)
           and ``PipelineModel`` options; otherwise ``PipelineModel`` options (name, height_px, width_px,
           num_steps, guidance, call_kwargs, world), ``cpu_offload=True`` (model-level CPU offload
           instead of moving the pipeline to ``device``) and ``pretrained_kwargs={...}`` (passed to

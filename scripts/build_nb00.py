@@ -102,9 +102,9 @@ cells = [
     ("code", "from massact.plots.massive import training_growth\n"
              "if hasattr(model, 'card'):\n    display(training_growth(model.card))\n"
              "else:\n    print('This model has no training history (only the toy ships one).')", IGN),
-    ("md", "## 8 · The claims across training\n\nThe toy ships a series of checkpoints along one training run (a "
-           "wider sibling of the default model: width 256, 5,000 steps, whose last step is `massact.load(\"toy-256\")`; "
-           "`massact/toy/weights/checkpoints/run_card.md`), "
+    ("md", "## 8 · The claims across training\n\nThe toy ships checkpoints along its own training run (`model.checkpoints()`: "
+           "the training steps; the last one is the model you have been studying; `massact.load(\"toy-256\")`, a wider "
+           "sibling, ships its own), "
            "from before the outliers appear to the end of the run. If the massive channels are what the paper says, each "
            "claim's effect should grow as they grow. Every checkpoint is measured with the **same** prompts, seeds "
            "and caption pairs; each point carries a 95% bootstrap interval over images (paired across arms). "

@@ -9,33 +9,36 @@ from massact.toy import checkpoints
 
 
 def test_checkpoints_are_listed_and_load_in_float32():
-    steps = checkpoints.available()
-    assert steps == sorted(steps) and len(steps) >= 1
-    first = massact.load("toy", checkpoint=steps[0])
-    assert first.training_step == steps[0]
-    assert next(first.transformer.parameters()).dtype == torch.float32
-    last = massact.load("toy", checkpoint=steps[-1])
-    assert last.training_step == steps[-1]
-    assert checkpoints.run_card()["steps"] == steps[-1]  # the series' run card describes its last step
+    for name in ("toy", "toy-256"):
+        steps = checkpoints.available(name)
+        assert steps == sorted(steps) and len(steps) >= 1
+        first = massact.load(name, checkpoint=steps[0])
+        assert first.training_step == steps[0]
+        assert next(first.transformer.parameters()).dtype == torch.float32
+        last = massact.load(name, checkpoint=steps[-1])
+        assert last.training_step == steps[-1] == massact.load(name).training_step  # the last step is the model
+    assert checkpoints.run_card()["steps"] == checkpoints.available("toy-256")[-1]  # toy-256's card: its last step
 
 
-def test_shipped_checkpoints_span_the_run():
-    steps = checkpoints.available()
+@pytest.mark.parametrize("name", ["toy", "toy-256"])
+def test_shipped_checkpoints_span_the_run(name):
+    steps = checkpoints.available(name)
     assert len(steps) >= 4, f"the claims-across-training view needs >= 4 checkpoints, found {steps}"
     assert steps[0] <= 500, f"the series must include an early checkpoint (before the outliers), found {steps}"
-    a = massact.load("toy", checkpoint=steps[0]).transformer.state_dict()
-    b = massact.load("toy", checkpoint=steps[-1]).transformer.state_dict()
+    a = massact.load(name, checkpoint=steps[0]).transformer.state_dict()
+    b = massact.load(name, checkpoint=steps[-1]).transformer.state_dict()
     assert any(not torch.equal(a[k], b[k]) for k in a), "two checkpoints hold the same weights"
 
 
-def test_toy_256_is_the_last_checkpoint_of_the_series():
-    steps = checkpoints.available()
-    wide = massact.load("toy-256")
-    assert wide.name == "toy-256" and wide.width == 256
-    assert wide.training_step == steps[-1] == checkpoints.run_card()["steps"]
-    assert wide.checkpoints() == steps
-    last = massact.load("toy", checkpoint=steps[-1]).transformer.state_dict()
-    assert all(torch.equal(v, last[k]) for k, v in wide.transformer.state_dict().items())
+def test_the_default_series_ends_with_the_default_model_and_toy_256_with_toy_256():
+    model, wide = massact.load("toy"), massact.load("toy-256")
+    assert model.checkpoints() == checkpoints.available("toy") and model.width == 128
+    assert wide.checkpoints() == checkpoints.available("toy-256") and wide.name == "toy-256" and wide.width == 256
+    for m in (model, wide):
+        last = m.at_checkpoint(m.checkpoints()[-1])
+        assert last.name == m.name and last.width == m.width
+        assert all(torch.equal(v, last.transformer.state_dict()[k]) for k, v in m.transformer.state_dict().items())
+    assert wide.card["steps"] == wide.training_step and model.card["steps"] == model.training_step
 
 
 def test_an_unknown_toy_name_is_refused_naming_the_toys():

@@ -124,8 +124,8 @@ def training_section(ctx: ReportContext) -> Section:
     inputs = {"prompts_from": "the world's evaluation prompts and caption pairs",
               "why": "every checkpoint must see the same prompts, seeds and pairs, so the rows differ only by the "
                      "weights", "calibration": f"the world's first {protocol.n_calibration} calibration prompts",
-              "checkpoints": f"the model's checkpoint series, steps {steps} (for the toy: the width-256 run whose last "
-                             "step is toy-256, not the default weights; described in its run card)"}
+              "checkpoints": f"the model's checkpoint series, steps {steps} (for a toy model: its own training run, whose "
+                             "last step is the model itself)"}
     return Section(results={"rows": rows, "protocol": protocol.summary(), "reading": text},
                    figures=[claims_across_training(rows)], text=text, inputs=inputs)
 

@@ -87,7 +87,7 @@ def render(card: dict, checkpoint_run: bool) -> str:
         (f"# massact toy DiT, width {width} (`massact.load(\"{name}\")`) — the checkpointed training run"
          if checkpoint_run else "# massact toy DiT — model card"), "",
         *([f"This run ships as a series of float16 checkpoints for the claims-across-training view "
-           f"(`massact.load(\"toy\", checkpoint=STEP)`, or `massact.load(\"{name}\", checkpoint=STEP)`); its last "
+           f"(`massact.load(\"{name}\", checkpoint=STEP)`); its last "
            f"step is the named model `massact.load(\"{name}\")`. It is not the default toy model "
            "(`massact.load(\"toy\")`, see ../model_card.md).", ""] if checkpoint_run else []),
         "A tiny text-to-image diffusion transformer built from diffusers' `FluxTransformer2DModel` "
@@ -127,7 +127,7 @@ def render(card: dict, checkpoint_run: bool) -> str:
             "CPU minutes are wall time on a shared 2-core machine (other work ran beside some of these runs), so compare "
             "ratios at equal steps rather than per minute across rows.", ""]
     lines += [
-        "## Checkpoints shipped (`massact.load(\"toy\", checkpoint=STEP)`)" if checkpoint_run else "## Weights shipped",
+        f"## Checkpoints shipped (`massact.load(\"{name}\", checkpoint=STEP)`)",
         "", "| step | file | dtype | MB | best-block ratio during training |", "|---|---|---|---|---|",
         *[f"| {c['step']} | {c['file']} | {c['dtype']} | {c['megabytes']} | "
           f"{by_step.get(c['step'], float('nan')):.1f} |" for c in shipped], "",
@@ -208,6 +208,30 @@ def side_by_side_lines(evals: dict[str, dict]) -> list[str]:
             "images with 95% bootstrap intervals).", ""]
 
 
+def shipped_series(name: str) -> list[dict]:
+    """The checkpoints a toy model ships along its run, read from the package's files.
+
+    Args:
+        name: "toy" or "toy-256".
+    Returns:
+        one dict per step: step, file (relative to the card's folder), dtype, megabytes.
+    """
+    from safetensors import safe_open
+
+    from .checkpoints import SERIES_DIRS, available, path_for
+
+    out = []
+    for step in available(name):
+        p = path_for(step, name)
+        with safe_open(str(p), "pt") as f:
+            dtype = str(f.get_slice(next(iter(f.keys()))).get_dtype()).lower()
+        base = SERIES_DIRS[name] if name == "toy-256" else WEIGHTS_DIR
+        out.append({"step": step, "file": str(p.relative_to(base)),
+                    "dtype": {"f16": "float16", "f32": "float32"}.get(dtype, dtype),
+                    "megabytes": round(p.stat().st_size / 2 ** 20, 1)})
+    return out
+
+
 def with_signature(eval_path: str, results_path: str | None) -> dict:
     """An evaluation JSON, with the top-1 ablation of a ``massact reproduce`` results.json when given.
 
@@ -262,9 +286,7 @@ def main(argv=None):
         checkpoint_run = path.stem == "run_card"
         card["name"] = a.name or card.get("name") or ("toy-256" if checkpoint_run else "toy")
         card["evaluation"] = ev
-        card.setdefault("checkpoints", [] if checkpoint_run else [
-            {"step": card["steps"], "file": "toy_dit.safetensors", "dtype": "float32",
-             "megabytes": round((WEIGHTS_DIR / "toy_dit.safetensors").stat().st_size / 2 ** 20, 1)}])
+        card["checkpoints"] = shipped_series(card["name"])
         if others:
             card["side_by_side"] = {card["name"]: ev, **others}
         if discussion is not None:

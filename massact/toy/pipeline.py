@@ -22,9 +22,9 @@ from .world_api import ToyWorld
 
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
-#: the toy models ``massact.load`` knows by name: the default (width 128) and the wider run whose
-#: training checkpoints ship with the package (its last checkpoint, width 256; see
-#: ``weights/checkpoints/run_card.md`` for why it is not the default)
+#: the toy models ``massact.load`` knows by name: the default (width 128) and a wider run (width 256;
+#: ``weights/checkpoints/run_card.md`` says why it is not the default); each ships checkpoints along
+#: its own training run (``massact.toy.checkpoints``)
 TOY_MODELS = ("toy", "toy-256")
 
 
@@ -40,20 +40,19 @@ class ToyModel(MassactModel):
         self.default_guidance = DEFAULT_GUIDANCE
         self.height_px = self.width_px = dit.cfg.image_size
         self.world = ToyWorld()
-        self.from_series = False  # True for weights of the shipped checkpoint series (set by ``load``)
+        self.from_series = False  # True for toy-256 and its checkpoints (set by ``load``)
 
     @classmethod
     def load(cls, path=None, device: str = "cpu", dtype: torch.dtype | None = None,
              checkpoint: int | None = None, name: str = "toy") -> "ToyModel":
         """The shipped weights, a weights file (``path``) or a training checkpoint (a step of
-        ``massact.toy.checkpoints.available()``).
+        ``massact.toy.checkpoints.available(name)``).
 
         Args:
             path: a toy weights file (None: the named model's).
             device, dtype: where the weights go, and their dtype (default float32).
-            checkpoint: a training step of the shipped checkpoint series.
-            name: one of ``TOY_MODELS``: "toy" (the default weights) or "toy-256" (the last
-              checkpoint of the series).
+            checkpoint: a training step of the named model's shipped checkpoint series.
+            name: one of ``TOY_MODELS``: "toy" (the default, width 128) or "toy-256" (width 256).
         Returns:
             a ``ToyModel`` whose ``name`` is ``name``.
         """
@@ -64,14 +63,14 @@ class ToyModel(MassactModel):
         if checkpoint is not None:
             if path is not None:
                 raise ValueError("give path or checkpoint, not both")
-            path = path_for(checkpoint)
+            path = path_for(checkpoint, name)
         elif name == "toy-256" and path is None:
-            if not available():
-                raise FileNotFoundError("toy-256 is the last checkpoint of the shipped series, and none ships")
-            path = path_for(available()[-1])
+            if not available(name):
+                raise FileNotFoundError("toy-256 is the last checkpoint of its shipped series, and none ships")
+            path = path_for(available(name)[-1], name)
         model = cls(load_weights(path), device=device, dtype=dtype)
         model.name = name
-        model.from_series = checkpoint is not None or name == "toy-256"  # whose card describes these weights
+        model.from_series = name == "toy-256"  # toy-256's run card describes its weights and checkpoints
         from .checkpoints import final_step
 
         model.training_step = final_step(Path(path) if path else None)
@@ -80,7 +79,7 @@ class ToyModel(MassactModel):
     @property
     def card(self) -> dict:
         """The shipped card's numbers (training steps, wall time, evaluation): the model card of
-        "toy", the checkpoint series' run card of "toy-256" and of every checkpoint."""
+        "toy" and its checkpoints, the run card of "toy-256" and its checkpoints."""
         if self.from_series:
             from .checkpoints import run_card
 
@@ -92,7 +91,7 @@ class ToyModel(MassactModel):
         """The shipped checkpoints of this model's training run (``massact.toy.checkpoints``)."""
         from .checkpoints import available
 
-        return available()
+        return available(self.name)
 
     def at_checkpoint(self, step: int) -> "ToyModel":
         return ToyModel.load(device=self.device, checkpoint=step, name=self.name)
