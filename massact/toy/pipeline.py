@@ -58,7 +58,7 @@ class ToyModel(MassactModel):
         """
         if name not in TOY_MODELS:
             raise ValueError(f"unknown toy model {name!r}; the toy models are {', '.join(TOY_MODELS)}")
-        from .checkpoints import available, path_for
+        from .checkpoints import available, final_step, path_for
 
         if checkpoint is not None:
             if path is not None:
@@ -71,8 +71,6 @@ class ToyModel(MassactModel):
         model = cls(load_weights(path), device=device, dtype=dtype)
         model.name = name
         model.from_series = name == "toy-256"  # toy-256's run card describes its weights and checkpoints
-        from .checkpoints import final_step
-
         model.training_step = final_step(Path(path) if path else None)
         return model
 
