@@ -8,7 +8,7 @@
 from .adapters import ADAPTERS, enumerate_blocks, supported_classes
 from .calibration import Calibration, calibrate
 from .generation import Generation, generate
-from .hooks import BatchLayout, CaptureSpec, ChannelStats, EditSpec, Tracer
+from .hooks import BatchLayout, CaptureSpec, ChannelStats, EditSpec, SaturationWarning, Tracer
 from .loading import load
 from .models import MassactModel, PipelineModel
 from .ranking import agreement, channel_set
@@ -17,4 +17,4 @@ from .selection import Selection
 __version__ = "0.1.0"
 __all__ = ["load", "generate", "Generation", "EditSpec", "CaptureSpec", "ChannelStats", "Tracer", "BatchLayout",
            "channel_set", "agreement", "supported_classes", "enumerate_blocks", "ADAPTERS", "MassactModel",
-           "PipelineModel", "calibrate", "Calibration", "Selection"]
+           "PipelineModel", "calibrate", "Calibration", "Selection", "SaturationWarning"]

@@ -41,6 +41,12 @@ from .checks import WrongType, check_bool, check_finite, check_index, check_indi
 OPS = ("zero", "mix", "set")
 OP_ALIASES = {"replace": "mix"}
 STATISTICS = ("absmean", "meanabs", "maxabs")
+#: float16's largest finite value (65,504)
+FP16_MAX = float(torch.finfo(torch.float16).max)
+#: in a float16 run, an activation with |x| at or above this level (99% of ``FP16_MAX``), or not
+#: finite, counts as saturated: diffusers clips some models' hidden states to +-65,504 in float16
+#: (FLUX), and a value past it overflows to inf, so such a value is the dtype's, not the model's
+SATURATION_LEVEL = 0.99 * FP16_MAX
 #: the massive set of a block: the channels whose |mean over image tokens| is at least r times the
 #: block's median channel's (10x here; 100x to compare with the ~1000x of large models)
 MASSIVE_SET_RATIOS = (10, 100)
@@ -355,21 +361,28 @@ class _StreamStats:
     is a few slices, not copies of the whole output.
     """
 
-    __slots__ = ("sum", "sum_abs", "sum_sq", "max_abs", "count")
+    __slots__ = ("sum", "sum_abs", "sum_sq", "max_abs", "count", "saturated", "dtype")
 
     def __init__(self, x: torch.Tensor, chunk: int = STATS_CHUNK_TOKENS):
         self.sum = self.sum_abs = self.sum_sq = self.max_abs = None
+        # float16 only: per row and channel, the tokens at fp16's limit (SATURATION_LEVEL) or not finite
+        self.saturated = None
+        self.dtype = str(x.dtype).removeprefix("torch.")
+        fp16 = x.dtype == torch.float16
         for part in x.split(chunk, dim=1):
             f = part.float()  # no copy when x is already float32
             a = f.abs()  # once, shared by sum |x| and max |x|
             s, sa, mx, sq = f.sum(1), a.sum(1), a.amax(1), (f * f).sum(1)
+            sat = (~(a < SATURATION_LEVEL)).sum(1, dtype=torch.float32) if fp16 else None  # NaN counts too
             if self.sum is None:
-                self.sum, self.sum_abs, self.max_abs, self.sum_sq = s, sa, mx, sq
+                self.sum, self.sum_abs, self.max_abs, self.sum_sq, self.saturated = s, sa, mx, sq, sat
             else:
                 self.sum += s
                 self.sum_abs += sa
                 self.sum_sq += sq
                 torch.maximum(self.max_abs, mx, out=self.max_abs)
+                if fp16:
+                    self.saturated += sat
         self.count = x.shape[1]
 
 
@@ -384,29 +397,58 @@ class ChannelStats:
     statistics built by hand without them); ``channel_mean`` (the values of mean ablation),
     ``energy`` (squared activation per channel) and ``severity`` (gamma = ||mu|| / ||sigma||)
     read them.
+
+    ``dtype`` is the dtype the image stream had in the run ("float16", "bfloat16", ...; None
+    when unknown); in a float16 run ``saturated`` (same shape) holds the share of image
+    tokens at fp16's limit (``SATURATION_LEVEL``) or not finite, and ``saturation()`` says
+    where (None in any other dtype, whose range holds the values).
     """
 
     def __init__(self, absmean: torch.Tensor, meanabs: torch.Tensor, maxabs: torch.Tensor,
                  blocks: tuple[int, ...], steps: tuple[int, ...], mean: torch.Tensor | None = None,
-                 meansq: torch.Tensor | None = None):
+                 meansq: torch.Tensor | None = None, saturated: torch.Tensor | None = None,
+                 dtype: str | None = None):
         self.absmean, self.meanabs, self.maxabs = absmean, meanabs, maxabs
         self.blocks, self.steps = blocks, steps
-        for name, t in (("mean", mean), ("meansq", meansq)):
+        for name, t in (("mean", mean), ("meansq", meansq), ("saturated", saturated)):
             if t is not None and tuple(t.shape) != tuple(absmean.shape):
                 raise ValueError(f"{name} has shape {tuple(t.shape)}; the statistics are {tuple(absmean.shape)} "
                                  "(rows, blocks, steps, channels)")
         self.mean, self.meansq = mean, meansq
+        self.saturated, self.dtype = saturated, dtype
 
     def to_dict(self) -> dict:
         """The statistics as plain data (tensors, lists), for ``torch.save`` and ``from_dict``."""
         return {"absmean": self.absmean, "meanabs": self.meanabs, "maxabs": self.maxabs, "mean": self.mean,
-                "meansq": self.meansq, "blocks": list(self.blocks), "steps": list(self.steps)}
+                "meansq": self.meansq, "saturated": self.saturated, "dtype": self.dtype,
+                "blocks": list(self.blocks), "steps": list(self.steps)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChannelStats":
         """The statistics ``to_dict`` wrote (the same tensors)."""
         return cls(d["absmean"], d["meanabs"], d["maxabs"], tuple(d["blocks"]), tuple(d["steps"]),
-                   mean=d.get("mean"), meansq=d.get("meansq"))
+                   mean=d.get("mean"), meansq=d.get("meansq"), saturated=d.get("saturated"), dtype=d.get("dtype"))
+
+    def saturation(self) -> "Saturation":
+        """Where a float16 run's activations sat at fp16's limit (see ``Saturation``).
+
+        Returns:
+            a ``Saturation``; ``.found`` is False in any dtype but float16, and in a float16
+            run whose captured values all stayed below ``SATURATION_LEVEL``.
+        """
+        if self.saturated is None:
+            return Saturation(self.dtype, ())
+        share = self.saturated.nan_to_num(0.0)  # (rows, blocks, steps, channels)
+        per_channel = share.amax(dim=(0, 2))  # (blocks, channels): the worst row and step
+        found = []
+        for b in self.blocks:
+            channels = (per_channel[b] > 0).nonzero().flatten()
+            if len(channels):
+                order = per_channel[b, channels].argsort(descending=True)
+                found.append({"block": int(b), "channels": [int(c) for c in channels[order]],
+                              "max_token_share": float(per_channel[b].max()),
+                              "steps": [int(s) for s in self.steps if bool((share[:, b, s] > 0).any())]})
+        return Saturation(self.dtype, tuple(found))
 
     @property
     def has_moments(self) -> bool:
@@ -580,6 +622,50 @@ class ChannelStats:
         return rows
 
 
+class SaturationWarning(UserWarning):
+    """A float16 run's captured activations reached fp16's limit (see ``ChannelStats.saturation``)."""
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """Where a float16 run's activations sat at fp16's limit (``ChannelStats.saturation()``).
+
+    Attributes:
+        dtype: the image stream's dtype in the run ("float16", "bfloat16", "float32"; None unknown).
+        blocks: one dict per block with saturated values: {"block", "channels" (worst first),
+          "max_token_share" (the largest share of one row's image tokens at the limit, at one
+          step), "steps"}; empty when none (always, outside float16).
+    """
+
+    dtype: str | None
+    blocks: tuple[dict, ...]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.blocks)
+
+    def text(self) -> str:
+        """One paragraph: what was found and what to do instead."""
+        if self.dtype is None:
+            return ("These statistics do not record the run's dtype, so fp16 saturation cannot be checked "
+                    "(statistics captured by massact.generate or Tracer record it).")
+        if self.dtype != "float16":
+            return (f"The model ran in {self.dtype}: no value is clipped at fp16's limit (only float16 runs are "
+                    f"checked).")
+        if not self.found:
+            return (f"The model ran in float16 and no captured activation reached fp16's limit "
+                    f"(|x| >= {SATURATION_LEVEL:,.0f} of {FP16_MAX:,.0f}).")
+        where = "; ".join(f"block {d['block']}: channels {', '.join(map(str, d['channels'][:4]))}"
+                          f"{' ...' if len(d['channels']) > 4 else ''} (up to {d['max_token_share']:.0%} of a row's "
+                          f"image tokens, {len(d['steps'])} steps)" for d in self.blocks)
+        return (f"SATURATED: the model ran in float16 and activations reached fp16's limit (|x| >= "
+                f"{SATURATION_LEVEL:,.0f}, or inf) in {len(self.blocks)} blocks: {where}. Those values were clipped "
+                f"or overflowed by the dtype, so the statistics rank and measure capped numbers: the massive channels' "
+                f"magnitudes and ratios are understated, and edits act on clipped values. Load the model in bfloat16 "
+                f"where the card has it (A100, L4, H100, RTX 30xx/40xx), or in float32; on a card without bfloat16 "
+                f"(T4), run the transformer in float32 for the blocks and steps you study.")
+
+
 @dataclass
 class CaptureResult:
     stats: ChannelStats | None
@@ -713,6 +799,11 @@ class Tracer:
 
     def __exit__(self, *exc):
         self.remove()
+        if exc[0] is None and any(st.saturated is not None and bool(st.saturated.any())
+                                  for st in self._stats.values()):
+            import warnings
+
+            warnings.warn(SaturationWarning(self.result().stats.saturation().text()), stacklevel=2)
         return False
 
     def remove(self):
@@ -847,7 +938,11 @@ class Tracer:
             ns = max(ns, self.num_steps)
         shape = (rows, nb, ns, width)
         am, ma, mx, mean, msq = (torch.full(shape, float("nan")) for _ in range(5))
+        fp16 = any_stat.saturated is not None
+        sat = torch.full(shape, float("nan")) if fp16 else None
         for (b, s), st in store.items():
+            if fp16:
+                sat[:, b, s] = (st.saturated / st.count).cpu()
             m = (st.sum / st.count).cpu()
             am[:, b, s] = m.abs()
             mean[:, b, s] = m
@@ -856,7 +951,7 @@ class Tracer:
             msq[:, b, s] = (st.sum_sq / st.count).cpu()
         blocks = tuple(sorted({b for b, _ in store}))
         steps = tuple(sorted({s for _, s in store}))
-        return ChannelStats(am, ma, mx, blocks, steps, mean=mean, meansq=msq)
+        return ChannelStats(am, ma, mx, blocks, steps, mean=mean, meansq=msq, saturated=sat, dtype=any_stat.dtype)
 
 
 def hooks_installed(module: nn.Module) -> int:

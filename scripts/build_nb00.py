@@ -41,6 +41,12 @@ cells = [
            "statistics of each channel over the image tokens: **absmean** = |mean over tokens| (the paper's score), "
            "**meanabs** = mean of |x|, **maxabs** = max |x|. Nothing of size *tokens* was kept, so this scales to FLUX."),
     ("code", "print('absmean tensor: (prompts, blocks, steps, channels) =', gen.stats.shape)", CHK),
+    ("md", "Massive activations are exactly the values float16 cannot hold: its largest number is 65,504, and FLUX's "
+           "top channels reach about 90,000. On a card without bfloat16 (a free Colab T4) a real model runs in "
+           "float16, where diffusers clips FLUX's hidden states to +-65,504 and larger values overflow: the "
+           "statistics would then rank capped numbers. massact checks every float16 capture and says which blocks "
+           "and channels sat at the limit (a `SaturationWarning` too). The toy runs in float32:"),
+    ("code", "print(gen.stats.saturation().text())", CHK),
     ("md", "## 3 · A few channels stand out\n\nFor each block, rank channels by the paper's score and compare the top "
            "channel to the *median* channel. Sun et al. call an activation massive when it is around 1000x the median; "
            "in a tiny model trained for an hour on a CPU we should expect smaller ratios — the point is the *shape*: a handful "

@@ -1,7 +1,7 @@
 """Real-model presets, the per-card advice and the notebook's model chooser.
 
 Nothing here downloads or needs a GPU: ``advise`` is a pure function and the chooser is
-built from a fake ``GPUInfo`` and a fake loader. (The Colab installer: test_environment.)"""
+built from a ``presets.Card`` and a fake loader. (The Colab installer: test_environment.)"""
 from __future__ import annotations
 
 import ast
@@ -20,9 +20,10 @@ from massact.models import PIXELS_PER_TOKEN
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
-T4 = dict(gpu_name="Tesla T4", gpu_mem_gb=15.0, bf16_supported=False)
-A100 = dict(gpu_name="NVIDIA A100-SXM4-80GB", gpu_mem_gb=79.2, bf16_supported=True)
-A100_40 = dict(gpu_name="NVIDIA A100-SXM4-40GB", gpu_mem_gb=39.4, bf16_supported=True)
+T4 = P.CARDS["t4"]  # Colab's free tier: 15 GiB, no bfloat16, 12.7 GiB of RAM
+T4_BIG_HOST = P.Card("Tesla T4", 15.0, bf16=False, ram_gb=64.0, tflops16=65.0)
+A100 = P.CARDS["a100-80"]
+A100_40 = P.CARDS["a100-40"]
 SMALL = ("sana1.5-1.6b", "pixart-sigma", "sd3.5-medium", "flux2-klein-4b")
 
 
@@ -58,66 +59,126 @@ def test_unknown_preset():
 
 @pytest.mark.parametrize("key", list(P.PRESETS))
 def test_t4_chooses_fp16_and_warns(key):
-    a = P.advise(key, **T4)
+    a = P.advise(key, T4)
     assert a.dtype == "float16"
     assert a.warnings and "bfloat16" in a.warnings[0]
-    assert "65504" in a.text()
+    assert "65504" in a.text() and "SaturationWarning" in a.text()
     assert a.resolution % PIXELS_PER_TOKEN[a.preset.family] == 0
 
 
 @pytest.mark.parametrize("key", ["flux1-schnell", "flux1-dev"])
 def test_t4_flux_warning_says_what_fp16_does(key):
-    a = P.advise(key, **T4)
+    a = P.advise(key, T4_BIG_HOST)
     w = " ".join(a.warnings)
-    assert "9e4" in w and "65504" in w and "clip" in w and "float32" in w
-    assert a.offload == "sequential"  # a 24 GB transformer does not fit in 15 GiB
+    assert "9e+04" in w and "65504" in w and "clip" in w and "float32" in w
+    assert a.offload == "sequential" and a.quantize == "none"  # 24 GB transformer, 15 GiB card, 64 GiB host
     assert a.resolution < a.preset.resolution
+    assert "values clipped in fp16" in a.summary()
 
 
 @pytest.mark.parametrize("key", SMALL)
 def test_a100_bf16_without_offload_for_small_models(key):
-    a = P.advise(key, **A100)
-    assert a.dtype == "bfloat16" and a.offload == "none" and not a.cpu_offload and a.fits
+    a = P.advise(key, A100)
+    assert a.dtype == "bfloat16" and a.offload == "none" and not a.cpu_offload and a.fits and a.quantize == "none"
     assert not any("65504" in w for w in a.warnings)
     assert a.resolution == a.preset.resolution and a.num_steps == a.preset.num_steps
 
 
-def test_offload_follows_memory():
-    assert P.advise("flux1-dev", **A100).offload == "none"
-    assert P.advise("qwen-image", **A100).offload == "none"
-    assert P.advise("qwen-image", **A100_40).offload == "sequential"  # a 41 GB transformer
-    assert P.advise("sd3.5-medium", **T4).offload == "model"  # 16 GB in all, T5 alone ~9.5 GB
-    assert P.advise("sana1.5-1.6b", **T4).offload == "none"
+def test_the_memory_plan_follows_memory_and_ram():
+    assert P.advise("flux1-dev", A100).offload == "none"
+    assert P.advise("qwen-image", A100).offload == "none"
+    assert P.advise("qwen-image", A100_40).offload == "sequential"  # a 41 GB transformer, 83.5 GiB host
+    assert P.advise("sd3.5-medium", T4_BIG_HOST).offload == "model"  # 16 GB in all, T5 alone ~9.5 GB
+    assert P.advise("sana1.5-1.6b", T4).offload == "none"
+    # Colab's free T4: 12.7 GiB of RAM cannot hold FLUX.1 offloaded, so 4-bit weights; Qwen-Image not at all
+    flux = P.advise("flux1-schnell", T4)
+    assert flux.fits and flux.quantize == "nf4" and flux.offload == "none" and flux.gpu_gb + P.HEADROOM_GB <= 15
+    assert any("NF4" in w and "different network" in w for w in flux.warnings)
+    assert not P.advise("qwen-image", T4).fits and P.advise("qwen-image", T4).summary() == "does not fit"
+    assert P.advise("sana1.5-1.6b", T4).fits  # no offload: RAM does not matter
 
 
-def test_ram_decides_whether_offload_fits():
-    assert not P.advise("flux1-schnell", **T4, ram_gb=12.7).fits  # Colab's free tier
-    assert P.advise("flux1-schnell", **T4, ram_gb=64).fits
-    assert P.advise("sana1.5-1.6b", **T4, ram_gb=12.7).fits  # no offload: RAM does not matter
+def test_the_plan_per_card_and_what_the_chooser_preselects():
+    assert [a.preset.key for a in P.plan("t4")] == list(P.PRESETS)
+    assert P.recommended("t4") == "pixart-sigma"  # fits whole in fp16, not reported past fp16's range
+    assert P.recommended("l4") == "flux2-klein-4b"  # FLUX.1 would need sequential offload on 22.5 GiB
+    assert P.recommended("a100-40") == P.recommended("h100-80") == "flux1-schnell"
+    assert P.recommended(P.Card("tiny", 2.0, True)) == "toy"
+    table = P.plan_table()
+    assert table.count("\n| ") == len(P.PRESETS) and "computed, not measured" in table
+
+
+def test_times_are_computed_from_the_counted_flops():
+    a = P.advise("flux1-schnell", "h100-80")
+    counts = a.preset.sizes["tflop_per_call"]
+    assert P._tflop_per_call(a.preset, 512) == pytest.approx(counts["512"])
+    assert P._tflop_per_call(a.preset, 1024) == pytest.approx(counts["1024"])
+    want = 4 * counts["1024"] / (989.0 * P.ASSUMED_UTILISATION)  # 4 steps, one call each, no offload
+    assert a.seconds_per_image == pytest.approx(want)
+    assert "computed, not measured" in a.text()
+    assert P.advise("flux1-schnell", P.Card("some GPU", 80.0, True)).seconds_per_image is None
+    qwen = P.advise("qwen-image", "h100-80")  # true CFG: two calls per step
+    assert qwen.seconds_per_image == pytest.approx(
+        50 * 2 * P._tflop_per_call(qwen.preset, qwen.resolution) / (989.0 * P.ASSUMED_UTILISATION))
+
+
+def test_sizes_come_from_the_benchmark():
+    m = P.measurements()
+    for p in P.PRESETS.values():
+        row = m["families"][p.key]
+        assert p.total_gb == row["total_gb_16bit"] and p.source in ("measured", "computed")
+        assert sum(c["params"] for c in row["components"].values()) == row["total_params"]
+    measured = {k for k, p in P.PRESETS.items() if p.source == "measured"}
+    assert measured == {"pixart-sigma", "sana1.5-1.6b", "sd3.5-medium", "flux2-klein-4b"}
+    step = m["families"]["flux2-klein-4b"]["components"]["transformer"]["step"]
+    assert step["bare"]["s"] > 0 and step["capture"]["s"] > 0 and step["edit"]["s"] > 0
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -4.0, 0, True, "15"])
-def test_advice_refuses_a_memory_size_that_is_not_one(bad):
-    with pytest.raises((ValueError, TypeError), match="gpu_mem_gb"):
-        P.advise("sana1.5-1.6b", "Tesla T4", bad, bf16_supported=False)
+def test_a_card_refuses_a_memory_size_that_is_not_one(bad):
+    with pytest.raises((ValueError, TypeError), match="mem_gb"):
+        P.Card("Tesla T4", bad, bf16=False)
     with pytest.raises((ValueError, TypeError), match="ram_gb"):
-        P.advise("sana1.5-1.6b", "Tesla T4", 15.0, bf16_supported=False, ram_gb=bad)
-    with pytest.raises(TypeError, match="bf16_supported"):
-        P.advise("sana1.5-1.6b", "Tesla T4", 15.0, bf16_supported="no")
+        P.Card("Tesla T4", 15.0, bf16=False, ram_gb=bad)
+    with pytest.raises(TypeError, match="bf16"):
+        P.Card("Tesla T4", 15.0, bf16="no")
+
+
+def test_unknown_card():
+    with pytest.raises(ValueError, match="t4, l4, a100-40, a100-80, h100-80"):
+        P.advise("sana1.5-1.6b", "v100")
+    with pytest.raises(TypeError, match="Card"):
+        P.advise("sana1.5-1.6b", 15.0)
+
+
+def test_a_card_read_from_a_machine_finds_its_datasheet_row():
+    assert P._table_card("Tesla T4", 14.7).key == "t4"
+    assert P._table_card("NVIDIA A100-SXM4-40GB", 39.4).key == "a100-40"
+    assert P._table_card("NVIDIA A100-SXM4-80GB", 79.2).key == "a100-80"
+    assert P._table_card("NVIDIA RTX 6000 Ada", 48.0) is None
 
 
 def test_gated_presets_say_so():
-    assert "accept" in P.advise("flux1-dev", **A100).text()
-    assert "accept" in P.advise("sd3.5-medium", **A100).text()
-    assert "accept" not in P.advise("flux1-schnell", **A100).text()
+    assert "accept" in P.advise("flux1-dev", A100).text()
+    assert "accept" in P.advise("sd3.5-medium", A100).text()
+    assert "accept" not in P.advise("flux1-schnell", A100).text()
 
 
 def test_load_kwargs_match_advice():
-    a = P.advise("pixart-sigma", **T4)
-    assert a.load_kwargs() == dict(dtype="float16", offload=a.offload, resolution=a.resolution, num_steps=20,
-                                   guidance=4.5)
-    assert P.advise_for("pixart-sigma", P.GPUInfo("Tesla T4", 15.0, bf16=False)) == a
+    a = P.advise("pixart-sigma", T4)
+    assert a.load_kwargs() == dict(dtype="float16", offload=a.offload, quantize="none", resolution=a.resolution,
+                                   num_steps=20, guidance=4.5)
     assert a.torch_dtype is torch.float16
+
+
+def test_nf4_quantises_the_transformer_and_the_largest_text_encoder():
+    cfg = C.nf4_config("flux1-schnell", torch.bfloat16)
+    assert list(cfg.components_to_quantize) == ["transformer", "text_encoder_2"]  # T5-XXL is FLUX's second
+    assert cfg.quant_kwargs["bnb_4bit_quant_type"] == "nf4"
+    assert list(C.nf4_config("sd3.5-medium", torch.float16).components_to_quantize) == ["transformer",
+                                                                                        "text_encoder_3"]
+    with pytest.raises(ValueError, match="none or nf4"):
+        C.load_preset("flux1-schnell", quantize="int8")
 
 
 # -- the notebook's first cell ---------------------------------------------------------------------
@@ -143,13 +204,14 @@ def test_chooser_with_a_gpu_shows_the_presets_and_never_blocks(model, capsys):
         loaded.append((preset.key, kwargs))
         return SimpleNamespace(name=preset.label)
 
-    gpu = P.GPUInfo("Tesla T4", 15.0, bf16=False, ram_gb=12.7)
+    gpu = P.CARDS["t4"]
     ch = C.ModelChooser.for_this_machine(default="sana1.5-1.6b", gpu=gpu, display=False, toy=model)
     assert ch.model is model and capsys.readouterr().out == ""
     assert [v for _, v in ch.dropdown.options] == list(P.CHOICES)
     assert ch.dropdown.value == "sana1.5-1.6b" and "float16" in ch.advice_html.value
-    ch.dropdown.value = "flux1-schnell"
+    ch.dropdown.value = "qwen-image"
     assert "65504" in ch.advice_html.value and "DOES NOT FIT" in ch.advice_html.value
+    assert "every preset on this card" in ch.plan_html.value and "does not fit" in ch.plan_html.value
     assert ch.button.description == "Load anyway"
     ch.dropdown.value = "toy"
     assert "toy" in ch.advice_html.value and ch.button.description == "Load"
@@ -158,7 +220,7 @@ def test_chooser_with_a_gpu_shows_the_presets_and_never_blocks(model, capsys):
     seen = []
     ch.on_load(seen.append)
     new = ch.load()
-    assert loaded == [("pixart-sigma", P.advise("pixart-sigma", "Tesla T4", 15.0, False, 12.7).load_kwargs())]
+    assert loaded == [("pixart-sigma", P.advise("pixart-sigma", gpu).load_kwargs())]
     assert seen == [new] and ch.model is new and "loaded" in ch.status.value and not ch.button.disabled
 
     def broken(preset, **kwargs):
@@ -171,7 +233,8 @@ def test_chooser_with_a_gpu_shows_the_presets_and_never_blocks(model, capsys):
         ch.load()
     # an object, not module state: a second chooser starts from its own toy and choice
     other = C.ModelChooser(gpu, toy=model)
-    assert other.model is model and other.choice == "toy" and ch.model is new
+    assert other.model is model and other.choice == P.recommended(gpu) == "pixart-sigma" and ch.model is new
+    assert C.ModelChooser(gpu, default="toy", toy=model).choice == "toy"
 
 
 def test_load_preset_refuses_bad_offload_before_downloading():

@@ -243,3 +243,92 @@ def block_ratios(rows: list[dict], keys=("top1_over_median_absmean", "top1_over_
     fig.update_layout(title=title, xaxis_title="block", yaxis_title="ratio", yaxis_type="log", height=380,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
+
+
+def figure_png(figure, width: int = 720, height: int | None = None) -> bytes:
+    """A static PNG of a plotly figure's bar and line/marker traces, drawn with PIL (no kaleido, no browser).
+
+    The fallback where an interactive figure cannot show (plotly inside widget output on
+    Colab): axes with their titles, one colour per trace (bars keep their per-bar colours),
+    horizontal reference lines, a legend of trace names and the figure's title. Log axes
+    are drawn in log10. Hover text, annotations and subplots are left out.
+
+    Args:
+        figure: a plotly ``Figure``.
+        width: pixels; height: pixels (default: the figure's layout height, else 360).
+    Returns:
+        PNG bytes.
+    """
+    from PIL import Image, ImageDraw
+
+    height = int(height or figure.layout.height or 360)
+    img = Image.new("RGB", (int(width), height), "white")
+    draw = ImageDraw.Draw(img)
+    left, right, top, bottom = 64, 16, 40, 44
+    ylog = figure.layout.yaxis.type == "log"
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    traces = []
+    for i, tr in enumerate(figure.data):
+        if tr.type not in ("bar", "scatter") or tr.y is None:
+            continue
+        y = np.asarray(tr.y, dtype=np.float64)
+        x = np.asarray(tr.x if tr.x is not None else np.arange(len(y)), dtype=np.float64)
+        if ylog:
+            y = np.log10(np.where(y > 0, y, np.nan))
+        traces.append((tr, x, y, palette[i % len(palette)]))
+    lines = [s.y0 for s in (figure.layout.shapes or ()) if s.type == "line" and s.y0 == s.y1 and s.y0 is not None]
+    lines = [np.log10(v) if ylog and v > 0 else v for v in lines if not (ylog and v <= 0)]
+    xs = np.concatenate([t[1] for t in traces]) if traces else np.array([0.0, 1.0])
+    ys = np.concatenate([t[2] for t in traces] + [np.asarray(lines, dtype=np.float64)]) if traces else np.array([0.0, 1.0])
+    ys = ys[np.isfinite(ys)] if np.isfinite(ys).any() else np.array([0.0, 1.0])
+    x0, x1 = float(np.nanmin(xs)) - 0.5, float(np.nanmax(xs)) + 0.5
+    y0 = min(0.0, float(ys.min())) if not ylog else float(ys.min()) - 0.1
+    y1 = float(ys.max()) * 1.05 + 1e-12 if not ylog else float(ys.max()) + 0.1
+    if y1 <= y0:
+        y1 = y0 + 1.0
+
+    def px(x, y):
+        return (left + (x - x0) / (x1 - x0) * (width - left - right),
+                height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom))
+
+    draw.rectangle([left, top, width - right, height - bottom], outline="#444444")
+    for frac in (0.0, 0.5, 1.0):  # three y ticks
+        v = y0 + frac * (y1 - y0)
+        _, yy = px(x0, v)
+        label = f"{10 ** v:.3g}" if ylog else f"{v:.3g}"
+        draw.text((4, yy - 6), label, fill="#444444")
+    draw.text((left, height - bottom + 4), f"{x0 + 0.5:g}", fill="#444444")
+    draw.text((width - right - 30, height - bottom + 4), f"{x1 - 0.5:g}", fill="#444444")
+    for v in lines:
+        (xa, yy), (xb, _) = px(x0, v), px(x1, v)
+        for xx in range(int(xa), int(xb), 8):
+            draw.line([xx, yy, min(xx + 4, xb), yy], fill="#666666")
+    for tr, x, y, color in traces:
+        if tr.type == "bar":
+            colors = tr.marker.color if tr.marker is not None and tr.marker.color is not None else color
+            half = 0.4 * (x1 - x0) / max(len(x), 1)
+            for j, (xv, yv) in enumerate(zip(x, y)):
+                if not np.isfinite(yv):
+                    continue
+                c = colors[j] if not isinstance(colors, str) else colors
+                (xa, ya), (xb, yb) = px(xv - half, yv), px(xv + half, max(y0, 0.0) if not ylog else y0)
+                draw.rectangle([xa, min(ya, yb), max(xb, xa + 1), max(ya, yb)], fill=str(c))
+        else:
+            pts = [px(a, b) for a, b in zip(x, y) if np.isfinite(b)]
+            if len(pts) > 1 and "lines" in (tr.mode or "lines"):
+                draw.line(pts, fill=color, width=2)
+            for p in pts:
+                draw.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=color)
+    title = figure.layout.title.text or ""
+    draw.text((left, 12), title[:110], fill="black")
+    if figure.layout.xaxis.title.text:
+        draw.text(((left + width - right) // 2 - 20, height - 20), str(figure.layout.xaxis.title.text), fill="black")
+    if figure.layout.yaxis.title.text:
+        draw.text((4, top - 14), str(figure.layout.yaxis.title.text)[:40], fill="black")
+    names = [(tr.name, c) for tr, _, _, c in traces if tr.name]
+    for j, (name, c) in enumerate(names[:6]):
+        draw.rectangle([width - right - 200, top + 6 + 14 * j, width - right - 192, top + 14 + 14 * j], fill=c)
+        draw.text((width - right - 186, top + 4 + 14 * j), str(name)[:30], fill="black")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

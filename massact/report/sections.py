@@ -85,6 +85,8 @@ def massive_section(ctx: ReportContext) -> Section:
     if "energy_share_top1" in best:
         text += f" It holds {best['energy_share_top1']:.0%} of a token's squared norm there."
     text += " " + readings.massive_set(rows)
+    saturation = g.stats.saturation()
+    text += " " + saturation.text()
     profile = g.stats.step_profile()
     figs.append(step_profile_figure(profile, best["block"]))
     text += " " + readings.step_profile(profile, best["block"])
@@ -99,7 +101,8 @@ def massive_section(ctx: ReportContext) -> Section:
     top1_text = readings.top1_ablation(top1)
     inputs["top1_ablation"] = {"prompts_from": "the critical probe's evaluation images", "num_steps": num_steps,
                                "n_images": len(ev_prompts)}
-    return Section(results={"rows": rows, "step_profile": profile, "top1_ablation": top1 | {"reading": top1_text}},
+    return Section(results={"rows": rows, "step_profile": profile, "top1_ablation": top1 | {"reading": top1_text},
+                            "saturation": {"dtype": saturation.dtype, "blocks": list(saturation.blocks)}},
                    figures=figs,
                    text=text + " " + top1_text, inputs=inputs)
 

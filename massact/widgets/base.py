@@ -24,7 +24,8 @@ from typing import Iterable, Sequence
 
 import ipywidgets as W
 
-from ..plots.common import columns_to_panels, grid_png
+from ..plots.common import columns_to_panels, figure_png, grid_png
+from .display import static_figures
 
 
 class Explorer:
@@ -61,6 +62,7 @@ class Explorer:
         self.html = W.HTML()
         self.output = W.Output() if figure else None
         self.figure = None
+        self.static_png: bytes | None = None
         self.live = None if live is None else W.Checkbox(value=bool(live), description="update on change")
         self.last_error: Exception | None = None
         self._always_live = always_live
@@ -120,13 +122,17 @@ class Explorer:
         self.show_images(columns_to_panels(columns), cols=len(columns), scale=scale, col_labels=labels)
 
     def show_figure(self, figure) -> None:
-        """Show a plotly figure in ``output`` (explorers built with ``figure=True``)."""
-        from IPython.display import display
+        """Show a plotly figure in ``output`` (explorers built with ``figure=True``).
+
+        Where plotly cannot draw inside a widget's output (Colab: ``display.static_figures()``)
+        the figure is shown as a static PNG instead (``figure_png``), kept in ``static_png``."""
+        from IPython.display import Image, display
 
         self.figure = figure
+        self.static_png = figure_png(figure) if static_figures() else None
         self.output.clear_output(wait=True)
         with self.output:
-            display(figure)
+            display(figure if self.static_png is None else Image(data=self.static_png, format="png"))
 
     @staticmethod
     def table(header: Sequence[str], rows: Iterable[Sequence], fmt: str = ".3g") -> str:

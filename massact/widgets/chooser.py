@@ -9,8 +9,10 @@ The first cell of every notebook::
   widget. Nothing is downloaded, nothing waits for a click: this is what nbval, Binder and
   CI run.
 * **On a GPU** it also holds the toy at once (the cell never blocks) and displays a dropdown
-  of ``massact.presets`` (plus "toy"), the advice for this card (dtype, CPU offload, steps,
-  resolution, warnings) and a **Load** button. Load downloads the checkpoint from the
+  of ``massact.presets`` (plus "toy") with the preset that fits the card it finds
+  preselected (``presets.recommended``), the advice for this card (dtype, memory plan,
+  steps, resolution, a rough time, warnings), the plan of every preset on this card, and a
+  **Load** button. Load downloads the checkpoint from the
   Hugging Face Hub (the user's choice: nothing is fetched before) and wraps it; afterwards
   ``chooser.model`` is the loaded model, and ``chooser.on_load(fn)`` calls ``fn(model)``.
 
@@ -29,7 +31,8 @@ import importlib.util
 import os
 from typing import Callable
 
-from ..presets import CHOICES, PRESETS, Advice, GPUInfo, advise_for, get_preset, gpu_info
+from ..presets import CHOICES, PRESETS, Advice, Card, advise, get_preset, gpu_info, plan, recommended
+from .display import setup_display
 
 #: what the chooser says about the toy model
 TOY_LINE = ("toy: the embedded 7-block model (32x32 images); runs every notebook on a CPU in minutes. "
@@ -82,8 +85,9 @@ def _version_tuple(v: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", resolution: int | None = None,
-                num_steps: int | None = None, guidance: float | None = None, device: str = "cuda"):
+def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", quantize: str = "none",
+                resolution: int | None = None, num_steps: int | None = None, guidance: float | None = None,
+                device: str = "cuda"):
     """Download (if not cached) a preset's pipeline and wrap it as a massact model.
 
     Network use is the caller's choice: only the chooser's Load button (or your own call)
@@ -93,6 +97,8 @@ def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", resoluti
         preset: a key, label, hub id or ``Preset``.
         dtype: "bfloat16" or "float16" (or any torch dtype name).
         offload: "none", "model" (``enable_model_cpu_offload``) or "sequential".
+        quantize: "none" or "nf4" (4-bit weights for the transformer and the largest text
+          encoder, with bitsandbytes on CUDA: a different network numerically).
         resolution: square image size in pixels (default: the preset's).
         num_steps: default sampler steps (default: the preset's).
         guidance: default guidance (default: the preset's).
@@ -109,8 +115,10 @@ def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", resoluti
     p = get_preset(preset)
     if offload not in ("none", "model", "sequential"):
         raise ValueError(f"unknown offload {offload!r}; choose none, model or sequential")
+    if quantize not in ("none", "nf4"):
+        raise ValueError(f"unknown quantize {quantize!r}; choose none or nf4")
     missing = [m for m in ("diffusers", "transformers") + (("accelerate",) if offload != "none" else ())
-               if importlib.util.find_spec(m) is None]
+               + (("bitsandbytes",) if quantize == "nf4" else ()) if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(f"{p.label} needs {', '.join(missing)}: pip install {' '.join(missing)}")
     import diffusers
@@ -119,14 +127,17 @@ def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", resoluti
         raise ImportError(f"{p.label} needs diffusers >= {p.min_diffusers} (installed: {diffusers.__version__}): "
                           "pip install -U diffusers")
     torch_dtype = getattr(torch, dtype)
+    kwargs = dict(torch_dtype=torch_dtype)
+    if quantize == "nf4":
+        kwargs["quantization_config"] = nf4_config(p, torch_dtype)
     if offload == "none" and importlib.util.find_spec("accelerate") is not None:
         # straight onto the GPU: system RAM never holds the whole pipeline
-        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, torch_dtype=torch_dtype, device_map=device)
+        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, device_map=device, **kwargs)
     elif offload == "none":
-        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, torch_dtype=torch_dtype)
+        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, **kwargs)
         pipe.to(device)
     else:
-        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, torch_dtype=torch_dtype)
+        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, **kwargs)
         if offload == "model":
             pipe.enable_model_cpu_offload()
         else:
@@ -134,6 +145,33 @@ def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", resoluti
     res = resolution or p.resolution
     return load(pipe, name=p.label, height_px=res, width_px=res, num_steps=num_steps or p.num_steps,
                 guidance=p.guidance if guidance is None else guidance)
+
+
+def nf4_config(preset, torch_dtype):
+    """diffusers' quantisation config for ``quantize="nf4"``: 4-bit NF4 weights (bitsandbytes) for
+    the transformer and the largest text encoder, computing in ``torch_dtype``.
+
+    Args:
+        preset: a key, label, hub id or ``Preset``; torch_dtype: the compute dtype.
+    Returns:
+        a ``diffusers.PipelineQuantizationConfig``.
+    """
+    from diffusers import PipelineQuantizationConfig
+
+    p = get_preset(preset)
+    encoders = {r: c["gb_bf16"] for r, c in p.sizes["components"].items() if r.startswith("text_encoder")}
+    components = ["transformer"] + ([max(encoders, key=encoders.get)] if encoders else [])
+    return PipelineQuantizationConfig(quant_backend="bitsandbytes_4bit",
+                                      quant_kwargs={"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+                                                    "bnb_4bit_compute_dtype": torch_dtype},
+                                      components_to_quantize=components)
+
+
+def _html_plan(card: Card) -> str:
+    rows = "".join(f"<tr><td>{html.escape(a.preset.label)}</td><td>{html.escape(a.summary())}</td></tr>"
+                   for a in plan(card))
+    return (f"<details><summary>every preset on this card</summary><table>{rows}</table>"
+            "<div style='font-size:85%'>times computed, not measured (massact.presets)</div></details>")
 
 
 def _html_advice(advice: Advice | None) -> str:
@@ -153,20 +191,25 @@ class ModelChooser:
 
     Attributes:
         model: the current model (the toy until a preset has loaded).
-        gpu: the card (a ``GPUInfo``), or None on a CPU.
+        gpu: the card (a ``presets.Card``), or None on a CPU.
         widget: the box to display (None on a CPU: there is nothing to choose).
-        dropdown, advice_html, button, status: the parts of the widget (GPU only).
+        dropdown, advice_html, plan_html, button, status: the parts of the widget (GPU only).
         loader: what Load calls, ``load_preset`` unless replaced (tests pass a fake).
     """
 
-    def __init__(self, gpu: GPUInfo | None = None, default: str = "toy", toy=None, loader: Callable | None = None):
+    def __init__(self, gpu: Card | None = None, default: str | None = None, toy=None,
+                 loader: Callable | None = None):
         """Args:
             gpu: the card, or None for a CPU-only chooser (no widget).
-            default: the preselected choice: "toy" or a preset key, label or hub id.
+            default: the preselected choice: "toy" or a preset key, label or hub id; None: on a
+              GPU the preset ``presets.recommended`` picks for the card (the model stays the toy
+              until Load), on a CPU the toy.
             toy: the toy model to start with (default: loaded here).
             loader: ``fn(preset, **advice.load_kwargs()) -> model`` (default ``load_preset``).
         """
         self.gpu = gpu
+        if default is None:
+            default = recommended(gpu) if gpu is not None else "toy"
         self.default = "toy" if default == "toy" else get_preset(default).key
         self.model = _load_toy() if toy is None else toy
         self.loader = loader or load_preset
@@ -180,28 +223,35 @@ class ModelChooser:
         self.dropdown = W.Dropdown(options=options, value=self.default, description="model",
                                    layout=W.Layout(width="max-content"))
         self.advice_html = W.HTML()
+        self.plan_html = W.HTML(_html_plan(gpu))
         self.button = W.Button(description="Load", button_style="primary", icon="download",
                                tooltip="download (if not cached) and load the chosen checkpoint")
         self.status = W.Label(value="using the toy model")
         self.dropdown.observe(lambda _: self.update(), names="value")
         self.button.on_click(lambda _: self.load(raise_errors=False))
-        self.widget = W.VBox([W.HBox([self.dropdown, self.button]), self.advice_html, self.status])
+        self.widget = W.VBox([W.HBox([self.dropdown, self.button]), self.advice_html, self.plan_html, self.status])
         self.update()
 
     @classmethod
-    def for_this_machine(cls, default: str = "toy", gpu: GPUInfo | None | bool = None, display: bool = True,
+    def for_this_machine(cls, default: str | None = None, gpu: Card | None | bool = None, display: bool = True,
                          name: str | None = "chooser", **kwargs) -> "ModelChooser":
         """The first notebook cell's chooser: never blocks, never downloads.
 
+        With ``display`` it first sets up the notebook's figures (``display.setup_display``:
+        plotly's renderer for Colab, VS Code or Jupyter; Colab's custom widget manager).
+
         Args:
-            default: the preselected choice on a GPU ("toy" or a preset).
-            gpu: None to detect the card, False to act as on a CPU, or a ``GPUInfo`` (tests).
+            default: the preselected choice on a GPU ("toy" or a preset; None: the preset that
+              fits the card, ``presets.recommended``). The model is the toy until Load.
+            gpu: None to detect the card, False to act as on a CPU, or a ``presets.Card`` (tests).
             display: show the widget (on a GPU) and print one line saying what ``model`` is.
             name: the variable the notebook keeps the chooser in (for that line), or None.
             **kwargs: passed to ``ModelChooser`` (toy=, loader=).
         Returns:
             a ``ModelChooser`` whose ``model`` is the toy, or the model ``MASSACT_MODEL`` names.
         """
+        if display:
+            setup_display()
         chosen = model_from_environment()
         if chosen is not None:
             chooser = cls(None, toy=chosen, **kwargs)
@@ -210,13 +260,13 @@ class ModelChooser:
                       f"({chosen.num_blocks} blocks, {chosen.width} channels, {chosen.height_px}x{chosen.width_px} "
                       f"px, {chosen.default_steps} steps).")
             return chooser
-        info = None if gpu is False else (gpu if isinstance(gpu, GPUInfo) else gpu_info())
+        info = None if gpu is False else (gpu if isinstance(gpu, Card) else gpu_info())
         if info is None:
-            if default != "toy":
+            if default not in (None, "toy"):
                 get_preset(default)  # a typo still gets its error on a CPU
             chooser = cls(None, **kwargs)
             if display:
-                extra = "" if default == "toy" else f" (preset {get_preset(default).label} needs a GPU)"
+                extra = "" if default in (None, "toy") else f" (preset {get_preset(default).label} needs a GPU)"
                 print(f"No GPU: using the embedded toy model{extra}.")
             return chooser
         chooser = cls(info, default=default, **kwargs)
@@ -226,8 +276,8 @@ class ModelChooser:
             show(chooser.widget)
             then = (f"then run `model = {name}.model`" if name else
                     "then keep a ModelChooser.for_this_machine() to reach the loaded model")
-            print(f"GPU {info.name} ({info.mem_gb:.0f} GiB): using the toy model for now. Pick a preset, press Load, "
-                  f"{then}.")
+            print(f"GPU {info.name} ({info.mem_gb:.0f} GiB): using the toy model for now. Pick a preset (preselected: "
+                  f"{chooser.default}, which fits this card), press Load, {then}.")
         return chooser
 
     @property
@@ -239,7 +289,7 @@ class ModelChooser:
         """The advice for the selected preset on this card (None for the toy)."""
         if self.choice == "toy" or self.gpu is None:
             return None
-        return advise_for(self.choice, self.gpu)
+        return advise(self.choice, self.gpu)
 
     def update(self) -> None:
         """Redraw the advice for the current selection."""
@@ -285,7 +335,7 @@ class ModelChooser:
             self.button.disabled = False
 
 
-def notebook_model(default: str = "toy", gpu: GPUInfo | None | bool = None, display: bool = True):
+def notebook_model(default: str | None = None, gpu: Card | None | bool = None, display: bool = True):
     """The chooser's model at once (the toy): ``ModelChooser.for_this_machine(...).model``.
 
     Keep the chooser itself (``for_this_machine``) to reach a model loaded later.
