@@ -397,20 +397,11 @@ def _peak_rss_reset() -> bool:
         return False
 
 
-def _peak_rss_mib() -> float | None:
+def _status_mib(field: str) -> float | None:
+    """A memory line of /proc/self/status ("VmHWM": the peak since the last reset, "VmRSS"), MiB."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _rss_mib() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -441,12 +432,12 @@ def time_steps(family: Family, model, px: int, dtype: torch.dtype, repeats: int)
         times, peaks = [], []
         for _ in range(repeats):
             gc.collect()
-            base = _rss_mib()
+            base = _status_mib("VmRSS")
             reset = _peak_rss_reset()
             t0 = time.perf_counter()
             res = step(tracer_kwargs)
             times.append(time.perf_counter() - t0)
-            peak = _peak_rss_mib()
+            peak = _status_mib("VmHWM")
             if reset and peak is not None and base is not None:
                 peaks.append(peak - base)
         med = statistics.median(times)
