@@ -131,6 +131,16 @@ class Family:
         return (px // self.vae_factor // self.tokens_side) ** 2
 
 
+def _flux1(key: str, guidance_embeds: bool, text_tokens: int, notes: tuple[str, ...] = ()) -> Family:
+    """FLUX.1-dev (guidance embedding) or -schnell: the same transformer, CLIP-L, T5-XXL and VAE."""
+    return Family(key, (
+        Part("transformer", "diffusers", "FluxTransformer2DModel", dict(FLUX1, guidance_embeds=guidance_embeds)),
+        Part("text_encoder", "transformers", "CLIPTextModel", CLIP_L, "CLIPTextConfig"),
+        Part("text_encoder_2", "transformers", "T5EncoderModel", T5_XXL, "T5Config"),
+        Part("vae", "diffusers", "AutoencoderKL", dict(KL16, scaling_factor=0.3611, shift_factor=0.1159))),
+        rows=1, text_tokens=text_tokens, vae_factor=8, latent_channels=16, notes=notes)
+
+
 FAMILIES: dict[str, Family] = {f.key: f for f in [
     Family("pixart-sigma", (
         Part("transformer", "diffusers", "PixArtTransformer2DModel", dict(
@@ -170,19 +180,8 @@ FAMILIES: dict[str, Family] = {f.key: f for f in [
         Part("vae", "diffusers", "AutoencoderKLFlux2", {})),
         rows=1, text_tokens=512, vae_factor=8, latent_channels=32,
         notes=("step-distilled: one row per step (no classifier-free guidance)",)),
-    Family("flux1-dev", (
-        Part("transformer", "diffusers", "FluxTransformer2DModel", dict(FLUX1, guidance_embeds=True)),
-        Part("text_encoder", "transformers", "CLIPTextModel", CLIP_L, "CLIPTextConfig"),
-        Part("text_encoder_2", "transformers", "T5EncoderModel", T5_XXL, "T5Config"),
-        Part("vae", "diffusers", "AutoencoderKL", dict(KL16, scaling_factor=0.3611, shift_factor=0.1159))),
-        rows=1, text_tokens=512, vae_factor=8, latent_channels=16,
-        notes=("guidance-distilled: one row per step",)),
-    Family("flux1-schnell", (
-        Part("transformer", "diffusers", "FluxTransformer2DModel", dict(FLUX1, guidance_embeds=False)),
-        Part("text_encoder", "transformers", "CLIPTextModel", CLIP_L, "CLIPTextConfig"),
-        Part("text_encoder_2", "transformers", "T5EncoderModel", T5_XXL, "T5Config"),
-        Part("vae", "diffusers", "AutoencoderKL", dict(KL16, scaling_factor=0.3611, shift_factor=0.1159))),
-        rows=1, text_tokens=256, vae_factor=8, latent_channels=16),
+    _flux1("flux1-dev", guidance_embeds=True, text_tokens=512, notes=("guidance-distilled: one row per step",)),
+    _flux1("flux1-schnell", guidance_embeds=False, text_tokens=256),
     Family("qwen-image", (
         Part("transformer", "diffusers", "QwenImageTransformer2DModel", dict(
             patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,
