@@ -3,6 +3,8 @@
     python bench/real_size.py [--families pixart-sigma,sana1.5-1.6b,sd3.5-medium,flux2-klein-4b]
                               [--px 512] [--repeats 2] [--threads 2] [--out FILE]
     python bench/real_size.py --table massact/data/real_size.json   # the README's tables
+    python bench/real_size.py --device cuda --px 1024   # on a GPU: every family, FLUX.1 and Qwen-Image too,
+                                                        # written to massact/data/real_size_gpu.json
     python bench/real_size.py --small      # the script itself at tiny widths, in seconds
 
 For each family the configs below are written from the published architectures (layers,
@@ -30,8 +32,10 @@ conversion scripts give them); no weights are downloaded or read. For each compo
 * the capture statistics' own size at the real width: what a whole run keeps (five float32
   tensors of rows x blocks x steps x channels) and what a kept block output weighs.
 
-FLUX.1 (12B) and Qwen-Image (20B) do not fit 24 GiB at 16 bits beside their encoders: their
-parameters and bytes are computed from their configs on the ``meta`` device, not instantiated.
+FLUX.1 (12B) and Qwen-Image (20B) do not fit 24 GiB at 16 bits beside their encoders: on the
+CPU their parameters and bytes are computed from their configs on the ``meta`` device, not
+instantiated. With ``--device cuda`` every family is instantiated by default, each component
+built on the GPU (one at a time), and peaks are the CUDA allocator's over the weights.
 Random weights: times and memory are those of the real size; the activations are noise and
 say nothing about massive activations. The JSON it writes (``massact/data/real_size.json`` by
 default) is what ``massact.presets.advise`` reads.
@@ -249,12 +253,13 @@ def count(module) -> dict:
             "gb_fp32": total * 4 / 1e9}
 
 
-def materialise(part: Part, dtype: torch.dtype, seed: int = 0):
+def materialise(part: Part, dtype: torch.dtype, seed: int = 0, device: str = "cpu"):
     """The component with random weights in ``dtype`` (no float32 copy is ever made).
 
     Built on the meta device, then each parameter gets fresh memory: matrices normal with
     std 1/sqrt(fan-in), vectors named ``weight`` ones (norm scales), other vectors zeros;
-    buffers are built for real (rotary tables, position ids).
+    buffers are built for real (rotary tables, position ids). On ``device`` directly (a GPU
+    never sees a CPU copy).
     """
     from accelerate import init_empty_weights
     from accelerate.utils import set_module_tensor_to_device
@@ -262,24 +267,24 @@ def materialise(part: Part, dtype: torch.dtype, seed: int = 0):
     cls, config_cls = _classes(part)
     with init_empty_weights(include_buffers=False):
         model = cls(config_cls(**part.kwargs)) if config_cls else cls(**part.kwargs)
-    g = torch.Generator("cpu").manual_seed(seed)
+    g = torch.Generator(device).manual_seed(seed)
     for name, p in list(model.named_parameters(remove_duplicate=True)):
-        value = torch.empty(p.shape, dtype=dtype)
+        value = torch.empty(p.shape, dtype=dtype, device=device)
         if p.dim() >= 2:
             value.normal_(0.0, p[0].numel() ** -0.5 if p.dim() > 1 else 1.0, generator=g)
         elif name.endswith("weight"):
             value.fill_(1.0)
         else:
             value.zero_()
-        set_module_tensor_to_device(model, name, "cpu", value=value, dtype=dtype)
+        set_module_tensor_to_device(model, name, device, value=value, dtype=dtype)
     if hasattr(model, "tie_weights"):
         model.tie_weights()
     wrong = {p.dtype for p in model.parameters()} - {dtype}
     if wrong:
         raise RuntimeError(f"{part.cls}: parameters in {wrong}, not {dtype}")
     for name, b in list(model.named_buffers()):
-        if b.is_floating_point() and b.dtype != dtype and b.dtype != torch.float32:
-            set_module_tensor_to_device(model, name, "cpu", value=b.to(dtype), dtype=dtype)
+        keep = b.dtype if not b.is_floating_point() or b.dtype == torch.float32 else dtype
+        set_module_tensor_to_device(model, name, device, value=b.to(keep), dtype=keep)
     return model.eval().requires_grad_(False)
 
 
@@ -293,8 +298,14 @@ def drop_page_cache() -> bool:
         return False
 
 
-def save_and_load(part: Part, model, dtype: torch.dtype, folder: Path) -> dict:
-    """Write the component with ``save_pretrained``, drop it, time ``from_pretrained``."""
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def save_and_load(part: Part, model, dtype: torch.dtype, folder: Path, device: str = "cpu") -> dict:
+    """Write the component with ``save_pretrained``, drop it, time ``from_pretrained`` (and the
+    move to ``device``) until every weight has been read."""
     cls, _ = _classes(part)
     path = folder / part.role
     t0 = time.perf_counter()
@@ -308,10 +319,12 @@ def save_and_load(part: Part, model, dtype: torch.dtype, folder: Path) -> dict:
     kw = {"torch_dtype": dtype} if part.library == "diffusers" else {"dtype": dtype}
     loaded = cls.from_pretrained(path, **kw)
     open_s = time.perf_counter() - t0
+    loaded = loaded.to(device)
     # a memory-mapped load returns before the weights are read: touch every page of every tensor
     with torch.no_grad():
         for t in list(loaded.parameters()) + list(loaded.buffers()):
             t.detach().reshape(-1)[::1024].float().sum()
+    sync(device)
     load_s = time.perf_counter() - t0
     return {"save_s": round(save_s, 1), "open_s": round(open_s, 1), "load_s": round(load_s, 1),
             "files_gb": round(size / 1e9, 3), "cold_cache": cold}, loaded.eval().requires_grad_(False)
@@ -408,12 +421,14 @@ def _status_mib(field: str) -> float | None:
 
 
 @torch.no_grad()
-def time_steps(family: Family, model, px: int, dtype: torch.dtype, repeats: int) -> dict:
-    """Bare, captured and edited transformer steps: median seconds and peak extra memory."""
+def time_steps(family: Family, model, px: int, dtype: torch.dtype, repeats: int, device: str = "cpu") -> dict:
+    """Bare, captured and edited transformer steps: median seconds and peak extra memory (on a
+    GPU the allocator's peak over what was allocated before the step)."""
     import massact
     from massact import BatchLayout, CaptureSpec, EditSpec, Tracer
 
-    kw = step_inputs(family, model, px, dtype)
+    kw = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in step_inputs(family, model, px, dtype).items()}
+    cuda = device.startswith("cuda")
     layout = BatchLayout(1, batch_branches=("uncond", "cond")) if family.rows == 2 else BatchLayout(1)
     width = model.config.num_attention_heads * model.config.attention_head_dim
     blocks = massact.enumerate_blocks(model)
@@ -431,16 +446,22 @@ def time_steps(family: Family, model, px: int, dtype: torch.dtype, repeats: int)
         times, peaks = [], []
         for _ in range(repeats):
             gc.collect()
-            base = _status_mib("VmRSS")
-            reset = _peak_rss_reset()
+            if cuda:
+                sync(device)
+                torch.cuda.reset_peak_memory_stats()
+                base, reset = torch.cuda.memory_allocated() / 2 ** 20, True
+            else:
+                base, reset = _status_mib("VmRSS"), _peak_rss_reset()
             t0 = time.perf_counter()
             res = step(tracer_kwargs)
+            sync(device)
             times.append(time.perf_counter() - t0)
-            peak = _status_mib("VmHWM")
+            peak = torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else _status_mib("VmHWM")
             if reset and peak is not None and base is not None:
                 peaks.append(peak - base)
         med = statistics.median(times)
-        extra = f", peak +{max(peaks):,.0f} MiB over the resting process" if peaks else ""
+        where = "the weights (GPU allocator)" if cuda else "the resting process"
+        extra = f", peak +{max(peaks):,.0f} MiB over {where}" if peaks else ""
         print(f"    {label:8s} {med:8.2f} s per step (median of {repeats}; min {min(times):.2f}){extra}", flush=True)
         return {"s": round(med, 3), "min_s": round(min(times), 3), "n": repeats,
                 "peak_extra_mib": round(max(peaks), 1) if peaks else None}, res
@@ -481,9 +502,10 @@ def measure_family(family: Family, args, dtype: torch.dtype, folder: Path | None
                 print(f"    load: as measured in {entry['same_as']}", flush=True)
             else:
                 t0 = time.perf_counter()
-                model = materialise(part, dtype)
+                model = materialise(part, dtype, device=args.device)
+                sync(args.device)
                 built_s = time.perf_counter() - t0
-                io, model = save_and_load(part, model, dtype, folder)
+                io, model = save_and_load(part, model, dtype, folder, args.device)
                 io["build_s"] = round(built_s, 1)
                 io["measured_in"] = family.key
                 entry.update(io)
@@ -493,7 +515,7 @@ def measure_family(family: Family, args, dtype: torch.dtype, folder: Path | None
                       f"(page cache {'dropped' if io['cold_cache'] else 'warm'})",
                       flush=True)
                 if part.role == "transformer":
-                    entry["step"] = time_steps(family, model, args.px, dtype, args.repeats)
+                    entry["step"] = time_steps(family, model, args.px, dtype, args.repeats, args.device)
                 del model
                 gc.collect()
                 shutil.rmtree(folder / part.role, ignore_errors=True)
@@ -509,8 +531,10 @@ def measure_family(family: Family, args, dtype: torch.dtype, folder: Path | None
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--families", default=",".join(MEASURED),
-                    help=f"families to instantiate (of {', '.join(MEASURED + COMPUTED)}); the others are computed")
+    ap.add_argument("--families", default=None,
+                    help=f"families to instantiate, or 'all' (of {', '.join(MEASURED + COMPUTED)}); the others are "
+                         f"computed (default: {', '.join(MEASURED)} on the CPU, all on a GPU)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine (default cpu)")
     ap.add_argument("--px", type=int, default=512, help="square image size of the transformer step")
     ap.add_argument("--repeats", type=int, default=2, help="timed steps per variant, after one warm-up")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -526,7 +550,11 @@ def main(argv=None) -> int:
         # glibc hands large freed blocks back to the OS only above its mmap threshold: lowered, the
         # resident memory tracks what is allocated, so the peaks measured are the steps' own
         os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, MMAP_ENV: "131072"})
-    chosen = [f.strip() for f in args.families.split(",") if f.strip()]
+    cuda = args.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: no CUDA device here (torch.cuda.is_available() is False)")
+    families = args.families or ("all" if cuda else ",".join(MEASURED))
+    chosen = list(FAMILIES) if families == "all" else [f.strip() for f in families.split(",") if f.strip()]
     unknown = [f for f in chosen if f not in FAMILIES]
     if unknown:
         ap.error(f"unknown families {unknown}; choose from {', '.join(FAMILIES)}")
@@ -541,7 +569,8 @@ def main(argv=None) -> int:
     result = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()} CPU, "
               f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
               "cpu": _cpu_name(), "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1),
-              "malloc_mmap_threshold": os.environ.get(MMAP_ENV), "device": "cpu", "dtype": "bfloat16", "px": args.px, "repeats": args.repeats,
+              "malloc_mmap_threshold": os.environ.get(MMAP_ENV),
+              "device": torch.cuda.get_device_name(args.device) if cuda else "cpu", "dtype": "bfloat16", "px": args.px, "repeats": args.repeats,
               "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                            "transformers": transformers.__version__},
               "command": "python bench/real_size.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -550,8 +579,8 @@ def main(argv=None) -> int:
         for key in chosen:
             fam = small(FAMILIES[key])
             print(f"{key} (small)", flush=True)
-            model = materialise(fam.transformer, torch.float32)
-            result["families"][key] = {"step": time_steps(fam, model, 128, torch.float32, 1)}
+            model = materialise(fam.transformer, torch.float32, device=args.device)
+            result["families"][key] = {"step": time_steps(fam, model, 128, torch.float32, 1, args.device)}
         print(json.dumps(result["families"], indent=1)[:2000])
         return 0
     tmp = Path(args.tmp) if args.tmp else Path(tempfile.mkdtemp(prefix="massact-real-size-"))
@@ -565,7 +594,7 @@ def main(argv=None) -> int:
     finally:
         if not args.tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    out = Path(args.out) if args.out else DEFAULT_OUT
+    out = Path(args.out) if args.out else DEFAULT_OUT.with_name("real_size_gpu.json") if cuda else DEFAULT_OUT
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
