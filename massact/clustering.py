@@ -291,12 +291,6 @@ def batch_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def batch_oracle_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """``oracle_iou`` over the last two axes: the better of each mask and its complement."""
-    pred = np.asarray(pred, bool)
-    return np.maximum(batch_iou(pred, truth), batch_iou(~pred, truth))
-
-
 def grid_ceiling_iou(truth: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """IoU of the majority-vote token mask (each token takes the majority of its pixels).
 

@@ -304,6 +304,10 @@ class CaptureSpec:
         object.__setattr__(self, "keep", _pairs("keep", self.keep, ("block", "step")))
         check_bool("text", self.text)
         check_bool("stats", self.stats)
+        if not self.keep and (self.blocks == () or self.steps == () or not self.stats):
+            raise ValueError("this CaptureSpec records nothing (no block, no step or stats=False, and nothing to keep): "
+                             "blocks=None and steps=None capture every block and step; keep=((block, step), ...) "
+                             "keeps full tensors; or pass capture=None")
 
     def validate(self, num_blocks: int, num_steps: int | None = None) -> None:
         """Check block and step ranges (num_steps None: steps not checked).
@@ -594,7 +598,6 @@ class ChannelStats:
         maximum and its median over channels."""
         rows = []
         am, ma, mx = self.score("absmean", steps), self.score("meanabs", steps), self.score("maxabs", steps)
-        extra = {}
         if self.has_moments:
             k = min(int(k), am.shape[1])
             share_k, share_1, gam = self.energy_share(k, steps=steps), self.energy_share(1, steps=steps), \
@@ -906,13 +909,6 @@ class Tracer:
 
         return post
 
-    def _apply(self, e: EditSpec, block: int, step: int, x: torch.Tensor, branch: str = "cond") -> torch.Tensor:
-        """x (rows, tokens, channels) edited by e at (block, step), as a new tensor (the hook
-        edits in place; this form lets a test or a checker compare formulas)."""
-        out = x.clone()
-        _EditPlan(e, block).apply_(step, out)
-        return out
-
     # -- results --------------------------------------------------------------------------
     def result(self) -> CaptureResult:
         return CaptureResult(self._assemble(self._stats), self._assemble(self._text_stats),
@@ -952,8 +948,3 @@ class Tracer:
         blocks = tuple(sorted({b for b, _ in store}))
         steps = tuple(sorted({s for _, s in store}))
         return ChannelStats(am, ma, mx, blocks, steps, mean=mean, meansq=msq, saturated=sat, dtype=any_stat.dtype)
-
-
-def hooks_installed(module: nn.Module) -> int:
-    """How many forward / pre-forward hooks are attached anywhere in module (tests use it)."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())

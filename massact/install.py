@@ -34,15 +34,6 @@ REPO_URL = "https://github.com/massact/massact"
 RESTART_EXIT_CODE = 3
 
 
-def in_colab() -> bool:
-    """Is this a Google Colab runtime?
-
-    Returns:
-        True inside Colab (its module is loaded or its environment variables are set).
-    """
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
-
-
 def installed_version(dist: str, python: str | None = None) -> str | None:
     """The version pip sees now, asked in a fresh interpreter (this process may hold an older import).
 

@@ -1,7 +1,7 @@
 """How the claims measure images: one small interface, two implementations.
 
-The claims never import the toy world. They ask the model (``model.metrics()``, or
-``metrics_for(model)``) for an object with this interface; on the toy model it is backed
+The claims never import the toy world. They ask the model (``model.metrics()``) for an
+object with this interface; on the toy model it is backed
 by the judge (exact attributes, masks, a toy FID), on real checkpoints by pixel distances
 plus whatever the user plugs in (a CLIP scorer, a mask function). A metric that is not
 available returns None; ``attributes`` names the attributes read exactly (() for none).
@@ -78,8 +78,3 @@ class RealMetrics(Metrics):
 
     def foreground_mask(self, images):
         return None if self.mask_fn is None else np.asarray(self.mask_fn(images)).astype(bool)
-
-
-def metrics_for(model, **kwargs) -> Metrics:
-    """The model's metrics: ``model.metrics(**kwargs)`` (kept for callers of the old name)."""
-    return model.metrics(**kwargs)

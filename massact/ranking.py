@@ -11,9 +11,8 @@ some NaN or infinite entries is refused with an error, instead of sorting NaN as
 A control past the three arms: ``"energy"`` draws k random channels *outside* the top-k
 whose summed squared activation (``ChannelStats.energy()``) matches the top-k's within a
 relative ``tolerance`` (default ``ENERGY_TOLERANCE`` = 5%), separating "large" from
-"special". And how massive a block is: ``massive_table`` (top-1/median, the top-k's share
-of the squared norm, the outlier severity gamma) and ``token_energy_share`` (the mean over
-tokens of each token's share, from kept tokens).
+"special". How much of a token's squared norm a set holds, from kept tokens:
+``token_energy_share``; per block from the statistics: ``ChannelStats.ratio_table``.
 """
 from __future__ import annotations
 
@@ -271,35 +270,3 @@ def token_energy_share(x: torch.Tensor, channels) -> torch.Tensor:
     idx = list(check_indices("channel", channels, x.shape[-1]))
     sq = x.float() ** 2
     return (sq[..., idx].sum(-1) / sq.sum(-1).clamp_min(1e-30)).mean(-1)
-
-
-def massive_table(stats, k: int = 8, statistic: str = "absmean", steps=None) -> list[dict]:
-    """Per captured block: how massive its top channels are.
-
-    Columns: block, top_channel, top1_over_median (of ``statistic``), energy_share_top1 and
-    energy_share_topk (share of the squared norm held by the top-1 / top-k channels, pooled
-    over tokens, rows and steps), severity_top1 (gamma = ||mu||/||sigma|| of the top-1
-    channel), severity_max and severity_median (over channels), k.
-
-    Args:
-        stats: a ``ChannelStats`` with moments (``calibration.stats``).
-        k: the top-k of the energy share, 1..width.
-        statistic: the ranking statistic.
-        steps: captured steps (None = all).
-    Returns:
-        a list of row dicts, one per captured block.
-    """
-    score = stats.score(statistic, steps)
-    k = check_int("k", k, 1, score.shape[1], what="the number of channels")
-    share_k, share_1, gamma = stats.energy_share(k, statistic, steps), stats.energy_share(1, statistic, steps), \
-        stats.severity(steps)
-    out = []
-    for b in stats.blocks:
-        s = _finite_block(score, b)
-        top = int(s.argmax())
-        out.append({"block": int(b), "k": k, "top_channel": top,
-                    "top1_over_median": float(s.max() / s.median()),
-                    "energy_share_top1": float(share_1[b]), "energy_share_topk": float(share_k[b]),
-                    "severity_top1": float(gamma[b, top]), "severity_max": float(gamma[b].max()),
-                    "severity_median": float(gamma[b].median())})
-    return out

@@ -50,7 +50,6 @@ import torch
 from .calibration import Calibration, calibration_seeds, evaluation_seeds
 from .checks import check_int
 from .claims import critical as C
-from .claims.rows import Rows
 from .hooks import CaptureSpec, ChannelStats
 
 __all__ = ["SweepConfig", "PooledStats", "sweep", "merge", "probe_result", "chunk_path", "add_parsers", "run_cli"]
@@ -248,7 +247,7 @@ def run_chunk(model, calibration: Calibration, config: SweepConfig, index: int, 
         calibration: the channel ranking (the same on every rank).
         config: the sweep.
         index: the chunk's number.
-        metrics: ``metrics_for(model)`` (None: made here).
+        metrics: ``model.metrics()`` (None: made here).
     Returns:
         the chunk's record (what its file holds).
     """
@@ -565,7 +564,6 @@ def sweep(name: str, out: str | Path, prompts=None, device: str | None = None, d
     from tqdm.auto import tqdm
 
     from .loading import load
-    from .metrics import metrics_for
 
     if dtype is not None and dtype not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {sorted(_DTYPES)}")
@@ -598,7 +596,7 @@ def sweep(name: str, out: str | Path, prompts=None, device: str | None = None, d
     todo = [j for j in mine if read_chunk(out, j, config) is None]
     log(f"rank {rank}/{world_size}: {len(mine)} chunks, {len(mine) - len(todo)} already complete (skipped), "
         f"{len(todo)} to compute")
-    metrics = metrics_for(model)
+    metrics = model.metrics()
     quiet = not progress or bool(os.environ.get("CI")) or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true")
     done = 0
     with tqdm(total=len(todo), desc=f"sweep rank {rank}", position=rank, disable=quiet, leave=False) as bar:

@@ -62,6 +62,9 @@ cells = [
     ("code", "best = max(rows, key=lambda r: r['top1_over_median_absmean'])\n"
              "score = gen.stats.score('absmean')\n"
              "channel_profile(score[best['block']], title=f\"block {best['block']}: |mean| per channel, averaged over prompts and steps\")", IGN),
+    ("code", "# the headline, rounded: the test suite compares this cell's output with the stored one, so a regression shows\n"
+             "print(f\"headline: strongest block {best['block']}: channel {best['top_channels'][0]} at \"\n"
+             "      f\"{best['top1_over_median_absmean']:.0f}x the block's median channel\")", CHK),
     ("md", "## 4 · Over denoising steps\n\nAre the same channels massive at every step, from pure noise (step 0) to "
            "the finished image? (Gan et al. 2025 argue that massive activations are driven by the *timestep*.)"),
     ("code", "from massact.plots.massive import over_steps, over_prompts\n"

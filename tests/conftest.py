@@ -7,6 +7,19 @@ registered in ``pyproject.toml``.
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Every test runs on one torch thread, set here once for the session (before any module's
+    fixtures) and restored after, so a module run alone computes what it computes in the whole
+    suite; no test module changes torch's threads at import."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def model():
     """The shipped toy model, loaded once per session (tests never retrain it)."""

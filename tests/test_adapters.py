@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import massact  # noqa: E402
 from massact.adapters import ADAPTERS, adapter_for, block_names, enumerate_blocks, supported_classes  # noqa: E402
-from massact.hooks import STATISTICS, BatchLayout, CaptureSpec, EditSpec, Tracer, hooks_installed  # noqa: E402
+from massact.hooks import STATISTICS, BatchLayout, CaptureSpec, EditSpec, Tracer  # noqa: E402
+from tiny_models import hooks_installed
 from tiny_models import CASES, CASES_BY_NAME  # noqa: E402
 
-torch.set_num_threads(1)
 
 ids = [c.name for c in CASES]
 

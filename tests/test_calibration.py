@@ -11,9 +11,8 @@ import massact
 from massact import calibration as cal_mod
 from massact.calibration import (CALIBRATION_SEED_BASE, Calibration, calibrate, calibration_seeds, check_separation,
                                  evaluation_seeds)
-from massact.hooks import hooks_installed
+from tiny_models import hooks_installed
 
-torch.set_num_threads(1)
 
 STEPS = 2
 
@@ -81,19 +80,11 @@ def test_separation(cal, prompts):
     assert check_separation(cal, [prompts[0]], [0]) == {"shared_prompts": 1, "shared_seeds": 0}
 
 
-def test_every_older_api_delegates(model, prompts, cal):
-    """critical.calibrate, transport/spatial.calibration_score and report.calibration_stats give
-    exactly massact.calibrate's numbers (the same prompts, seeds 1000+i, every step)."""
-    from massact.claims import critical, spatial, transport
+def test_the_report_calibrates_with_massact_calibrate(model, prompts):
+    """The report's calibration is massact.calibrate's (the same prompts, seeds 1000+i, the model's steps)."""
     from massact.report import ReportContext, calibration_stats
 
-    assert critical.calibrate is calibrate and critical.Calibration is Calibration
-    assert critical.check_separation is check_separation and critical.CALIBRATION_SEED_BASE == 1000
-    assert torch.equal(transport.calibration_score(model, prompts, steps=STEPS), cal.score("absmean"))
-    assert torch.equal(transport.calibration_score(model, prompts, steps=STEPS, stat="meanabs"), cal.score("meanabs"))
-    # spatial and the report use the model's default number of steps
     full = calibrate(model, prompts[:2])
-    assert torch.equal(spatial.calibration_score(model, prompts[:2]), full.score())
     ctx = ReportContext(model, model.metrics(), prompts[:1], prompts[:2], [0], quick=True, progress=False)
     assert torch.equal(calibration_stats(ctx).score("absmean"), full.score())
     assert ctx.cache["calibration"] is calibration_stats(ctx)  # cached once per report

@@ -15,10 +15,10 @@ import massact
 import massact.claims.critical as C
 from massact import readings
 from massact.generation import generate as real_generate
-from massact.hooks import ChannelStats, hooks_installed
+from massact.hooks import ChannelStats
+from tiny_models import hooks_installed
 from massact.toy import world
 
-torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -148,10 +148,9 @@ REQUIRED = {"arm": str, "k": int, "blocks": str, "steps": str, "caption_accuracy
 
 
 def test_report_section_schema_quick(tiny):
-    from massact.metrics import metrics_for
     from massact.report import ReportContext, sections
 
-    ctx = ReportContext(tiny, metrics_for(tiny), world.caption_set(2, world.EVALUATION_SEED),
+    ctx = ReportContext(tiny, tiny.metrics(), world.caption_set(2, world.EVALUATION_SEED),
                         world.caption_set(3, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
     sec = sections.build("critical", ctx)
     assert sec.name == "critical"

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import massact
-from massact.hooks import CaptureSpec, hooks_installed
+from massact.hooks import CaptureSpec
+from tiny_models import hooks_installed
 from massact.toy import world
 
-torch.set_num_threads(1)
 
 PROMPTS = ["a large red circle at the left on a black background",
            "a small blue square at the right on a white background",

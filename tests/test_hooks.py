@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import massact
-from massact.hooks import STATISTICS, CaptureSpec, EditSpec, Tracer, hooks_installed
+from massact.hooks import STATISTICS, CaptureSpec, ChannelStats, EditSpec, Tracer
+from tiny_models import apply_edit, hooks_installed
 
-torch.set_num_threads(1)
 
 PROMPTS = ["a large red circle at the left on a black background",
            "a small blue square at the right on a white background",
@@ -125,6 +125,40 @@ def test_partial_capture_scores_and_ratio_table(model):
         st.score("absmean", steps=[1])
     with pytest.raises(ValueError, match="absmean.*meanabs.*maxabs"):
         st.score("median")
+
+
+def test_the_ratio_table_on_planted_statistics_computed_by_hand():
+    """One row, one block, one step, 11 channels with known |mean|, mean |x| and max |x|: every ratio
+    of the table is the hand-computed one (the median of 11 values is the 6th largest)."""
+    absmean = torch.tensor([50.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 120.0]).view(1, 1, 1, 11)
+    meanabs = absmean + 1.0  # mean |x| >= |mean|
+    maxabs = absmean * 3.0
+    st = ChannelStats(absmean, meanabs, maxabs, (0,), (0,))
+    row = st.ratio_table()[0]
+    med = 6.0  # sorted: 1..9, 50, 120 -> the 6th value
+    assert row["top_channels"] == [10, 0, 9, 8, 7]
+    assert row["top1_over_median_absmean"] == pytest.approx(120.0 / med)
+    assert row["top5_over_median_absmean"] == pytest.approx((120 + 50 + 9 + 8 + 7) / 5 / med)
+    assert row["top1_over_median_meanabs"] == pytest.approx(121.0 / 7.0)
+    assert row["max_over_median"] == pytest.approx(360.0 / 7.0)  # max |x| over the median mean |x|
+    assert row["massive_set_10x"] == 1 and row["massive_set_100x"] == 0  # 120 >= 60; 50 < 60
+
+
+def test_the_shipped_toy_has_massive_channels_and_needs_them_more_than_quiet_ones(model):
+    """A regression guard with wide margins: the default toy's strongest block stands well above
+    its median (45x when it shipped), and zeroing its top-8 channels everywhere moves the images
+    more than zeroing its bottom-8 (the same seeds)."""
+    prompts = model.world.evaluation_prompts(4)
+    gen = massact.generate(model, prompts, seeds=list(range(4)), capture=True)
+    best = max(r["top1_over_median_absmean"] for r in gen.stats.ratio_table())
+    assert best > 20, best
+    score = gen.stats.score("absmean")
+    moved = {}
+    for arm in ("top", "bottom"):
+        edit = EditSpec("zero", channels=massact.channel_set(score, 8, arm))
+        out = massact.generate(model, prompts, seeds=list(range(4)), edits=[edit]).images
+        moved[arm] = float(((out.float() - gen.images.float()) ** 2).mean())
+    assert moved["top"] > 2 * moved["bottom"], moved
 
 
 # -- capture of blocks / steps that do not exist ---------------------------------------------------
@@ -332,7 +366,7 @@ def test_channel_indexed_edits_equal_the_dense_formula_bit_for_bit(dtype):
                      EditSpec("mix", {2: (1, 5)}, alpha=alpha, token_mask=tm, source_rows=((0, 1), (1, 2), (2, 0))),
                      EditSpec("mix", {2: (3,)}, alpha=alpha, token_mask=tm, recorded={(2, 0): rec}, rows=(1,))]
             for e in specs:
-                got = Tracer._apply(None, e, 2, 0, x, "cond")
+                got = apply_edit(e, 2, 0, x)
                 want = _dense(e, 2, x, rec if e.recorded is not None else None)
                 assert torch.equal(got, want), (e.op, alpha, tm is not None)
                 bits = torch.int32 if dtype == torch.float32 else torch.int16

@@ -7,10 +7,8 @@ import massact
 from massact import readings
 from massact.claims import inversion as I
 from massact.claims import transport as T
-from massact.hooks import hooks_installed
-from massact.metrics import metrics_for
+from tiny_models import hooks_installed
 
-torch.set_num_threads(1)
 
 REFERENCE = "a large red circle at the left on a black background"
 NEW = "a small blue square at the right on a white background"
@@ -86,7 +84,7 @@ def test_subject_transfer_alpha_zero_is_the_new_caption(model, score, small_inve
     assert torch.equal(tr.output, tr.clean)
     assert tr.mask.shape == (1, model.num_image_tokens)
     full = I.subject_transfer(model, small_inversion, NEW, T.TransportSpec("top", 8, mask="source"), score=score)
-    m = I.measure_transfer(metrics_for(model), small_inversion.reference, full.clean, full.output)
+    m = I.measure_transfer(model.metrics(), small_inversion.reference, full.clean, full.output)
     assert set(m["carried"]) == set(m["kept"]) and m["n"] == 1
     text = readings.subject_transfer(small_inversion, m)
     assert "Inversion (4 Euler steps backwards" in text
@@ -159,7 +157,7 @@ def test_use_cases_report_section_schema(model):
     from massact.report import ReportContext, sections
     from massact.toy import world
 
-    ctx = ReportContext(model, metrics_for(model), world.caption_set(4, world.EVALUATION_SEED),
+    ctx = ReportContext(model, model.metrics(), world.caption_set(4, world.EVALUATION_SEED),
                         world.caption_set(8, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
     ctx.cache["calibration"] = massact.generate(model, ctx.calibration_prompts[:2], [1000, 1001], num_steps=2,
                                                 capture=True).stats
@@ -176,7 +174,7 @@ def test_use_cases_report_section_schema(model):
     assert last["n"] == len(it["pairs"]) and {"mean_adoption_ci", "target_preservation_ci", "pixel_shift_ci"} <= set(last)
     assert set(it["end_differences"]) == {"pixel_blend", "embedding_lerp"}
     st = s.results["subject_transfer"]
-    assert st["inversion"]["mse"] >= 0 and set(st["carried"]) == set(metrics_for(model).attributes)
+    assert st["inversion"]["mse"] >= 0 and set(st["carried"]) == set(model.metrics().attributes)
     assert set(st["carried_ci"]) == set(st["carried"]) and st["inversion"]["n"] == st["n"]
     assert all({"adoption_ci", "n"} <= set(v) for k, v in s.results["composition"].items() if k not in ("spec", "steps"))
     assert "composition" in s.results

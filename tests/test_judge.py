@@ -6,7 +6,6 @@ import torch
 from massact.toy import judge as J
 from massact.toy import world
 
-torch.set_num_threads(1)
 
 TEST_SEED = 3_000_017  # below judge.TRAIN_SEED_BASE: never seen in training
 

@@ -27,9 +27,8 @@ import torch
 import massact
 from massact.claims import inversion as I
 from massact.claims import transport as T
-from massact.hooks import hooks_installed
+from tiny_models import hooks_installed
 
-torch.set_num_threads(1)
 
 FLOW = ["tiny-flux", "tiny-flux-dev", "tiny-flux2", "tiny-sd3", "tiny-sana", "tiny-qwen-image"]
 PROMPT = "a red cat on a sofa"

@@ -18,7 +18,6 @@ from massact.adapters import ADAPTERS
 from massact.widgets import chooser as C
 from massact.models import PIXELS_PER_TOKEN
 
-torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 T4 = P.CARDS["t4"]  # Colab's free tier: 15 GiB, no bfloat16, 12.7 GiB of RAM
 T4_BIG_HOST = P.Card("Tesla T4", 15.0, bf16=False, ram_gb=64.0, tflops16=65.0)

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 import massact
 from massact import report
@@ -19,7 +18,6 @@ from massact.cli import main
 from massact.report import ReportContext, sections
 from massact.toy import world
 
-torch.set_num_threads(1)
 
 PACKAGE = Path(massact.__file__).parent
 #: a prompt file in the toy's vocabulary (complete captions, so every section could use them)

@@ -23,7 +23,6 @@ from massact.ranking import ENERGY_TOLERANCE, energy_match_ceiling
 from massact.report import ReportContext, sections
 from massact.report.sections import SIZES, energy_control
 
-torch.set_num_threads(1)
 
 
 # -- sizes -----------------------------------------------------------------------------------------

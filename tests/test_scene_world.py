@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-import torch
 
 import massact
 from massact.world import SCENE_ATTRIBUTES, CaptionPair, SceneWorld, World, scene_caption
 
-torch.set_num_threads(1)
 
 
 def parts_of(caption: str) -> dict[str, str]:

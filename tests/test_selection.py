@@ -13,12 +13,12 @@ import torch
 
 import massact
 from massact import calibration, generation, hooks, selection
-from massact.hooks import CaptureSpec, EditSpec, Tracer, hooks_installed
+from massact.hooks import CaptureSpec, EditSpec, Tracer
+from tiny_models import hooks_installed
 from massact.ranking import channel_set
 from massact.selection import (STEP_RANGES, Selection, blocks_label, resolve_blocks, resolve_steps, span_label,
                                steps_label)
 
-torch.set_num_threads(1)
 
 
 # -- specifications -----------------------------------------------------------------------------------

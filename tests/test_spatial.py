@@ -8,21 +8,12 @@ import torch
 import massact
 from massact import readings
 from massact.claims import spatial as S
-from massact.hooks import hooks_installed
+from tiny_models import hooks_installed
 from massact.toy import world
 from massact.toy.model import pack
 
 ROW_KEYS = {"arm", "k", "block", "step", "miou", "miou_oracle", "miou_activation_rule", "n", "miou_ci",
             "miou_oracle_ci", "miou_activation_rule_ci"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread for this module (a second thread only spins on a shared 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +131,9 @@ def test_capture_keeps_exactly_the_pairs_asked(model):
 
 
 def test_report_section_rows_follow_the_schema(model):
-    from massact.metrics import metrics_for
     from massact.report import ReportContext, sections
 
-    ctx = ReportContext(model, metrics_for(model), world.caption_set(2, world.EVALUATION_SEED),
+    ctx = ReportContext(model, model.metrics(), world.caption_set(2, world.EVALUATION_SEED),
                         world.caption_set(1, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
     sec = sections.build("spatial", ctx)
     assert sec.name == "spatial"

@@ -55,7 +55,9 @@ def assert_same_results(a: dict, b: dict) -> None:
 
 @pytest.fixture(scope="module")
 def toy_reference(tmp_path_factory):
-    """The toy sweep in one process (this one), uninterrupted."""
+    """The toy sweep in one process (this one), uninterrupted, at one torch thread as the ranks
+    (``OMP_NUM_THREADS=1``): the equality below holds at equal thread counts."""
+    assert torch.get_num_threads() == 1  # conftest's one_torch_thread
     out = tmp_path_factory.mktemp("toy1")
     log = []
     res = S.sweep("toy", out, progress=False, log=log.append, **TOY)

@@ -1,5 +1,4 @@
 """Checkpoints along the toy's training run, and the claims-across-training protocol."""
-import numpy as np
 import pytest
 import torch
 

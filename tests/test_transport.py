@@ -11,10 +11,8 @@ import torch
 import massact
 from massact import readings
 from massact.claims import transport as T
-from massact.hooks import hooks_installed
-from massact.metrics import metrics_for
+from tiny_models import hooks_installed
 
-torch.set_num_threads(1)
 
 STEPS = 3
 SRC = ["a large red circle at the left on a black background", "a small green triangle at the top on a gray background"]
@@ -177,7 +175,7 @@ def test_no_hooks_left_when_sampling_fails(model, score):
 
 
 def test_measure_reads_adoption_and_preservation(model, clean):
-    m = metrics_for(model)
+    m = model.metrics()
     src, tgt = clean.source_images, clean.target_images
     as_source = T.measure(m, src, tgt, src)
     as_target = T.measure(m, src, tgt, tgt)
@@ -230,7 +228,7 @@ def _quick_ctx(model):
     from massact.report import ReportContext
     from massact.toy import world
 
-    ctx = ReportContext(model, metrics_for(model), world.caption_set(4, world.EVALUATION_SEED),
+    ctx = ReportContext(model, model.metrics(), world.caption_set(4, world.EVALUATION_SEED),
                         world.caption_set(8, world.CALIBRATION_SEED), [0, 1], quick=True, progress=False)
     # a cheap calibration (2 prompts, 2 steps) so the test does not pay for the report's
     ctx.cache["calibration"] = massact.generate(model, ctx.calibration_prompts[:2], [1000, 1001], num_steps=2,
@@ -263,7 +261,7 @@ def test_report_section_schema(model):
             assert isinstance(r["k"], int)
             assert r["blocks"] == "all" or all(isinstance(b, int) for b in r["blocks"])
             assert r["steps"] == "all" or all(isinstance(b, int) for b in r["steps"])
-        assert set(r["source_adoption"]) == set(metrics_for(model).attributes)
+        assert set(r["source_adoption"]) == set(model.metrics().attributes)
         for v in list(r["source_adoption"].values()) + [r["target_preservation"]]:
             assert v is None or (0.0 <= v <= 1.0 and not math.isnan(v))
     assert any(r["mask"] == "spatial" for r in s.results)

@@ -17,11 +17,11 @@ import torch
 
 import massact
 from massact.checks import WrongType
-from massact.hooks import CaptureSpec, EditSpec, Tracer, hooks_installed
+from massact.hooks import CaptureSpec, EditSpec, Tracer
+from tiny_models import hooks_installed
 from massact.ranking import agreement, channel_set
 from massact.selection import Selection, resolve_blocks, resolve_steps
 
-torch.set_num_threads(1)
 
 PROMPTS = ["a large red circle at the left on a black background", "a small blue square at the right"]
 STEPS = 2
@@ -153,9 +153,17 @@ def test_editspec_no_longer_truncates_floats():
     (dict(keep=((0, 1.0),)), WrongType, r"step 1\.0 is not an integer"),
     (dict(text="yes"), WrongType, r"text must be True or False"),
     (dict(stats=1), WrongType, r"stats must be True or False"),
+    (dict(blocks=()), ValueError, r"records nothing.*blocks=None"),  # used to be accepted silently
+    (dict(steps=()), ValueError, r"records nothing"),
+    (dict(stats=False), ValueError, r"records nothing.*keep="),
 ])
 def test_capturespec_refuses(model, kwargs, exc, match):
     refused(model, exc, match, lambda: gen(model, capture=CaptureSpec(**kwargs)))
+
+
+def test_capturespec_that_only_keeps_tensors_is_accepted():
+    spec = CaptureSpec(blocks=(), keep=((0, 1),), stats=False)
+    assert spec.blocks == () and spec.keep == ((0, 1),)
 
 
 def test_token_mask_in_range_is_accepted_and_applied(model):

@@ -1,7 +1,7 @@
 """A model knows its world: ``model.world``, ``model.metrics()``, and a loader above both.
 
 The toy world's prompt streams, caption pairs and renderer; a bare pipeline (no world) and
-the clear errors its callers get; ``metrics_for`` as a delegation; ``load("toy")`` without
+the clear errors its callers get; each model's own metrics; ``load("toy")`` without
 ``models.py`` knowing the toy.
 """
 import ast
@@ -18,7 +18,6 @@ from massact import metrics as M
 from massact.models import MassactModel, PipelineModel, require_sampler
 from massact.world import CaptionPair, World, world_of
 
-torch.set_num_threads(1)
 
 PACKAGE = Path(massact.__file__).parent
 
@@ -115,15 +114,13 @@ def test_a_bare_pipeline_has_no_world(bare):
 
 
 def test_callers_of_the_world_get_a_clear_error_on_a_bare_pipeline(bare):
-    from massact.claims import critical, transport, use_cases
+    from massact.claims import critical, use_cases
     from massact.report import reproduce
 
     with pytest.raises(ValueError, match=r"no world.*prompts=\["):
         massact.calibration.calibrate(bare)
     with pytest.raises(ValueError, match=r"no world.*prompts=\["):
         critical.default_evaluation_prompts(bare)
-    with pytest.raises(ValueError, match=r"no world.*prompts=\["):
-        transport.calibration_score(bare)
     with pytest.raises(ValueError, match=r"no world.*reproduce\(model, prompts="):
         reproduce(bare, out="unused")
     with pytest.raises(NotImplementedError, match="attributes"):
@@ -155,14 +152,14 @@ def test_the_base_world_says_what_to_pass():
 
 
 # -- metrics -------------------------------------------------------------------------------
-def test_metrics_for_is_the_models_own_metrics(model, bare):
+def test_each_model_has_its_own_metrics(model, bare):
     from massact.toy.metrics import ToyMetrics
 
-    assert type(M.metrics_for(model)) is type(model.metrics()) is ToyMetrics
+    assert type(model.metrics()) is ToyMetrics
     assert model.metrics().attributes == model.world.attributes
-    assert type(M.metrics_for(bare)) is type(bare.metrics()) is M.RealMetrics
+    assert type(bare.metrics()) is M.RealMetrics
     assert bare.metrics().attributes == ()
-    mask = M.metrics_for(bare, mask_fn=lambda im: torch.ones(len(im), 4, 4)).foreground_mask(torch.zeros(2, 3, 4, 4))
+    mask = bare.metrics(mask_fn=lambda im: torch.ones(len(im), 4, 4)).foreground_mask(torch.zeros(2, 3, 4, 4))
     assert mask.shape == (2, 4, 4) and mask.all()  # the kwargs reach RealMetrics
 
 

@@ -198,3 +198,19 @@ CASES: list[TinyCase] = [
              lambda b, seed=0: pixart_inputs(b, seed=seed), 16, 8, 2),
 ]
 CASES_BY_NAME = {c.name: c for c in CASES}
+
+
+# -- helpers the tests share (not part of the package) ---------------------------------------
+def hooks_installed(module: nn.Module) -> int:
+    """How many forward / pre-forward hooks are attached anywhere in module."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+
+
+def apply_edit(edit, block: int, step: int, x: torch.Tensor) -> torch.Tensor:
+    """x (rows, tokens, channels) edited by ``edit`` at (block, step), as a new tensor: the
+    hook's own arithmetic (``massact.hooks._EditPlan``), so a test can compare formulas."""
+    from massact.hooks import _EditPlan
+
+    out = x.clone()
+    _EditPlan(edit, block).apply_(step, out)
+    return out

@@ -18,7 +18,7 @@ The zeroing acts at chosen blocks (``"all"``, one block, a range) and denoising 
 (``"early"`` = first half, ``"late"`` = second half, ``"all"``, or explicit step numbers).
 A ``list`` of such specifications is a sweep: ``blocks=["all", 3]`` runs both.
 
-Metrics come from ``metrics_for(model)`` only: on the toy world the judge's caption
+Metrics come from ``model.metrics()`` only: on the toy world the judge's caption
 accuracy (per attribute and mean), the toy FID and the pixel MSE to the clean image of the
 same seed; on real models the pixel MSE and, when CLIP weights are available, a CLIP
 score. Every row also carries ``detail_ratio``: the high-frequency (Laplacian) energy of the
@@ -65,15 +65,13 @@ import torch
 
 from .. import calibration as _calibration
 from ..calibration import Calibration, check_separation
-# older names of massact.calibrate and the calibration seed base, kept for existing callers
-from ..calibration import CALIBRATION_SEED_BASE, calibrate  # noqa: F401
 from ..checks import is_int as _is_int
 from ..generation import generate, normalise_seeds
 from ..hooks import CaptureSpec, ChannelStats, EditSpec
-from ..metrics import Metrics, metrics_for
+from ..metrics import Metrics
 from ..ranking import ALL_ARMS, channel_set
 from ..stats import Estimate, bootstrap_mean, paired_difference
-from ..selection import ARMS, STEP_RANGES, Selection, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
+from ..selection import ARMS, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
 from ..world import world_of
 from .rows import Rows
 
@@ -167,24 +165,6 @@ def arm_channels(score: torch.Tensor, k: int, arm: str, blocks: Sequence[int], d
     check_arms(arm)
     check_ks(k, score.shape[1])
     return channel_set(score, k, arm, blocks=blocks, seed=random_seed + draw, energy=energy)
-
-
-def edit_for(score: torch.Tensor, k: int, arm: str, blocks, steps, num_steps: int, draw: int = 0,
-             random_seed: int = 0, rows: tuple[int, ...] | None = None) -> EditSpec:
-    """The zeroing EditSpec of one arm at blocks/steps: ``Selection(...).edit(score, num_steps)``.
-
-    Args:
-        score: (blocks, channels) calibration scores.
-        k, arm: channels per block and which ones ("top", "bottom", "random").
-        blocks, steps: block and step specifications (as in ``probe``).
-        num_steps: the number of denoising steps of the run.
-        draw, random_seed: the random arm's draw uses seed random_seed + draw.
-        rows: the rows of the batch to edit (None = every row).
-    Returns:
-        an ``EditSpec("zero", ...)``.
-    """
-    check_ks(k, score.shape[1])
-    return Selection(arm, k, blocks, steps, seed=random_seed + draw).edit(score, num_steps, rows=rows)
 
 
 # -- metrics ----------------------------------------------------------------------------
@@ -565,7 +545,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
                              f"calibrate with num_steps={num_steps}")
     block_specs = [(resolve_blocks(b, model.num_blocks), b) for b in _as_sweep(blocks)]
     step_specs = [(resolve_steps(s, num_steps), s) for s in _as_sweep(steps)]
-    metrics = metrics_for(model) if metrics is None else metrics
+    metrics = model.metrics() if metrics is None else metrics
     n = len(prompts)
 
     if baseline_images is None:

@@ -194,7 +194,7 @@ def invert_and_record(model, reference, prompts=None, num_steps: int | None = No
     stepl = range(num_steps) if keep_steps is None else keep_steps
     keep = tuple((b, s) for b in blocks for s in stepl)
     recon, res = sample_from(model, prompts, noise, num_steps, float(guidance),
-                             capture=CaptureSpec(blocks=(), keep=keep, stats=False))
+                             capture=CaptureSpec(blocks=(), keep=keep, stats=False) if keep else None)
     per = ((recon - images) ** 2).mean(dim=(1, 2, 3))
     mse = float(per.mean())
     with torch.no_grad():

@@ -57,10 +57,6 @@ class Rows(list):
         seen = {k: sorted({repr(r.get(k)) for r in self}) for k in where}
         raise LookupError(f"no row with {where}; the table holds {seen}")
 
-    def column(self, key: str) -> list:
-        """The values of one column (None where a row lacks it)."""
-        return [r.get(key) for r in self]
-
     def to_pandas(self):
         """A pandas DataFrame (pandas is optional: an ImportError says so when absent)."""
         try:

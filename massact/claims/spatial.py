@@ -124,12 +124,6 @@ def default_calibration_prompts(model, n: int = 8) -> list[str]:
     return _calibration.default_calibration_prompts(model, n)
 
 
-def calibration_score(model, calibration_prompts: Sequence[str] | None = None, stat: str = "absmean") -> torch.Tensor:
-    """An older name of ``massact.calibrate(model, calibration_prompts).score(stat)``, kept for
-    existing callers: (blocks, channels) ranking scores on calibration prompts."""
-    return _calibration.calibrate(model, calibration_prompts).score(stat)
-
-
 def channel_sets(score: torch.Tensor, k: int, arms: Sequence[str] = ARMS, random_draws: int = DEFAULT_RANDOM_DRAWS,
                  blocks: Sequence[int] | None = None) -> list[tuple[str, int, dict]]:
     """[(arm, draw, {block: channels})]: one set each for top and bottom, ``random_draws``
@@ -486,21 +480,6 @@ def _diagnostics(sets, blocks, steps, xs, labels, K) -> list[dict]:
                                 "minority_share": float(shares.mean())})
                 i += 1
     return out
-
-
-def run(model, prompts: Sequence[str], seeds=0, score: torch.Tensor | None = None,
-        calibration_prompts: Sequence[str] | None = None, metrics=None, mask_fn: Callable | None = None,
-        k: int = DEFAULT_K, K: int = 2, blocks=None, steps=None, random_draws: int = DEFAULT_RANDOM_DRAWS,
-        arms: Sequence[str] = ARMS) -> tuple[SpatialCapture, SpatialResult]:
-    """capture + evaluate in one call. score None: ranked on calibration prompts; metrics None:
-    ``metrics_for(model)``; mask_fn overrides the metrics' foreground mask."""
-    from ..metrics import metrics_for
-
-    if score is None:
-        score = _calibration.calibrate(model, calibration_prompts).score()
-    cap = capture(model, prompts, seeds, blocks=blocks, steps=default_steps(model.default_steps) if steps is None else steps)
-    truth = truth_masks(cap.images, metrics if metrics is not None else metrics_for(model), mask_fn)
-    return cap, evaluate(cap, score, truth, k=k, K=K, arms=arms, random_draws=random_draws)
 
 
 def arm_masks(cap: SpatialCapture, result: SpatialResult, block: int, step: int | None = None) -> dict[str, SpatialMasks]:

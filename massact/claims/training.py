@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..calibration import calibrate, evaluation_seeds

@@ -58,14 +58,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..calibration import calibrate
 from ..checks import WrongType, check_choice, check_finite, check_index, check_int, check_seeds
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
 from ..hooks import CaptureSpec, EditSpec
 from ..flow import lerp_conditioning
 from ..models import require_sampler
-from ..ranking import ARMS, channel_set
+from ..ranking import ARMS, channel_set  # noqa: F401  (T.ARMS: the arms a TransportSpec takes)
 from ..selection import Selection, span_label
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows
@@ -245,13 +244,6 @@ def check_pairs(sources: Sequence[str], targets: Sequence[str], seeds) -> tuple[
     return sources, targets, seeds
 
 
-def calibration_score(model, prompts: Sequence[str] | None = None, seeds=None, num_steps: int | None = None,
-                      stat: str = "absmean", *, steps: int | None = None) -> torch.Tensor:
-    """An older name of ``massact.calibrate(model, prompts, seeds, num_steps).score(stat)``,
-    kept for existing callers (``steps`` is an older name of ``num_steps``)."""
-    return calibrate(model, prompts, seeds, num_steps=num_steps if steps is None else steps).score(stat)
-
-
 # -- the clean pass -----------------------------------------------------------------------
 @dataclass
 class PairRun:
@@ -371,7 +363,7 @@ def _row_mask(pairs: Sequence[tuple[int, int]], num_rows: int, token_mask: torch
 def transport(model, sources, targets, seeds=0, specs=TransportSpec(), score: torch.Tensor | None = None,
               clean: PairRun | None = None, num_steps: int | None = None, guidance: float | None = None,
               mask_at: tuple[int, int] | None = None, mask_k: int = DEFAULT_MASK_K,
-              masks: dict | None = None, progress: bool = False, *, steps: int | None = None) -> TransportResult:
+              masks: dict | None = None, progress: bool = False) -> TransportResult:
     """Transport source activations into the targets, for one setting or a list of them.
 
     One batched generate call holds rows [sources..., targets for spec 0..., targets for
@@ -391,13 +383,11 @@ def transport(model, sources, targets, seeds=0, specs=TransportSpec(), score: to
         masks: your own token masks {"source"/"target": bool (pairs, tokens)} instead of
           the clustered ones.
         progress: show a progress bar.
-        steps: an older name of ``num_steps``.
     Returns:
         a ``TransportResult``.
     Raises:
         ValueError / TypeError naming what is valid; no hook is left installed.
     """
-    num_steps = num_steps if steps is None else steps
     sources, targets, seeds = check_pairs(sources, targets, seeds)
     specs = _as_specs(specs)
     n = len(sources)

@@ -1,7 +1,6 @@
 """Figures for notebook 00: how massive the channels are, over blocks, steps, prompts and training."""
 from __future__ import annotations
 
-import numpy as np
 import plotly.graph_objects as go
 
 from ..hooks import ChannelStats

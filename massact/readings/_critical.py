@@ -310,7 +310,7 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
     """
     v = verdict(result, k, blocks, steps)
     name = v["metric_name"]
-    vals, drops = v["values"], v["drops"]
+    vals = v["values"]
     where = f"at blocks {v['blocks']}, steps {v['steps']}"
     parts = []
     base = v["baseline"]

@@ -12,11 +12,9 @@ classifier-free guidance (the unconditional prompt is the empty caption).
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 

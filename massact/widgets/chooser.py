@@ -31,7 +31,7 @@ import importlib.util
 import os
 from typing import Callable
 
-from ..presets import CHOICES, PRESETS, Advice, Card, advise, get_preset, gpu_info, plan, recommended
+from ..presets import PRESETS, Advice, Card, advise, get_preset, gpu_info, plan, recommended
 from .display import setup_display
 
 #: what the chooser says about the toy model

@@ -71,10 +71,10 @@ class TransportExplorer(Explorer):
 
     sources/targets: one caption each or lists of the same length (one row per pair);
     score: calibration scores (blocks, channels) (default: ``massact.calibrate(model).score()``);
-    num_steps: sampler steps (default: the model's; ``steps=`` is accepted as its old name);
+    num_steps: sampler steps (default: the model's);
     live: recompute on every control change."""
 
-    def __init__(self, model, sources, targets, seeds=0, score: torch.Tensor | None = None, steps: int | None = None,
+    def __init__(self, model, sources, targets, seeds=0, score: torch.Tensor | None = None,
                  k: int = T.DEFAULT_K, alpha: float = 1.0, arm: str = "top", mask: str = "none",
                  mask_at: tuple[int, int] | None = None, metrics=None, live: bool = True, run: bool = True,
                  num_steps: int | None = None):
@@ -83,7 +83,7 @@ class TransportExplorer(Explorer):
         self.sources, self.targets, self.seeds = T.check_pairs(sources, targets, seeds)
         model.validate_prompts(self.sources + self.targets)
         self.model = model
-        self.num_steps = num_steps or steps or model.default_steps
+        self.num_steps = num_steps or model.default_steps
         self.score = calibrate(model).score("absmean") if score is None else score
         self.metrics = model.metrics() if metrics is None else metrics
         self.mask_at = T.default_mask_at(model, self.num_steps) if mask_at is None else tuple(mask_at)
@@ -137,10 +137,10 @@ class InterpolationExplorer(Explorer):
     blocks, for transport and the two baselines (rows), with the numbers per point."""
 
     def __init__(self, model, source: str, target: str, seed: int = 0, score: torch.Tensor | None = None,
-                 steps: int | None = None, by: str = "alpha", points: int = 5, k: int = T.DEFAULT_K, arm: str = "top",
+                 by: str = "alpha", points: int = 5, k: int = T.DEFAULT_K, arm: str = "top",
                  metrics=None, run: bool = True, num_steps: int | None = None):
         self.model = model
-        self.num_steps = num_steps or steps or model.default_steps
+        self.num_steps = num_steps or model.default_steps
         self.score = calibrate(model).score("absmean") if score is None else score
         self.metrics = model.metrics() if metrics is None else metrics
         self.source = W.Text(value=source, description="source", layout=W.Layout(width="480px"))
@@ -193,11 +193,11 @@ class SubjectTransferExplorer(Explorer):
 
     def __init__(self, model, reference: str = "a large red circle at the left on a black background",
                  caption: str = "a small blue square at the right on a white background",
-                 score: torch.Tensor | None = None, steps: int | None = None, k: int = T.DEFAULT_K,
+                 score: torch.Tensor | None = None, k: int = T.DEFAULT_K,
                  alpha: float = 1.0, metrics=None, run: bool = True, num_steps: int | None = None):
         require_sampler(model, "subject transfer from an image")
         self.model = model
-        self.num_steps = num_steps or steps or model.default_steps
+        self.num_steps = num_steps or model.default_steps
         self.score = calibrate(model).score("absmean") if score is None else score
         self.metrics = model.metrics() if metrics is None else metrics
         nb, ns = model.num_blocks, self.num_steps
