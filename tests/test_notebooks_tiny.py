@@ -87,7 +87,7 @@ def test_every_explorer_runs_on_tiny_flux():
     cal = massact.calibrate(model)
     score = cal.score("absmean")
     cap = spatial.capture(model, model.world.evaluation_prompts(2), seeds=[0, 1],
-                          steps=spatial.default_steps(model.default_steps))
+                          steps=spatial.sampled_steps(model.default_steps))
     explorers = [MassiveExplorer(model, model.world.evaluation_prompts(2), seeds=0),
                  CriticalExplorer(model, calibration=cal, k=4),
                  SpatialExplorer(model, capture=cap, score=score, max_images=2),

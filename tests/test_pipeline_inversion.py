@@ -14,8 +14,9 @@ ODE runs backwards. The honest bounds:
   maps onto the current one. Measured at 12 steps (relative latent MSE, refine 4 vs 0):
   flux 1.3e-6 vs 0.22, flux-dev 6.6e-5 vs 0.29, flux2 9.4e-2 vs 1.07, sd3 1.5e-10 vs 1.0e-2,
   sana 5.9e-13 vs 3.2e-4, qwen-image 1.6e-8 vs 3.9e-2. The tests ask for a fivefold gain and
-  an error under 0.15 (FLUX.2's random velocity field varies fastest: its fixed point
-  converges slowest; at 8 steps it gains only 6x);
+  an error under each family's own bound (``REFINED_BOUND``: about 20x its measured error, so
+  a regression of one family shows; FLUX.2's random velocity field varies fastest: its fixed
+  point converges slowest; at 8 steps it gains only 6x);
 * pixels cannot come back better than the VAE lets them: a random VAE's decode(encode(x))
   is far from x (``codec_mse`` ~0.005-0.05), so the pixel MSE is compared to that floor.
 """
@@ -34,6 +35,10 @@ FLOW = ["tiny-flux", "tiny-flux-dev", "tiny-flux2", "tiny-sd3", "tiny-sana", "ti
 PROMPT = "a red cat on a sofa"
 OTHER = "a blue car in the snow"
 STEPS = 12
+#: the round trip's relative latent MSE with refine=4, per family: about 20x the value measured at
+#: 12 steps (flux 1.3e-6, flux-dev 6.6e-5, flux2 9.4e-2, sd3 1.5e-10, sana 5.9e-13, qwen-image 1.6e-8)
+REFINED_BOUND = {"tiny-flux": 3e-5, "tiny-flux-dev": 1.5e-3, "tiny-flux2": 0.3, "tiny-sd3": 3e-9, "tiny-sana": 1.2e-11,
+                 "tiny-qwen-image": 3e-7}
 
 
 @pytest.fixture(scope="module", params=FLOW)
@@ -79,7 +84,7 @@ def test_inversion_round_trip(pipe_model):
         return float(((m.euler(noise, [PROMPT], STEPS, 1.0) - x) ** 2).mean() / (x ** 2).mean())
 
     err_plain, err_fine = rel(plain), rel(fine)
-    assert err_fine < 0.2 * err_plain and err_fine < 0.15, (err_fine, err_plain)
+    assert err_fine < 0.2 * err_plain and err_fine < REFINED_BOUND[m.name], (m.name, err_fine, err_plain)
     assert hooks_installed(m.transformer) == 0
 
 

@@ -100,8 +100,9 @@ class SpatialCapture:
         return self.tensors[(block, step)]
 
 
-def default_steps(num_steps: int, every: int = 4) -> tuple[int, ...]:
-    """Every ``every``-th step plus the last one (the step a public reproduction used)."""
+def sampled_steps(num_steps: int, every: int = 4) -> tuple[int, ...]:
+    """The step indices the spatial curves sample in a run of ``num_steps`` steps: every
+    ``every``-th step plus the last one (the step a public reproduction used)."""
     return tuple(sorted(set(range(0, num_steps, every)) | {num_steps - 1}))
 
 

@@ -343,7 +343,7 @@ def spatial_section(ctx: ReportContext) -> Section:
     model = ctx.model
     n = model.default_steps
     prompts, seeds, inputs = ctx.images(limit=sz.spatial_images, seed_major=True)
-    steps = tuple(sorted({0, n // 2, n - 1})) if ctx.quick else S.default_steps(n)
+    steps = tuple(sorted({0, n // 2, n - 1})) if ctx.quick else S.sampled_steps(n)
     draws = sz.spatial_draws
     score = calibration_stats(ctx).score("absmean")
     cap = S.capture(model, prompts, seeds, steps=steps)
