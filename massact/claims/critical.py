@@ -266,7 +266,12 @@ def aggregate(rows: list[dict]) -> list[dict]:
     return out
 
 
-def _ci_columns(row: dict, values: dict[str, np.ndarray], ndigits: int = 4) -> dict:
+#: decimals of the rows' values and their intervals in results.json: the same for both, so that a
+#: rounded interval still holds its rounded estimate (rounding is monotone)
+ROW_DECIMALS = 5
+
+
+def _ci_columns(row: dict, values: dict[str, np.ndarray], ndigits: int = ROW_DECIMALS) -> dict:
     """row with ``n`` and ``<metric>_ci`` for every metric column (None where the metric has
     no per-image values, e.g. toy_fid)."""
     n = None

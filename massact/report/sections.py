@@ -226,7 +226,7 @@ INDEPENDENCE_SEED_BASE = CALIBRATION_SEED_BASE + 500
 
 
 def _clean_row(r: dict) -> dict:
-    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items() if k != "draws"}
+    return {k: (round(v, C.ROW_DECIMALS) if isinstance(v, float) else v) for k, v in r.items() if k != "draws"}
 
 
 def _probe_calibration(ctx: ReportContext, num_steps: int):
