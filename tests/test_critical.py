@@ -195,3 +195,21 @@ def test_widget_updates_image_and_leaves_no_hooks(tiny, cal, eval_prompts, monke
     ex.update()
     assert isinstance(ex.last_error, ZeroDivisionError) and ex.status.value.startswith("error")
     assert hooks_installed(tiny.transformer) == 0 and not ex.run_button.disabled
+
+
+def test_the_run_button_shows_what_the_underlying_call_computes(tiny, cal, eval_prompts):
+    """Driven through its button: the edited images are generate()'s with the selection the
+    controls describe, bit for bit, and the panel prints the metric computed on them."""
+    from massact.generation import generate
+    from massact.selection import Selection
+    from massact.widgets.critical import CriticalExplorer
+
+    ex = CriticalExplorer(tiny, calibration=cal, prompts=eval_prompts, num_steps=2, k=2, arm="top")
+    ex.blocks.value, ex.arm.value, ex.k.value, ex.draw.value = (1, 2), "random", 3, 5
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done")
+    edit = Selection("random", 3, blocks=(1, 2), steps="all", seed=5).edit(cal.score("absmean"), 2)
+    want = generate(tiny, ex.prompts, ex.seeds, num_steps=2, edits=[edit]).images
+    assert torch.equal(ex.images, want)
+    mse = ex.metrics.pixel_mse(want, ex.clean_images)
+    assert f"<td>{mse:.3g}</td>" in ex.html.value and "random-3" in ex.html.value
