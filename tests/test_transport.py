@@ -289,6 +289,24 @@ def test_explorer_updates_its_image(model, score):
     assert hooks_installed(model.transformer) == 0
 
 
+def test_the_transport_run_button_shows_what_transport_computes(model, score):
+    """Driven through its button: the output is T.transport()'s with the spec the controls describe,
+    bit for bit, and the adoption the panel prints is T.measure()'s on it."""
+    from massact.widgets.transport import TransportExplorer
+
+    ex = TransportExplorer(model, SRC[0], TGT[0], SEEDS[0], score=score, num_steps=STEPS, live=False)
+    ex.alpha.value, ex.k.value, ex.arm.value, ex.blocks.value = 0.5, 8, "random", (1, 4)
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done")
+    spec = T.TransportSpec("random", 8, 0.5, "none", blocks=(1, 2, 3, 4))
+    assert ex.spec() == spec
+    want = T.transport(model, [SRC[0]], [TGT[0]], [SEEDS[0]], spec, score=score, clean=ex.clean, mask_at=ex.mask_at)
+    assert torch.equal(ex.result.outputs[0], want.outputs[0])
+    m = T.measure(ex.metrics, want.sources, want.targets, want.outputs[0])
+    assert ex.measure == m and spec.label in ex.html.value
+    assert hooks_installed(model.transformer) == 0
+
+
 # -- pixel distances: what every model measures (no judge needed) ------------------------------
 def test_pixel_shift_and_distances_on_hand_made_images():
     from massact.metrics import RealMetrics
