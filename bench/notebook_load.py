@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -96,7 +95,9 @@ def main(argv=None) -> int:
     paths = [Path(p) for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     out = {"date": datetime.date.today().isoformat(), "model": "toy", "toy_default_steps": toy_steps,
            "toy_rows_per_image_step": rows_per_image,
-           "command": "python bench/notebook_load.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           # the notebooks run, not where the JSON went (no folder of this machine in it)
+           "command": " ".join(["python bench/notebook_load.py"]
+                               + [os.path.relpath(Path(p).resolve(), ROOT) for p in args.notebooks]),
            "notebooks": {}}
     with tempfile.TemporaryDirectory() as tmp:
         site = Path(tmp) / "site"

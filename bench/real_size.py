@@ -573,7 +573,7 @@ def main(argv=None) -> int:
               "device": torch.cuda.get_device_name(args.device) if cuda else "cpu", "dtype": "bfloat16", "px": args.px, "repeats": args.repeats,
               "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                            "transformers": transformers.__version__},
-              "command": "python bench/real_size.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "command": " ".join(["python bench/real_size.py"] + _settings(sys.argv[1:] if argv is None else argv)),
               "families": {}}
     if args.small:
         for key in chosen:
@@ -630,6 +630,20 @@ def table(result: dict) -> str:
                      f"{st['bare']['peak_extra_mib']:.0f} / "
                      f"{st['capture']['peak_extra_mib']:.0f} | {st['stats_bytes_per_row_run'] / 2 ** 20:.1f} MiB |")
     return "\n".join(lines)
+
+
+def _settings(argv: list[str]) -> list[str]:
+    """The command-line arguments that decide the numbers: where files go (--out, --tmp) is left out,
+    so the JSON names no folder of the machine it ran on."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--out", "--tmp"):
+            skip = True
+        elif not a.startswith(("--out=", "--tmp=")):
+            out.append(a)
+    return out
 
 
 def _cpu_name() -> str:
