@@ -114,6 +114,13 @@ class Preset:
         return self.sizes["components"]["transformer"]["source"]
 
     @property
+    def nf4_components(self) -> tuple[str, ...]:
+        """What ``quantize="nf4"`` loads with 4-bit weights: the transformer and the largest text encoder."""
+        comps = self.sizes["components"]
+        encoders = [r for r in comps if r.startswith("text_encoder")]
+        return ("transformer",) + ((max(encoders, key=lambda r: comps[r]["gb_bf16"]),) if encoders else ())
+
+    @property
     def transformer_gb(self) -> float:
         return self.sizes["transformer_gb_16bit"]
 
@@ -395,11 +402,8 @@ def _memory_plan(p: Preset, card: Card) -> tuple[str, str, float, bool, list[str
                         "(needs `accelerate`)")
         return "sequential", "none", min(p.largest_gb, mem - HEADROOM_GB), True, warnings, notes
     # 4-bit weights for the transformer and the largest text encoder
-    comps = p.sizes["components"]
-    encoders = sorted((c["gb_bf16"] for r, c in comps.items() if r.startswith("text_encoder")), reverse=True)
-    big = comps["transformer"]["gb_bf16"] + (encoders[0] if encoders else 0.0)
-    q_total = p.total_gb - big * (1 - NF4_FRACTION)
-    q_largest = max(comps["transformer"]["gb_bf16"] * NF4_FRACTION, *(e for e in encoders[1:2]), 0.0)
+    q = {r: c["gb_bf16"] * (NF4_FRACTION if r in p.nf4_components else 1.0) for r, c in p.sizes["components"].items()}
+    q_total, q_largest = sum(q.values()), max(q.values())
     q_ram_ok = ram is None or ram >= q_total * 1.05
     why = (f"in 16 bits it does not fit {mem:.0f} GiB" + ("" if ram_ok else f" nor, offloaded, {ram:.0f} GiB of RAM"))
     quant_warning = (f"{why}: the transformer and the largest text encoder are loaded with 4-bit NF4 weights "

@@ -105,7 +105,7 @@ def columns_to_panels(columns: Sequence) -> np.ndarray:
 
 def grid_png(images, cols: int | None = None, scale: int = 4, pad: int = 2, row_labels: Sequence[str] | None = None,
              col_labels: Sequence[str] | None = None) -> bytes:
-    """The one PNG writer: images on a white grid, nearest-neighbour upscaled, as PNG bytes.
+    """Images on a white grid, nearest-neighbour upscaled, as PNG bytes.
 
     Every image massact shows outside plotly goes through here: the widgets put the bytes
     in an ``ipywidgets.Image``, the report wraps them with ``png_data_uri``.
@@ -144,6 +144,11 @@ def grid_png(images, cols: int | None = None, scale: int = 4, pad: int = 2, row_
         for c, lab in enumerate(list(col_labels or [])[:cols]):
             draw.text((left + c * cell_w, 1), str(lab)[: max(4, w * scale // 6)], fill="black")
         pil = out
+    return _png_bytes(pil)
+
+
+def _png_bytes(pil) -> bytes:
+    """A PIL image as PNG bytes: the one place images become PNG (grids and static figures)."""
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return buf.getvalue()
@@ -329,6 +334,4 @@ def figure_png(figure, width: int = 720, height: int | None = None) -> bytes:
     for j, (name, c) in enumerate(names[:6]):
         draw.rectangle([width - right - 200, top + 6 + 14 * j, width - right - 192, top + 14 + 14 * j], fill=c)
         draw.text((width - right - 186, top + 4 + 14 * j), str(name)[:30], fill="black")
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    return _png_bytes(img)

@@ -158,13 +158,10 @@ def nf4_config(preset, torch_dtype):
     """
     from diffusers import PipelineQuantizationConfig
 
-    p = get_preset(preset)
-    encoders = {r: c["gb_bf16"] for r, c in p.sizes["components"].items() if r.startswith("text_encoder")}
-    components = ["transformer"] + ([max(encoders, key=encoders.get)] if encoders else [])
     return PipelineQuantizationConfig(quant_backend="bitsandbytes_4bit",
                                       quant_kwargs={"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
                                                     "bnb_4bit_compute_dtype": torch_dtype},
-                                      components_to_quantize=components)
+                                      components_to_quantize=list(get_preset(preset).nf4_components))
 
 
 def _html_plan(card: Card) -> str:
