@@ -5,7 +5,7 @@
     gen = massact.generate(model, ["a large red circle at the left on a black background"], seeds=0, capture=True)
     gen.stats.ratio_table()
 """
-from .adapters import ADAPTERS, enumerate_blocks, supported_classes
+from .adapters import ADAPTERS, BlockList, enumerate_blocks, register, supported, supported_classes
 from .calibration import Calibration, calibrate
 from .generation import Generation, generate
 from .hooks import BatchLayout, CaptureSpec, ChannelStats, EditSpec, SaturationWarning, Tracer
@@ -16,5 +16,5 @@ from .selection import Selection
 
 __version__ = "0.1.0"
 __all__ = ["load", "generate", "Generation", "EditSpec", "CaptureSpec", "ChannelStats", "Tracer", "BatchLayout",
-           "channel_set", "agreement", "supported_classes", "enumerate_blocks", "ADAPTERS", "MassactModel",
+           "channel_set", "agreement", "supported", "supported_classes", "register", "BlockList", "enumerate_blocks", "ADAPTERS", "MassactModel",
            "PipelineModel", "calibrate", "Calibration", "Selection", "SaturationWarning"]

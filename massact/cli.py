@@ -126,7 +126,9 @@ def main(argv=None) -> int:
     g.add_argument("--mask-fn", metavar="MODULE:FUNCTION",
                    help="foreground masks for the spatial claim: images (B,3,H,W) in [0,1] -> bool (B,H,W)")
     sub.add_parser("vocab", help="print the default model's (the toy's) prompt vocabulary")
-    sub.add_parser("models", help="list the presets and the supported transformer classes")
+    models = sub.add_parser("models", help="list the presets and every diffusers image transformer class with its "
+                                           "status (end to end, transformer, refused)")
+    models.add_argument("--markdown", action="store_true", help="print only the class table, in Markdown")
     from .sweep import add_parsers as add_sweep_parsers, run_cli as run_sweep
 
     add_sweep_parsers(sub)
@@ -139,16 +141,21 @@ def main(argv=None) -> int:
         print(default_world().vocabulary_help())
         return 0
     if a.cmd == "models":
-        from .adapters import supported_classes
+        from .adapters import supported
         from .presets import PRESETS
         from .testing import TINY_NAMES
 
+        table = supported()
+        if a.markdown:
+            print(table.markdown())
+            return 0
         print("toy (embedded)")
         print("tiny pipelines (random weights, plumbing only): " + ", ".join(TINY_NAMES))
         print("presets (--model KEY; needs the weights and a GPU):")
         for p in PRESETS.values():
             print(f"  {p.key:16s} {p.hub_id}  ({p.num_steps} steps, guidance {p.guidance:g}, {p.resolution} px)")
-        print("transformer classes: " + ", ".join(supported_classes()))
+        print(f"\ndiffusers image transformer classes ({', '.join(f'{n} {k}' for k, n in table.counts().items())}):")
+        print(table)
         return 0
     from .report import reproduce
 

@@ -34,7 +34,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .adapters import BlockRef, enumerate_blocks, replace_image_stream, split_streams, adapter_for
+from .adapters import BlockRef, CallTokens, adapter_for, enumerate_blocks, forward_arg, replace_image_stream, split_streams
 from .checks import WrongType, check_bool, check_finite, check_index, check_indices, check_int, is_int, valid_range
 
 #: the edit operations; "replace" is accepted as an alias of "mix" at alpha 1
@@ -342,12 +342,14 @@ class BatchLayout:
     batch_branches: tuple[str, ...] = ("cond",)  # for batched CFG: ("uncond", "cond")
 
     @classmethod
-    def from_run(cls, num_rows: int) -> "BatchLayout":
-        """The layout diffusers pipelines use, with the calls per step counted from the run:
-        batched CFG stacks [uncond; cond] in one call (SD3, SANA, PixArt); separate calls
-        come cond first, then uncond (Qwen-Image, FLUX.1 true CFG, FLUX.2-klein base)."""
+    def from_run(cls, num_rows: int, batch_branches: tuple[str, ...] = ("uncond", "cond")) -> "BatchLayout":
+        """The layout diffusers pipelines use, with the calls of each step read from the run
+        (a call at a new timestep starts a step): batched CFG stacks ``batch_branches`` in one
+        call ([uncond; cond] for SD3, SANA, PixArt; [cond; uncond] for DiT, Lumina-Next,
+        Z-Image: ``adapters.Adapter.batch_branches``); separate calls come cond first, then
+        uncond (Qwen-Image, FLUX.1 true CFG, FLUX.2-klein base)."""
         return cls(num_rows, calls_per_step=None, call_branches=("cond", "uncond"),
-                   batch_branches=("uncond", "cond"))
+                   batch_branches=tuple(batch_branches))
 
 
 #: image tokens upcast to float32 at a time by the statistics: a block output of 4,096 tokens
@@ -776,10 +778,10 @@ class Tracer:
         self._handles: list = []
         self._call = -1
         self._step, self._in_step = 0, 0  # step of the current call, and its place k within the step
-        self._calls_per_step = layout.calls_per_step  # None until step 0 is over (a layout read from the run)
-        self._step_t: torch.Tensor | None = None  # timestep of step 0's first call (a layout read from the run)
+        self._step_t: torch.Tensor | None = None  # timestep of the last call (a layout read from the run)
+        self._max_calls = 0  # the most calls one step has made so far (a layout read from the run)
         self._batches: set[int] = set()
-        self._text_len: int | None = None
+        self._tokens: CallTokens | None = None  # the image tokens of the current call
         self._stats: dict[tuple[int, int], _StreamStats] = {}
         self._text_stats: dict[tuple[int, int], _StreamStats] = {}
         self._tensors: dict[tuple[int, int], torch.Tensor] = {}
@@ -831,52 +833,57 @@ class Tracer:
         return br[min(self._in_step, len(br) - 1)]
 
     def _timestep(self, module, args, kwargs) -> torch.Tensor:
-        t = kwargs.get("timestep")
+        name = self.adapter.timestep_input
+        t = kwargs.get(name)
         if t is None:
             import inspect
 
             try:
-                t = inspect.signature(module.forward).bind_partial(*args, **kwargs).arguments.get("timestep")
+                t = inspect.signature(module.forward).bind_partial(*args, **kwargs).arguments.get(name)
             except TypeError:
                 t = None
         if t is None:
-            raise RuntimeError(f"{type(module).__name__} was called without a timestep, so the calls of one "
+            raise RuntimeError(f"{type(module).__name__} was called without a {name}, so the calls of one "
                                "denoising step cannot be told apart: give the BatchLayout its calls_per_step")
         return torch.as_tensor(t).detach()
 
     def _count(self, module, args, kwargs) -> None:
-        """Set the step and the place within the step of call number self._call."""
-        cps = self._calls_per_step
-        if cps is not None:
-            self._step, self._in_step = divmod(self._call, cps)
+        """Set the step and the place within the step of call number self._call.
+
+        A layout with ``calls_per_step`` counts calls; a layout read from the run follows the
+        timestep: a call at the previous call's time belongs to the same step, a new time
+        starts the next step (so a pipeline that drops its unconditional call in late steps,
+        Lumina2's or Z-Image's truncated guidance, is counted right).
+        """
+        if self.layout.calls_per_step is not None:
+            self._step, self._in_step = divmod(self._call, self.layout.calls_per_step)
             return
-        # counting step 0's calls: they share its timestep; the first other timestep starts step 1
         t = self._timestep(module, args, kwargs)
         if self._call == 0:
-            self._step_t = t.clone()
+            self._step, self._in_step = 0, 0
         elif t.shape == self._step_t.shape and torch.equal(t, self._step_t):
             self._in_step += 1
         else:
-            self._calls_per_step = self._call
-            self._step, self._in_step = divmod(self._call, self._calls_per_step)
+            self._step, self._in_step = self._step + 1, 0
+        self._step_t = t.clone()
+        self._max_calls = max(self._max_calls, self._in_step + 1)
 
     def _pre(self, module, args, kwargs):
         self._call += 1
-        ti = self.adapter.text_input
-        txt = kwargs.get(ti) if ti else None
-        if txt is None and ti and len(args) > 1 and isinstance(args[1], torch.Tensor):
-            txt = args[1]
-        self._text_len = txt.shape[1] if isinstance(txt, torch.Tensor) else None
+        self._tokens = self.adapter.read_tokens(module, args, kwargs)
         self._count(module, args, kwargs)
         if self.num_steps is not None and self.step >= self.num_steps:
             raise RuntimeError(f"transformer called for step {self.step} but the run has {self.num_steps} steps")
 
     def _row_slices(self, batch: int) -> dict[str, slice]:
-        """branch -> rows of this call's batch holding that branch, in prompt order."""
+        """branch -> rows of this call's batch holding that branch, in prompt order (a batch of
+        m x num_rows rows holds the first m of ``batch_branches``: OmniGen stacks a third,
+        image-conditioned branch only when it is given input images)."""
         n = self.layout.num_rows
         self._batches.add(batch)
-        if len(self.layout.batch_branches) > 1 and batch == n * len(self.layout.batch_branches):
-            return {br: slice(i * n, (i + 1) * n) for i, br in enumerate(self.layout.batch_branches)}
+        branches = self.layout.batch_branches
+        if len(branches) > 1 and batch % n == 0 and 2 <= batch // n <= len(branches):
+            return {br: slice(i * n, (i + 1) * n) for i, br in enumerate(branches[:batch // n])}
         if batch != n:
             raise RuntimeError(f"transformer batch {batch} does not match {n} rows of layout {self.layout}")
         return {self.call_branch: slice(0, n)}
@@ -885,7 +892,7 @@ class Tracer:
     def _make_post(self, ref: BlockRef):
         def post(module, args, output):
             step = self.step
-            img, txt = split_streams(output, ref.spec, self._text_len)
+            img, txt = split_streams(output, ref.spec, self._tokens)
             branches = self._row_slices(img.shape[0])
             plans = [p for p in self._edits_by_block.get(ref.index, ())
                      if p.edit.steps is None or step in p.edit.steps]
@@ -894,7 +901,7 @@ class Tracer:
                 for p in plans:
                     for sl in branches.values():
                         p.apply_(step, new[sl])  # in place on this branch's rows of the copy
-                output = replace_image_stream(output, ref.spec, self._text_len, new)
+                output = replace_image_stream(output, ref.spec, self._tokens, new)
                 img = new
             c = self.capture
             if c is not None and "cond" in branches:
@@ -915,13 +922,14 @@ class Tracer:
                              dict(self._tensors), self._call + 1, self.seen_layout())
 
     def seen_layout(self) -> BatchLayout:
-        """The layout of the run so far: the calls per step (counted, for a layout read from the
-        run; all calls so far when step 0 has not ended) and the batch branches seen."""
+        """The layout of the run so far: the calls per step (for a layout read from the run, the
+        most calls any step made) and the batch branches seen."""
         lay = self.layout
-        cps = self._calls_per_step or max(self._call + 1, 1)
+        cps = lay.calls_per_step or max(self._max_calls, 1)
         calls = tuple(lay.call_branches[min(k, len(lay.call_branches) - 1)] for k in range(cps))
-        batched = len(lay.batch_branches) > 1 and lay.num_rows * len(lay.batch_branches) in self._batches
-        return BatchLayout(lay.num_rows, cps, calls, lay.batch_branches if batched else ("cond",))
+        m = max((b // lay.num_rows for b in self._batches if b % lay.num_rows == 0), default=1)
+        batched = len(lay.batch_branches) > 1 and m >= 2
+        return BatchLayout(lay.num_rows, cps, calls, lay.batch_branches[:m] if batched else ("cond",))
 
     def _assemble(self, store: dict) -> ChannelStats | None:
         if not store:

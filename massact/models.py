@@ -81,9 +81,16 @@ class MassactModel:
 
     @property
     def width(self) -> int:
-        """Hidden size (number of channels) of the image stream."""
+        """Hidden size (number of channels) of the image stream, from the transformer's config
+        (heads x head size, or the config's hidden size where a class names it so)."""
         cfg = self.transformer.config
-        return int(cfg.num_attention_heads * cfg.attention_head_dim)
+        heads, head_dim = getattr(cfg, "num_attention_heads", None), getattr(cfg, "attention_head_dim", None)
+        if heads and head_dim:
+            return int(heads * head_dim)
+        for key in ("hidden_size", "dim", "inner_dim", "model_dim"):
+            if getattr(cfg, key, None):
+                return int(getattr(cfg, key))
+        raise AttributeError(f"cannot read the width of {type(self.transformer).__name__} from its config")
 
     def token_grid(self) -> tuple[int, int]:
         """(rows, cols) of image tokens, row-major, at the model's current resolution."""
@@ -98,8 +105,8 @@ class MassactModel:
         """How the rows reach the transformer in a run of num_rows prompts at this guidance
         (subclasses whose sampler is not the adapter's default override it)."""
         cfg = self.adapter.cfg_layout
-        if guidance > 1.0 and cfg == "batch":
-            return BatchLayout(num_rows, batch_branches=("uncond", "cond"))
+        if guidance > 1.0 and cfg in ("batch", "batch_cond_first"):
+            return BatchLayout(num_rows, batch_branches=self.adapter.batch_branches)
         if guidance > 1.0 and cfg == "calls":
             return BatchLayout(num_rows, calls_per_step=2, call_branches=("cond", "uncond"))
         return BatchLayout(num_rows)
@@ -189,9 +196,15 @@ class MassactModel:
         return self._no_sampler("to_images")
 
 
-#: family -> the multiple of pixels an image side must be (VAE factor x patch size); the
-#: token grid itself is read from what the transformer receives (``PipelineModel.token_grid``)
+#: family -> the multiple of pixels an image side must be (VAE factor x patch size); other
+#: families: the pipeline's ``vae_scale_factor`` x 2. The token grid itself is read from
+#: what the transformer receives (``PipelineModel.token_grid``)
 PIXELS_PER_TOKEN = {"flux": 16, "flux2": 16, "qwen-image": 16, "sd3": 16, "pixart": 16, "sana": 32}
+
+
+def pixels_per_token(pipe, family: str) -> int:
+    """The multiple of pixels an image side must be for a pipeline of this family."""
+    return PIXELS_PER_TOKEN.get(family) or int(getattr(pipe, "vae_scale_factor", 8)) * 2
 
 
 class _FirstCall(Exception):
@@ -199,12 +212,10 @@ class _FirstCall(Exception):
 
 
 def grid_of_call(transformer: nn.Module, args: tuple, kwargs: dict) -> tuple[int, int]:
-    """(rows, cols) of image tokens in one call of a transformer, read from its inputs.
-
-    Latents (B, C, h, w) (SD3, PixArt, SANA) are cut into patch_size x patch_size patches
-    inside the transformer; packed tokens (B, N, C) carry their positions: ``img_ids``
-    (FLUX.1 (N, 3), FLUX.2 (B, N, 4), with the token's row and column in columns 1 and 2)
-    or ``img_shapes`` (Qwen-Image: [(frames, rows, cols), ...] per batch entry).
+    """(rows, cols) of the target image tokens in one call of a transformer, read from its
+    inputs by its adapter's token reader (``adapters.Adapter.read_tokens``): latents
+    (B, C, h, w) cut into patches (SD3, PixArt, SANA), packed tokens with ``img_ids`` (FLUX.1,
+    FLUX.2) or ``img_shapes`` (Qwen-Image).
 
     Args:
         transformer: the pipeline's transformer.
@@ -214,24 +225,10 @@ def grid_of_call(transformer: nn.Module, args: tuple, kwargs: dict) -> tuple[int
     Raises:
         RuntimeError when the inputs show no grid.
     """
-    hs = kwargs.get("hidden_states", args[0] if args else None)
-    if isinstance(hs, torch.Tensor) and hs.dim() == 4:
-        p = int(getattr(transformer.config, "patch_size", 1) or 1)
-        return hs.shape[-2] // p, hs.shape[-1] // p
-    ids = kwargs.get("img_ids")
-    if isinstance(ids, torch.Tensor) and ids.shape[-1] >= 3:
-        ids = ids[0] if ids.dim() == 3 else ids
-        rows, cols = ids[:, 1].unique().numel(), ids[:, 2].unique().numel()
-        if isinstance(hs, torch.Tensor) and rows * cols != hs.shape[1]:
-            raise RuntimeError(f"img_ids name a {rows}x{cols} grid but the transformer got {hs.shape[1]} image tokens")
-        return rows, cols
-    shapes = kwargs.get("img_shapes")
-    if shapes:
-        _, rows, cols = shapes[0][0] if isinstance(shapes[0], (list, tuple)) and isinstance(
-            shapes[0][0], (list, tuple)) else shapes[0]
-        return int(rows), int(cols)
-    raise RuntimeError(f"cannot read the image token grid from the inputs of {type(transformer).__name__}: "
-                       "expected latents (B, C, h, w), img_ids or img_shapes")
+    grid = adapter_for(transformer).read_tokens(transformer, args, kwargs).grid
+    if grid is None:
+        raise RuntimeError(f"cannot read the image token grid from the inputs of {type(transformer).__name__}")
+    return grid
 
 
 class PipelineModel(MassactModel):
@@ -284,7 +281,7 @@ class PipelineModel(MassactModel):
         self.name = name or type(pipe).__name__
         self.height_px = height_px or 512
         self.width_px = width_px or self.height_px
-        px = PIXELS_PER_TOKEN[self.adapter.family]
+        px = pixels_per_token(pipe, self.adapter.family)
         for what, v in (("height_px", self.height_px), ("width_px", self.width_px)):
             if v % px:
                 raise ValueError(f"image {what} {v} must be a multiple of {px} px for {self.adapter.family}")
@@ -301,7 +298,7 @@ class PipelineModel(MassactModel):
     def batch_layout(self, num_rows, guidance):
         """The layout read from the run (``BatchLayout.from_run``): the pipeline's own flags
         (guidance, true_cfg_scale, is_distilled) decide how many calls and rows it makes."""
-        return BatchLayout.from_run(num_rows)
+        return BatchLayout.from_run(num_rows, self.adapter.batch_branches)
 
     def token_grid(self):
         """(rows, cols) of the image tokens the transformer receives at the model's size.
@@ -340,7 +337,7 @@ class PipelineModel(MassactModel):
         gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
         kwargs = dict(prompt=list(prompts), num_inference_steps=num_steps, generator=gens,
                       height=self.height_px, width=self.width_px, output_type="pt")
-        if self.adapter.cfg_layout == "calls":
+        if self.adapter.cfg_layout == "calls" and "true_cfg_scale" in self._call_parameters():
             kwargs.update(true_cfg_scale=guidance, negative_prompt=[" "] * len(prompts) if guidance > 1 else None)
         else:
             kwargs.update(guidance_scale=guidance)
@@ -443,14 +440,14 @@ class PipelineModel(MassactModel):
                              f"(B, 3, {self.height_px}, {self.width_px}) images in [0, 1]")
         with torch.no_grad():
             return flow.encode_images(self.pipe, self.adapter.family, images, self.token_grid(),
-                                      PIXELS_PER_TOKEN[self.adapter.family]).cpu()
+                                      pixels_per_token(self.pipe, self.adapter.family)).cpu()
 
     def to_images(self, x):
         """The transformer's latent layout -> [0, 1] images (B, 3, H, W) at the model's size."""
         require_sampler(self, "decoding latents")
         with torch.no_grad():
             return flow.decode_latents(self.pipe, self.adapter.family, x, self.token_grid(),
-                                       (self.height_px, self.width_px), PIXELS_PER_TOKEN[self.adapter.family],
+                                       (self.height_px, self.width_px), pixels_per_token(self.pipe, self.adapter.family),
                                        dtype=next(self.transformer.parameters()).dtype)
 
     @torch.no_grad()

@@ -220,7 +220,7 @@ def block_groups(model) -> dict[str, tuple[int, ...]]:
     one list is split into its first and second half."""
     groups: dict[str, list[int]] = {}
     for ref in model.blocks:
-        groups.setdefault(ref.spec.attr, []).append(ref.index)
+        groups.setdefault(ref.spec.path, []).append(ref.index)
     if len(groups) == 1:
         (only,) = groups.values()
         h = len(only) // 2
