@@ -41,9 +41,8 @@ massact's capture and edits with the same vocabulary.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -199,7 +198,8 @@ def _ids_tokens(ids: torch.Tensor, stream: int) -> CallTokens:
 
 def read_latents(transformer: nn.Module, args: tuple, kwargs: dict, adapter: Adapter) -> CallTokens:
     """The default reader: latents (B, C, H, W) cut into patches; (B, C, T, H, W) video-shaped
-    latents (and (B, items, C, T, H, W), whose last item is the target); packed tokens (B, M, C) with ``img_ids`` (FLUX family: the target has time 0) or
+    latents (and (B, items, C, T, H, W), whose last item is the target); packed tokens
+    (B, M, C) with ``img_ids`` (FLUX family: the target has time 0) or
     ``img_shapes`` (Qwen-Image: the target's (frames, rows, cols) first in each row's list)."""
     x = forward_arg(kwargs, args, adapter.image_input)
     if not isinstance(x, torch.Tensor):
@@ -315,6 +315,19 @@ def read_last_frame(transformer, args, kwargs, adapter) -> CallTokens:
     return _grid_tokens(1, x.shape[-2] // ph, x.shape[-1] // pw)
 
 
+def read_position_ids(transformer, args, kwargs, adapter) -> CallTokens:
+    """Krea 2: packed image tokens (B, N, C) last in the joint sequence; the grid is in the last
+    N rows of ``position_ids`` (S, 3): (0, row, col) for every image token."""
+    tokens = read_latents(transformer, args, kwargs, adapter)
+    pos = kwargs.get("position_ids")
+    if isinstance(pos, torch.Tensor) and pos.dim() == 2 and pos.shape[0] >= tokens.count:
+        p = pos[-tokens.count:]
+        grid = (int(p[:, 1].max()) + 1, int(p[:, 2].max()) + 1)
+        if grid[0] * grid[1] == tokens.count:
+            return CallTokens(tokens.count, tokens.stream, 0, None, grid)
+    return tokens
+
+
 def read_mask_rows(transformer, args, kwargs, adapter) -> CallTokens:
     """Lumina-Image 2.0: latents (B, C, H, W); each row of the joint layers is
     [its valid text; image; padding], so row i's image starts at its mask's sum."""
@@ -324,7 +337,8 @@ def read_mask_rows(transformer, args, kwargs, adapter) -> CallTokens:
 
 
 READERS: dict[str, TokenReader] = {"latents": read_latents, "mask_rows": read_mask_rows,
-                                   "last_frame": read_last_frame, "channels_last": read_channels_last,
+                                   "last_frame": read_last_frame, "position_ids": read_position_ids,
+                                   "channels_last": read_channels_last,
                                    "last_img_shape": read_last_img_shape, "shape_list": read_shape_list,
                                    "indicator": read_indicator, "image_lists": read_image_lists}
 
@@ -381,6 +395,7 @@ ADAPTERS: dict[str, Adapter] = {
         # -- FLUX-like: double-stream tuples, then single-stream blocks ----------------------------
         Adapter("BriaTransformer2DModel", "bria",
                 (_tuple("transformer_blocks", 1, 0), _tuple("single_transformer_blocks", 1, 0)), cfg_layout="batch",
+                status="pipeline",
                 pipelines=("BriaPipeline",), checkpoints=("briaai/BRIA-3.2",),
                 num_blocks="num_layers + num_single_layers",
                 note="diffusers' private registry lists BriaTransformerBlock's image stream at element 0; "
@@ -388,24 +403,27 @@ ADAPTERS: dict[str, Adapter] = {
         Adapter("BriaFiboTransformer2DModel", "bria-fibo",
                 (_tuple("transformer_blocks", 1, 0), BlockList("single_transformer_blocks", image_at="last",
                                                                text="rest")),
-                cfg_layout="batch", pipelines=("BriaFiboPipeline", "BriaFiboEditPipeline"),
+                cfg_layout="batch", status="pipeline", pipelines=("BriaFiboPipeline", "BriaFiboEditPipeline"),
                 checkpoints=("briaai/FIBO", "briaai/Fibo-Edit-1.5-base", "briaai/Fibo-Edit-1.5-turbo"),
                 num_blocks="num_layers + num_single_layers",
                 note="JSON prompts; the edit pipeline's reference tokens (img_ids plane 1, 2, ...) are skipped"),
         Adapter("ChromaTransformer2DModel", "chroma",
                 (_tuple("transformer_blocks", 1, 0), BlockList("single_transformer_blocks", image_at="last",
                                                                text="rest")),
-                cfg_layout="calls", pipelines=("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
+                cfg_layout="calls", status="pipeline",
+                pipelines=("ChromaPipeline", "ChromaImg2ImgPipeline", "ChromaInpaintPipeline"),
                 checkpoints=("lodestones/Chroma1-HD",), num_blocks="num_layers + num_single_layers"),
         Adapter("LongCatImageTransformer2DModel", "longcat-image",
                 (_tuple("transformer_blocks", 1, 0), _tuple("single_transformer_blocks", 1, 0)), cfg_layout="calls",
                 pipelines=("LongCatImagePipeline", "LongCatImageEditPipeline"),
                 checkpoints=("meituan-longcat/LongCat-Image", "meituan-longcat/LongCat-Image-Edit"),
                 num_blocks="num_layers + num_single_layers",
-                note="the edit pipeline's reference tokens (img_ids modality 2, after the target's 1) are skipped"),
+                note="the edit pipeline's reference tokens (img_ids modality 2, after the target's 1) are skipped; "
+                     "no tiny pipeline: its Qwen2.5-VL processor needs torchvision and the pipeline does not "
+                     "save without it"),
         Adapter("OvisImageTransformer2DModel", "ovis-image",
                 (_tuple("transformer_blocks", 1, 0), _tuple("single_transformer_blocks", 1, 0)), cfg_layout="calls",
-                pipelines=("OvisImagePipeline",), checkpoints=("AIDC-AI/Ovis-Image-7B",),
+                status="pipeline", pipelines=("OvisImagePipeline",), checkpoints=("AIDC-AI/Ovis-Image-7B",),
                 num_blocks="num_layers + num_single_layers"),
         Adapter("Flux3Transformer2DModel", "flux3",
                 (BlockList("mode_blocks.image"), _tuple("single_transformer_blocks", 1, 0)), cfg_layout="calls",
@@ -413,49 +431,62 @@ ADAPTERS: dict[str, Adapter] = {
                 num_blocks="num_layers (mode_blocks['image']) + num_single_layers",
                 note="modular pipelines only; the text-only txt_mode_blocks and the reference-only "
                      "mode_blocks['image_cond'] are not image blocks; references after the target in the single "
-                     "blocks are skipped; the distilled model makes one call per step"),
+                     "blocks are skipped; the distilled model makes one call per step; "
+                     "no tiny pipeline: diffusers ships only modular pipelines for it, which massact.load does "
+                     "not wrap"),
         Adapter("NucleusMoEImageTransformer2DModel", "nucleusmoe-image", (BlockList("transformer_blocks"),),
                 cfg_layout="calls", pipelines=("NucleusMoEImagePipeline",), checkpoints=("NucleusAI/NucleusMoE-Image",),
-                note="text enters as extra keys and values of every block and is never updated"),
+                note="text enters as extra keys and values of every block and is never updated; "
+                     "no tiny pipeline: its Qwen-VL processor needs torchvision and does not save without it"),
         # -- image stream alone: text by cross-attention, extra keys/values or class labels ----------
         Adapter("DiTTransformer2DModel", "dit", (BlockList("transformer_blocks"),), cfg_layout="batch_cond_first",
                 pipelines=("DiTPipeline",), checkpoints=("facebook/DiT-XL-2-256", "facebook/DiT-XL-2-512"),
-                note="class-conditional (ImageNet labels, 1000 = no class): no prompts"),
+                note="class-conditional (ImageNet labels, 1000 = no class): no prompts; "
+                     "no tiny pipeline: class labels, not prompts, so the prompt-based claims do not apply"),
         Adapter("HunyuanDiT2DModel", "hunyuan-dit", (BlockList("blocks"),), cfg_layout="batch",
-                pipelines=("HunyuanDiTPipeline", "HunyuanDiTPAGPipeline"),
+                status="pipeline", pipelines=("HunyuanDiTPipeline", "HunyuanDiTPAGPipeline"),
                 checkpoints=("Tencent-Hunyuan/HunyuanDiT-v1.2-Diffusers", "Tencent-Hunyuan/HunyuanDiT-Diffusers"),
                 note="U-Net-style long skips: an edit of an early block also reaches its late partner; the PAG "
                      "pipeline adds a third, perturbed branch"),
         Adapter("LuminaNextDiT2DModel", "lumina-next", (BlockList("layers"),), cfg_layout="batch_cond_first",
-                pipelines=("LuminaPipeline",), checkpoints=("Alpha-VLLM/Lumina-Next-SFT-diffusers",)),
+                status="pipeline", pipelines=("LuminaPipeline",),
+                checkpoints=("Alpha-VLLM/Lumina-Next-SFT-diffusers",)),
         Adapter("PRXTransformer2DModel", "prx", (BlockList("blocks"),), cfg_layout="batch",
                 pipelines=("PRXPipeline", "PRXPixelPipeline"),
                 checkpoints=("Photoroom/prx-512-t2i-sft", "Photoroom/prxpixel-t2i"), num_blocks="depth",
-                note="text enters as extra keys and values; the pixel model patchifies RGB directly"),
+                note="text enters as extra keys and values; the pixel model patchifies RGB directly; "
+                     "no tiny pipeline: a saved PRX pipeline names T5GemmaEncoder, which transformers 5.25 does "
+                     "not export, so from_pretrained fails"),
         Adapter("CosmosTransformer3DModel", "cosmos", (BlockList("transformer_blocks"),), cfg_layout="calls",
                 pipelines=("Cosmos2TextToImagePipeline",),
                 checkpoints=("nvidia/Cosmos-Predict2-2B-Text2Image", "nvidia/Cosmos-Predict2-14B-Text2Image"),
-                note="5-D latents (B, C, 1, H, W) for images; the video pipelines use the same class"),
+                note="5-D latents (B, C, 1, H, W) for images; the video pipelines use the same class; "
+                     "no tiny pipeline: the pipeline requires the cosmos_guardrail safety checker and "
+                     "torchvision, absent here"),
         Adapter("Kandinsky5Transformer3DModel", "kandinsky5", (BlockList("visual_transformer_blocks"),),
                 cfg_layout="calls", tokens="channels_last",
                 pipelines=("Kandinsky5T2IPipeline", "Kandinsky5I2IPipeline"),
                 checkpoints=("kandinskylab/Kandinsky-5.0-T2I-Lite-sft-Diffusers",),
                 num_blocks="num_visual_blocks (after num_text_blocks text-only blocks)",
                 note="sparse (fractal) attention regroups the visual tokens into 8x8 blocks; the image pipelines "
-                     "keep it off, and massact's grid assumes row-major tokens"),
+                     "keep it off, and massact's grid assumes row-major tokens; "
+                     "no tiny pipeline: its Qwen2.5-VL processor needs torchvision, absent here"),
         # -- image first in a tuple ----------------------------------------------------------------------
         Adapter("CogView3PlusTransformer2DModel", "cogview3plus", (_tuple("transformer_blocks", 0, 1),),
-                cfg_layout="batch", pipelines=("CogView3PlusPipeline",), checkpoints=("THUDM/CogView3-Plus-3B",)),
+                cfg_layout="batch", status="pipeline", pipelines=("CogView3PlusPipeline",),
+                checkpoints=("THUDM/CogView3-Plus-3B",)),
         Adapter("CogView4Transformer2DModel", "cogview4", (_tuple("transformer_blocks", 0, 1),), cfg_layout="calls",
+                status="pipeline",
                 pipelines=("CogView4Pipeline", "CogView4ControlPipeline"),
                 checkpoints=("THUDM/CogView4-6B", "THUDM/CogView4-6B-Control")),
         Adapter("GlmImageTransformer2DModel", "glm-image", (_tuple("transformer_blocks", 0, 1),), cfg_layout="calls",
+                status="pipeline",
                 pipelines=("GlmImagePipeline",), checkpoints=("zai-org/GLM-Image",),
                 note="the edit mode's key/value-writing calls before the loop (condition images, time 0) are "
                      "counted as calls: capture text-to-image runs"),
         Adapter("HunyuanImageTransformer2DModel", "hunyuan-image",
                 (_tuple("transformer_blocks", 0, 1), _tuple("single_transformer_blocks", 0, 1)), cfg_layout="calls",
-                pipelines=("HunyuanImagePipeline", "HunyuanImageRefinerPipeline"),
+                status="pipeline", pipelines=("HunyuanImagePipeline", "HunyuanImageRefinerPipeline"),
                 checkpoints=("hunyuanvideo-community/HunyuanImage-2.1-Diffusers",
                              "hunyuanvideo-community/HunyuanImage-2.1-Refiner-Diffusers"),
                 num_blocks="num_layers + num_single_layers",
@@ -464,52 +495,60 @@ ADAPTERS: dict[str, Adapter] = {
         Adapter("JoyImageEditTransformer3DModel", "joyimage-edit", (_tuple("double_blocks", 0, 1),),
                 cfg_layout="calls", pipelines=("JoyImageEditPipeline",),
                 checkpoints=("jdopensource/JoyAI-Image-Edit-Diffusers",),
-                note="the image stream is [target; references]: the references are skipped"),
+                note="the image stream is [target; references]: the references are skipped; "
+                     "no tiny pipeline: an edit pipeline (an input image per prompt) whose processor needs "
+                     "torchvision"),
         Adapter("JoyImageEditPlusTransformer3DModel", "joyimage-edit-plus", (_tuple("double_blocks", 0, 1),),
                 cfg_layout="batch", tokens="shape_list", pipelines=("JoyImageEditPlusPipeline",),
                 checkpoints=("jdopensource/JoyAI-Image-Edit-Plus-Diffusers",),
-                note="each row is [target; references; padding]: only the target is read"),
+                note="each row is [target; references; padding]: only the target is read; "
+                     "no tiny pipeline: an edit pipeline (input images per prompt) whose processor needs "
+                     "torchvision"),
         # -- one joint sequence ---------------------------------------------------------------------------
         Adapter("QwenImage21Transformer2DModel", "qwen-image-2.1",
                 (BlockList("transformer_blocks", image_at="last", text="rest"),), cfg_layout="calls",
                 tokens="last_img_shape",
                 pipelines=("QwenImage21Pipeline", "QwenImage21ModularPipeline"), checkpoints=("Qwen/Qwen-Image-2.1",),
                 note="condition images sit inside the text and are skipped; with the pipeline's KV cache, later "
-                     "steps pass only the target (still the last tokens)"),
+                     "steps pass only the target (still the last tokens); "
+                     "no tiny pipeline: its Qwen-VL processor needs torchvision, absent here"),
         Adapter("ZImageTransformer2DModel", "z-image",
                 (BlockList("noise_refiner", image_at="rows"), BlockList("layers", image_at="rows")),
                 cfg_layout="batch_cond_first", tokens="image_lists", image_input="x", timestep_input="t",
-                pipelines=("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageOmniPipeline"),
+                status="pipeline", pipelines=("ZImagePipeline", "ZImageImg2ImgPipeline", "ZImageOmniPipeline"),
                 checkpoints=("Tongyi-MAI/Z-Image-Turbo",),
                 num_blocks="n_refiner_layers + n_layers (after n_refiner_layers text-only context refiner blocks)",
                 note="the image is padded to a multiple of 32 tokens (the padding is skipped); omni mode's target "
                      "offset is read per row; cfg_truncation drops the uncond rows in late steps"),
         Adapter("Ideogram4Transformer2DModel", "ideogram4",
                 (BlockList("layers", image_at="last", text="rest"),), cfg_layout="second_model", tokens="indicator",
-                pipelines=("Ideogram4Pipeline", "Ideogram4ModularPipeline"), checkpoints=("ideogram-ai/ideogram-v4",),
+                status="pipeline", pipelines=("Ideogram4Pipeline", "Ideogram4ModularPipeline"),
+                checkpoints=("ideogram-ai/ideogram-v4",),
                 note="the unconditional branch runs in pipe.unconditional_transformer, a second model: trace "
                      "pipe.transformer for the conditional branch"),
         Adapter("AuraFlowTransformer2DModel", "auraflow",
                 (_tuple("joint_transformer_blocks", 1, 0),
                  BlockList("single_transformer_blocks", image_at="last", text="rest")), cfg_layout="batch",
-                pipelines=("AuraFlowPipeline",), checkpoints=("fal/AuraFlow", "fal/AuraFlow-v0.3"),
+                status="pipeline", pipelines=("AuraFlowPipeline",), checkpoints=("fal/AuraFlow", "fal/AuraFlow-v0.3"),
                 num_blocks="num_mmdit_layers + num_single_dit_layers",
                 note="8 register tokens precede the text: the text stream is 8 + T tokens long"),
         Adapter("Lumina2Transformer2DModel", "lumina2",
                 (BlockList("noise_refiner"), BlockList("layers", image_at="rows")), cfg_layout="calls",
-                tokens="mask_rows", pipelines=("Lumina2Pipeline",), checkpoints=("Alpha-VLLM/Lumina-Image-2.0",),
+                tokens="mask_rows", status="pipeline", pipelines=("Lumina2Pipeline",),
+                checkpoints=("Alpha-VLLM/Lumina-Image-2.0",),
                 num_blocks="num_refiner_layers + num_layers (after num_refiner_layers text-only context refiner "
                            "blocks)",
                 note="each row is [valid text; image; padding], so the image's offset differs per row; "
                      "cfg_trunc_ratio < 1 drops the uncond call in late steps"),
         Adapter("ErnieImageTransformer2DModel", "ernie-image",
                 (BlockList("layers", image_at="first", text="rest", seq_dim=0),), cfg_layout="batch",
-                pipelines=("ErnieImagePipeline", "ErnieImageModularPipeline"),
+                status="pipeline", pipelines=("ErnieImagePipeline", "ErnieImageModularPipeline"),
                 note="sequence-first [image; padded text] of shape (S, B, D); the modular pipeline's guider "
                      "makes separate cond and uncond calls"),
         Adapter("HiDreamImageTransformer2DModel", "hidream",
                 (_tuple("double_stream_blocks", 0, 1), BlockList("single_stream_blocks", image_at="first")),
-                cfg_layout="batch", timestep_input="timesteps", pipelines=("HiDreamImagePipeline",),
+                cfg_layout="batch", timestep_input="timesteps", status="pipeline",
+                pipelines=("HiDreamImagePipeline",),
                 checkpoints=("HiDream-ai/HiDream-I1-Full", "HiDream-ai/HiDream-I1-Dev", "HiDream-ai/HiDream-I1-Fast"),
                 num_blocks="num_layers + num_single_layers",
                 note="non-square latents are padded to max_seq image tokens (the padding is skipped); the single "
@@ -518,16 +557,20 @@ ADAPTERS: dict[str, Adapter] = {
                 cfg_layout="batch_cond_first", pipelines=("OmniGenPipeline",),
                 checkpoints=("Shitao/OmniGen-v1-diffusers",),
                 note="a Phi-3 decoder on [condition tokens; time token; image]; with input images the batch is "
-                     "[cond; uncond; image-cond]"),
+                     "[cond; uncond; image-cond]; "
+                     "no tiny pipeline: its processor needs torchvision, absent here"),
         Adapter("Krea2Transformer2DModel", "krea2", (BlockList("transformer_blocks", image_at="last", text="rest"),),
-                cfg_layout="calls", pipelines=("Krea2Pipeline", "Krea2ModularPipeline"),
+                cfg_layout="calls", tokens="position_ids", status="pipeline",
+                pipelines=("Krea2Pipeline", "Krea2ModularPipeline"),
                 num_blocks="num_layers (after the text-only text_fusion blocks)",
                 note="the distilled (turbo) model makes one call per step; the token grid is only in position_ids"),
         Adapter("ChronoEditTransformer3DModel", "chronoedit", (BlockList("blocks", image_at="last"),),
                 cfg_layout="calls", tokens="last_frame", pipelines=("ChronoEditPipeline",),
                 checkpoints=("nvidia/ChronoEdit-14B-Diffusers",),
                 note="an image edit run as a short video [input frame; (reasoning frames); edited frame]: only "
-                     "the last frame's tokens are read; with temporal reasoning the frame count changes mid-run"),
+                     "the last frame's tokens are read; with temporal reasoning the frame count changes mid-run; "
+                     "no tiny pipeline: an image-edit pipeline (an input image per prompt), which massact's "
+                     "prompt-only claims do not drive"),
     ]
 }
 
@@ -851,5 +894,6 @@ def replace_image_stream(output, spec: BlockList, tokens: CallTokens, new_image:
 
 
 __all__ = ["BlockList", "CallTokens", "Adapter", "ADAPTERS", "REFUSED", "NOT_IMAGE", "READERS", "register",
-           "unregister", "supported", "Support", "SupportTable", "supported_classes", "adapter_for", "BlockRef", "enumerate_blocks", "block_names",
+           "unregister", "supported", "Support", "SupportTable", "supported_classes", "adapter_for", "BlockRef",
+           "enumerate_blocks", "block_names",
            "split_streams", "replace_image_stream", "forward_arg", "read_latents"]

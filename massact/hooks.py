@@ -34,7 +34,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .adapters import BlockRef, CallTokens, adapter_for, enumerate_blocks, forward_arg, replace_image_stream, split_streams
+from .adapters import BlockRef, CallTokens, adapter_for, enumerate_blocks, replace_image_stream, split_streams
 from .checks import WrongType, check_bool, check_finite, check_index, check_indices, check_int, is_int, valid_range
 
 #: the edit operations; "replace" is accepted as an alias of "mix" at alpha 1

@@ -16,6 +16,7 @@ raises NotImplementedError for those pieces.
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from typing import Sequence
 
@@ -202,6 +203,11 @@ class MassactModel:
 PIXELS_PER_TOKEN = {"flux": 16, "flux2": 16, "qwen-image": 16, "sd3": 16, "pixart": 16, "sana": 32}
 
 
+#: families whose pipelines write guidance as cond + g (cond - uncond), on whenever g > 0 (Z-Image,
+#: Krea 2): massact's guidance g (uncond + g (cond - uncond), 1 = none) reaches them as g - 1
+GUIDANCE_MINUS_ONE = ("z-image", "krea2")
+
+
 def pixels_per_token(pipe, family: str) -> int:
     """The multiple of pixels an image side must be for a pipeline of this family."""
     return PIXELS_PER_TOKEN.get(family) or int(getattr(pipe, "vae_scale_factor", 8)) * 2
@@ -339,8 +345,21 @@ class PipelineModel(MassactModel):
                       height=self.height_px, width=self.width_px, output_type="pt")
         if self.adapter.cfg_layout == "calls" and "true_cfg_scale" in self._call_parameters():
             kwargs.update(true_cfg_scale=guidance, negative_prompt=[" "] * len(prompts) if guidance > 1 else None)
-        else:
+        elif not self._guide_by_guider(guidance):
             kwargs.update(guidance_scale=guidance)
+        if self.adapter.family in GUIDANCE_MINUS_ONE:
+            kwargs["guidance_scale"] = max(guidance - 1.0, 0.0)  # below 1: one unguided branch
+        if "guidance_schedule" in self._call_parameters():
+            kwargs["guidance_schedule"] = None  # Ideogram 4: the constant guidance_scale, not its per-step schedule
+        # pipelines that would run (and return) another size than the requested one: the requested size
+        # (their native sizes are unchanged)
+        if self.adapter.family == "hunyuan-dit":
+            kwargs["use_resolution_binning"] = False  # else snapped to a 1024 px-class bin, returned at that size
+        if self.adapter.family == "hidream" and hasattr(self.pipe, "default_sample_size"):
+            # HiDreamImagePipeline rescales every request to the area (default_sample_size x vae_scale_factor)^2
+            # (1024^2 px); a hair above the requested area, so its flooring to 16 px keeps the size
+            self.pipe.default_sample_size = (math.sqrt(self.height_px * self.width_px) / self.pipe.vae_scale_factor
+                                             * (1 + 1e-9))
         if "clean_caption" in self._call_parameters():
             # PixArt / SANA: caption cleaning needs bs4 and ftfy and warns on every call without them;
             # massact's prompts are plain text, so it is off unless call_kwargs turns it on
@@ -350,6 +369,25 @@ class PipelineModel(MassactModel):
             extra["negative_prompt"] = [extra["negative_prompt"]] * len(prompts)
         kwargs.update(extra)
         return kwargs
+
+    def _guide_by_guider(self, guidance) -> bool:
+        """Pipelines whose ``__call__`` takes no guidance scale (no ``guidance_scale``, no ``**kwargs``)
+        but read it from guider components (HunyuanImage-2.1: ``guider`` and ``ocr_guider``): each
+        guider is replaced by a copy with this run's scale (``guider.new(guidance_scale=...)``, as
+        diffusers documents); 1 turns the unconditional call off. False when there is no such guider."""
+        if "guidance_scale" in self._call_parameters():
+            return False
+        try:
+            if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.pipe.__call__).parameters.values()):
+                return False
+        except (TypeError, ValueError):
+            return False
+        names = [n for n in ("guider", "ocr_guider")
+                 if hasattr(getattr(self.pipe, n, None), "new") and "guidance_scale" in getattr(self.pipe, n).config]
+        for n in names:
+            if getattr(self.pipe, n).config.guidance_scale != guidance:
+                setattr(self.pipe, n, getattr(self.pipe, n).new(guidance_scale=float(guidance)))
+        return bool(names)
 
     def _call_parameters(self) -> frozenset[str]:
         """The keyword arguments the pipeline's ``__call__`` takes (read once)."""

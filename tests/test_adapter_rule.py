@@ -256,3 +256,28 @@ def test_register_refuses_what_is_not_a_rule():
     with pytest.raises(ValueError, match="massact.register"):
         adapter_for(CourseDiT())
     assert "register" in massact.__all__ and "supported" in massact.__all__
+
+
+def test_flux2_kv_run_whose_stream_changes_between_calls():
+    """FLUX.2-klein's KV pipeline: step 0's call carries [refs; target] (extract), later steps the
+    target only (cached); one traced run reads the target's 16 tokens at every step."""
+    model = CASES_BY_NAME["flux2"].build()
+    calls = [_flux2_with_reference(2, "ref_first", seed=0)] + [_flux2_with_reference(2, "target_only", seed=s)
+                                                                for s in (1, 2)]
+    last = enumerate_blocks(model)[-1]
+    with Tracer(model, BatchLayout(2), CaptureSpec(keep=tuple((last.index, s) for s in range(3))),
+                num_steps=3) as tr, torch.no_grad():
+        for kw in calls:
+            model(**kw)
+    kept = tr.result().tensors
+    for step, (kw, order) in enumerate(zip(calls, ("ref_first", "target_only", "target_only"))):
+        outs = []
+        h = last.module.register_forward_hook(lambda m, a, o: outs.append(o))
+        try:
+            with torch.no_grad():
+                model(**kw)
+        finally:
+            h.remove()
+        _, start = _target_slice(last.spec.path, outs[0], order)
+        assert torch.equal(kept[(last.index, step)], outs[0][:, start:start + 16])
+    assert hooks_installed(model) == 0

@@ -34,15 +34,27 @@ SIZE = testing.TINY_IMAGE_SIZE
 BINNING = {"pixart", "sana"}
 
 
+#: the config keys whose sum is the number of image-carrying blocks, where they are not
+#: num_layers (+ num_single_layers), read from each class's diffusers source
+BLOCK_KEYS = {"AuraFlowTransformer2DModel": ("num_mmdit_layers", "num_single_dit_layers"),
+              "Lumina2Transformer2DModel": ("num_refiner_layers", "num_layers"),  # image refiner, then joint layers
+              "ZImageTransformer2DModel": ("n_refiner_layers", "n_layers")}
+#: the config key of the stream width, where it is not heads x head size
+WIDTH_KEY = {"Lumina2Transformer2DModel": "hidden_size", "ZImageTransformer2DModel": "dim",
+             "ErnieImageTransformer2DModel": "hidden_size", "LuminaNextDiT2DModel": "hidden_size"}
+
+
 def expected_blocks(transformer) -> int:
     """Block count from the transformer's config (the double- plus single-stream counts)."""
     cfg = transformer.config
-    return int(cfg.num_layers) + int(getattr(cfg, "num_single_layers", 0) or 0)
+    keys = BLOCK_KEYS.get(type(transformer).__name__, ("num_layers", "num_single_layers"))
+    return sum(int(getattr(cfg, k, 0) or 0) for k in keys)
 
 
 def expected_width(transformer) -> int:
     cfg = transformer.config
-    return int(cfg.num_attention_heads) * int(cfg.attention_head_dim)
+    key = WIDTH_KEY.get(type(transformer).__name__)
+    return int(getattr(cfg, key)) if key else int(cfg.num_attention_heads) * int(cfg.attention_head_dim)
 
 
 _BUILT: dict[str, object] = {}
@@ -80,7 +92,10 @@ def run(model, **kwargs):
 
 # -- the families ----------------------------------------------------------------------------
 def test_families_and_names():
-    assert FAMILIES == ["flux", "flux-dev", "flux2", "sd3", "sana", "pixart", "qwen-image"]
+    assert FAMILIES == ["flux", "flux-dev", "flux2", "sd3", "sana", "pixart", "qwen-image",
+                        "auraflow", "bria", "bria-fibo", "chroma", "cogview3plus", "cogview4", "glm-image",
+                        "ovis-image", "hunyuan-image", "lumina2", "z-image", "krea2", "ernie-image", "hunyuan-dit",
+                        "lumina-next", "hidream", "ideogram4"]
     assert testing.TINY_NAMES == tuple("tiny-" + f for f in FAMILIES)
     assert all(testing.family_of_name("tiny-" + f) == f for f in FAMILIES)
     assert testing.family_of_name("flux") is None and testing.family_of_name("tiny-nope") is None

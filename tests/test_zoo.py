@@ -218,3 +218,13 @@ def test_models_command_prints_the_table(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "AuraFlowTransformer2DModel" in out and "refused" in out and "end to end" in out
+
+
+def test_the_models_page_is_the_table():
+    """docs/models.md is written by scripts/build_models_doc.py from massact.supported()."""
+    from massact.adapters import NOT_IMAGE, supported
+
+    page = (Path(__file__).parent.parent / "docs" / "models.md").read_text()
+    assert supported().markdown() in page, "docs/models.md is stale: run python scripts/build_models_doc.py"
+    for name in NOT_IMAGE:
+        assert f"`{name}`" in page

@@ -31,7 +31,12 @@ import tempfile
 from pathlib import Path
 
 from ..checks import check_int
-from .families import FAMILIES, TinyFamily
+from .families import FAMILIES as _FIRST_FAMILIES, TinyFamily
+from .families_dual_stream import FAMILIES as _DUAL_STREAM
+from .families_single_stream import FAMILIES as _SINGLE_STREAM
+
+#: every tiny family by name: the first seven (``families``), then those of the other DiT classes
+FAMILIES: dict[str, TinyFamily] = {**_FIRST_FAMILIES, **{f.name: f for f in _DUAL_STREAM + _SINGLE_STREAM}}
 
 #: family -> what it stands for, e.g. {"flux": "FLUX.1-schnell (...)", ...}
 TINY_FAMILIES: dict[str, str] = {name: f.stands_for for name, f in FAMILIES.items()}

@@ -304,9 +304,3 @@ FAMILIES: dict[str, TinyFamily] = {f.name: f for f in [
     TinyFamily("pixart", "PixArt-Sigma 256px (T5 text)", "PixArtSigmaPipeline", build_pixart, 4.5),
     TinyFamily("qwen-image", "Qwen-Image (Qwen2.5-VL text, true CFG)", "QwenImagePipeline", build_qwen_image, 4.0),
 ]}
-
-# the families of the other image DiT classes, in their own modules (they reuse the builders above)
-from .families_dual_stream import FAMILIES as _DUAL_STREAM  # noqa: E402
-from .families_single_stream import FAMILIES as _SINGLE_STREAM  # noqa: E402
-
-FAMILIES.update({f.name: f for f in _DUAL_STREAM + _SINGLE_STREAM})

@@ -221,3 +221,39 @@ def qwen2_tokenizer(chat_template: str | None = None, max_length: int = 32768):
     kwargs = {"chat_template": chat_template} if chat_template else {}
     return Qwen2Tokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=max_length,
                           additional_special_tokens=list(QWEN_SPECIAL[1:]), **kwargs)
+
+
+def byte_bpe_tokenizer(special_tokens, bos=None, eos=None, pad=None, unk=None, prefix=(), max_length=4096,
+                        padding_side="right", extra_special_tokens=None):
+    """A byte-level BPE ``PreTrainedTokenizerFast``: the stand-in for checkpoints that ship a plain
+    ``tokenizer.json`` (Llama-3 / SmolLM3, GLM-4). Qwen's learned vocabulary and merges
+    (``tokenizers._qwen_vocab``) with Qwen's normalizer and pre-tokenizer, and other special tokens.
+
+    Args:
+        special_tokens: the checkpoint's special tokens (appended to the vocabulary).
+        bos, eos, pad: which of them play these roles.
+        prefix: special tokens the post-processor puts before every text (GLM-4: "[gMASK]", "<sop>").
+        max_length: ``model_max_length``; padding_side: "right" or "left".
+        extra_special_tokens: named roles ({"image_token": "<|image|>", ...}) saved with the tokenizer.
+    """
+    from tokenizers import Tokenizer, decoders, models, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab, merges = _qwen_vocab()
+    vocab = dict(vocab)
+    for s in special_tokens:
+        vocab.setdefault(s, len(vocab))
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=list(merges), ignore_merges=True))
+    qwen = qwen2_tokenizer().backend_tokenizer
+    backend.normalizer, backend.pre_tokenizer = qwen.normalizer, qwen.pre_tokenizer
+    backend.decoder = decoders.ByteLevel()
+    if prefix:
+        p = " ".join(prefix)
+        backend.post_processor = processors.TemplateProcessing(
+            single=f"{p} $A", pair=f"{p} $A $B", special_tokens=[(t, vocab[t]) for t in prefix])
+    roles = {k: v for k, v in (("bos_token", bos), ("eos_token", eos), ("pad_token", pad), ("unk_token", unk))
+             if v is not None}
+    extra = {"extra_special_tokens": extra_special_tokens} if extra_special_tokens else {}
+    return PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=max_length, padding_side=padding_side,
+                                   additional_special_tokens=[s for s in special_tokens if s not in roles.values()],
+                                   **roles, **extra)
