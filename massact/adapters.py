@@ -524,8 +524,9 @@ ADAPTERS: dict[str, Adapter] = {
                 (BlockList("layers", image_at="last", text="rest"),), cfg_layout="second_model", tokens="indicator",
                 status="pipeline", pipelines=("Ideogram4Pipeline", "Ideogram4ModularPipeline"),
                 checkpoints=("ideogram-ai/ideogram-v4",),
-                note="the unconditional branch runs in pipe.unconditional_transformer, a second model: trace "
-                     "pipe.transformer for the conditional branch"),
+                note="the unconditional branch runs in pipe.unconditional_transformer, a second model that "
+                     "massact neither captures nor edits: statistics come from the conditional branch (as "
+                     "everywhere), and an edit changes the conditional branch only"),
         Adapter("AuraFlowTransformer2DModel", "auraflow",
                 (_tuple("joint_transformer_blocks", 1, 0),
                  BlockList("single_transformer_blocks", image_at="last", text="rest")), cfg_layout="batch",

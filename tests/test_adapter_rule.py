@@ -281,3 +281,32 @@ def test_flux2_kv_run_whose_stream_changes_between_calls():
         _, start = _target_slice(last.spec.path, outs[0], order)
         assert torch.equal(kept[(last.index, step)], outs[0][:, start:start + 16])
     assert hooks_installed(model) == 0
+
+
+def test_flux2_klein_pipeline_with_a_reference_image_captures_the_target_only():
+    """The tiny FLUX.2-klein pipeline editing with a reference image: the image stream is
+    [target; reference], and massact reads the target's 16 tokens (what the pipeline keeps
+    of the prediction), never the reference's."""
+    import numpy as np
+    from PIL import Image
+
+    from massact import testing
+
+    pipe = testing.tiny_pipeline("flux2")
+    pipe.set_progress_bar_config(disable=True)
+    reference = Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype("uint8"))
+    transformer = pipe.transformer
+    last = enumerate_blocks(transformer)[-1]
+    seen = []
+    h = transformer.norm_out.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach().clone()))
+    try:
+        with Tracer(transformer, BatchLayout.from_run(1), CaptureSpec(keep=((last.index, 0),)), num_steps=2) as tr:
+            pipe(prompt="a red cat", image=reference, height=64, width=64, num_inference_steps=2,
+                 generator=torch.Generator("cpu").manual_seed(0), output_type="pt")
+    finally:
+        h.remove()
+    kept = tr.result().tensors[(last.index, 0)]
+    stream = seen[0]  # what the model decodes after its blocks: [target; reference] tokens
+    assert stream.shape[1] > 16  # the reference's tokens are in the stream
+    assert kept.shape == (1, 16, stream.shape[2])
+    assert torch.equal(kept, stream[:, :16].float())
