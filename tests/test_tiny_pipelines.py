@@ -332,3 +332,24 @@ def test_bad_seeds_refused(seed):
         testing.tiny_pipeline("flux", seed=seed)
     with pytest.raises(ValueError, match="valid families: flux"):
         testing.tiny_pipeline("flux3")
+
+
+GUIDED = [f for f in FAMILIES if massact.ADAPTERS[next(n for n, a in massact.ADAPTERS.items() if
+                                                      testing.family(f).pipeline_class in a.pipelines)].cfg_layout
+          not in ("none", "second_model") and testing.family(f).guidance > 1]
+
+
+@pytest.mark.parametrize("family", GUIDED)
+def test_guided_run_reads_the_conditional_branch(family, reloaded):
+    """At step 0 the conditional branch of a guided run sees exactly what an unguided run sees
+    (same noise, same prompt), so its statistics must equal the unguided run's: a branch order
+    read wrongly ([uncond; cond] against [cond; uncond], or the second call taken for the
+    first) would give the unconditional branch's instead."""
+    model = model_of(reloaded(family))
+    spec = CaptureSpec(steps=(0,))
+    plain = massact.generate(model, [PROMPT], seeds=0, num_steps=2, guidance=1.0, capture=spec)
+    guided = massact.generate(model, [PROMPT], seeds=0, num_steps=2, guidance=testing.family(family).guidance,
+                              capture=spec)
+    assert not torch.equal(guided.images, plain.images)  # guidance ran
+    torch.testing.assert_close(guided.stats.get("maxabs")[:, :, 0], plain.stats.get("maxabs")[:, :, 0],
+                               rtol=1e-4, atol=1e-5)
