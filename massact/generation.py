@@ -1,10 +1,11 @@
 """Generate images while capturing channel statistics and applying edits.
 
 ``generate(model, prompts, seeds, num_steps=..., capture=..., edits=...)`` is the one
-entry point the claims use. It is the boundary: it checks every argument once (types,
-finite numbers, ranges against the model), installs a ``hooks.Tracer`` for exactly the
-duration of sampling, and returns a ``Generation`` holding the images and whatever was
-captured. Nothing below it re-checks.
+entry point the claims use, whether the initial noise comes from seeds or is given
+(``latents=``: an inverted reference's noise, ``model.initial_noise(seeds)``). It is the
+boundary: it checks every argument once (types, finite numbers, ranges against the model),
+installs a ``hooks.Tracer`` for exactly the duration of sampling, and returns a
+``Generation`` holding the images and whatever was captured. Nothing below it re-checks.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 
 from .checks import WrongType, check_bool, check_finite, check_int, check_seeds
 from .hooks import CaptureSpec, ChannelStats, EditSpec, Tracer
-from .models import MassactModel
+from .models import MassactModel, require_sampler
 
 #: the most denoising steps a run may ask for (a typo guard: 1e4 steps would take hours)
 MAX_STEPS = 1000
@@ -31,7 +32,7 @@ class Generation:
 
     Attributes:
         prompts: one prompt per row.
-        seeds: one seed per row.
+        seeds: one seed per row; None when the run started from given ``latents``.
         images: (rows, 3, H, W) float32 in [0, 1].
         num_steps: the number of denoising steps.
         guidance: the guidance scale used.
@@ -41,7 +42,7 @@ class Generation:
     """
 
     prompts: list[str]
-    seeds: list[int]
+    seeds: list[int] | None
     images: torch.Tensor  # (rows, 3, H, W) float32 in [0, 1]
     num_steps: int
     guidance: float
@@ -118,32 +119,72 @@ def _as_edits(edits) -> tuple[EditSpec, ...]:
     return tuple(edits)
 
 
+def _check_prompts_from_latents(model, prompts: list[str]) -> None:
+    """From given latents the empty prompt ``""`` is a caption too (the one an uncaptioned
+    reference is inverted with); every other prompt is the model's to check."""
+    nonempty = [p for p in prompts if p != ""]
+    if nonempty or not prompts:
+        model.validate_prompts(nonempty)
+
+
+def _as_latents(latents, rows: int) -> torch.Tensor:
+    """The given initial noise, unchanged: a finite float tensor with one row per prompt."""
+    if not isinstance(latents, torch.Tensor) or not latents.is_floating_point():
+        raise WrongType(f"latents must be a float tensor of initial noise in the model's sampler layout, one row per "
+                        f"prompt (e.g. model.initial_noise(seeds) or an inversion's noise), got "
+                        f"{type(latents).__name__ if not isinstance(latents, torch.Tensor) else latents.dtype}")
+    if latents.dim() < 2 or len(latents) != rows:
+        raise ValueError(f"latents of shape {tuple(latents.shape)} for {rows} prompt(s): give one row of initial "
+                         f"noise per prompt, shaped like model.initial_noise(seeds)")
+    if not bool(torch.isfinite(latents).all()):
+        raise ValueError("latents hold NaN or infinite values: initial noise must be finite")
+    return latents
+
+
 def generate(model: MassactModel, prompts: Sequence[str], seeds=None, num_steps: int | None = None,
              guidance: float | None = None, capture: CaptureSpec | bool | None = None,
-             edits: Sequence[EditSpec] | EditSpec = (), progress: bool = False) -> Generation:
-    """Sample images for prompts (one seed each), capturing and editing the image stream.
+             edits: Sequence[EditSpec] | EditSpec = (), progress: bool = False,
+             latents: torch.Tensor | None = None) -> Generation:
+    """Sample images for prompts (one seed each, or from given initial noise), capturing and
+    editing the image stream.
 
     Args:
         model: a massact model (``massact.load(...)``).
         prompts: a list of prompts, one row each.
         seeds: None (0 for every row), an int for every row, or one int per row; each row
           draws its noise from its own ``torch.Generator("cpu")``, so the same seed gives
-          the same image whatever else is in the batch.
+          the same image whatever else is in the batch. With ``latents`` no noise is drawn:
+          seeds must then be None (the ``Generation`` records None).
         num_steps: the number of denoising steps, 1..1000 (None: the model's default).
         guidance: the guidance scale, a finite number >= 0 (None: the model's default).
         capture: None/False (nothing), True (statistics of every block and step) or a
           ``CaptureSpec``.
         edits: an ``EditSpec`` or a list of them.
         progress: show a progress bar.
+        latents: None (noise from the seeds) or the initial noise itself, one row per prompt in
+          the model's sampler layout (what ``model.initial_noise`` returns and ``model.sample``
+          takes: (rows, 3, H, W) for the toy, the transformer's token layout for a pipeline),
+          e.g. an inverted reference's noise; models that expose their sampler only. From
+          given latents the empty prompt ``""`` is accepted (an uncaptioned reference's caption).
     Returns:
         a ``Generation``.
     Raises:
-        TypeError / ValueError naming what is valid; no hook is left installed.
+        TypeError / ValueError naming what is valid (seeds and latents together included);
+        NotImplementedError for latents on a model that does not expose its sampler; no hook
+        is left installed.
     """
     check_model(model)
     prompts = _as_prompts(prompts)
-    model.validate_prompts(prompts)
-    seeds = normalise_seeds(prompts, seeds)
+    if latents is None:
+        model.validate_prompts(prompts)
+        seeds = normalise_seeds(prompts, seeds)
+    else:
+        require_sampler(model, "sampling from given latents")
+        if seeds is not None:
+            raise ValueError(f"seeds {seeds!r} and latents given together: latents are the initial noise, so no seed "
+                             "is drawn; pass seeds=None with latents, or seeds without latents")
+        _check_prompts_from_latents(model, prompts)
+        latents = _as_latents(latents, len(prompts))
     num_steps = check_int("num_steps", model.default_steps if num_steps is None else num_steps, 1, MAX_STEPS,
                           what="the number of denoising steps")
     guidance = check_finite("guidance", model.default_guidance if guidance is None else guidance, 0.0,
@@ -156,6 +197,6 @@ def generate(model: MassactModel, prompts: Sequence[str], seeds=None, num_steps:
     tracer = Tracer(model.transformer, layout, capture=capture, edits=edits, num_steps=num_steps,
                     width=model.width, num_tokens=model.num_image_tokens)
     with tracer as tr:
-        images = model.sample(prompts, seeds, num_steps, guidance, progress=progress)
+        images = model.sample(prompts, seeds, num_steps, guidance, progress=progress, latents=latents)
     res = tr.result()
     return Generation(prompts, seeds, images, num_steps, guidance, res.stats, res.text_stats, res.tensors, edits)

@@ -118,3 +118,51 @@ def test_token_map(model):
     nothing = massact.generate(model, PROMPTS[:1], seeds=0, num_steps=STEPS)
     with pytest.raises(KeyError, match="kept pairs: \\[\\]"):
         nothing.token_map(0, 0)
+
+
+# -- from given initial noise (latents=) -------------------------------------------------------
+def _same_stats(a, b) -> bool:
+    da, db = a.to_dict(), b.to_dict()
+    return da.keys() == db.keys() and all(
+        torch.equal(da[k], db[k]) if isinstance(da[k], torch.Tensor) else da[k] == db[k] for k in da)
+
+
+@pytest.mark.parametrize("guidance", [1.0, None])
+def test_generate_from_latents_is_the_hand_written_tracer_run(model, guidance):
+    """generate(latents=...) is bit for bit the Tracer run around model.sample(latents=...)
+    (the run a reconstruction from inverted noise and a subject transfer make): same images,
+    same statistics, same kept tensors, with and without an edit."""
+    from massact.hooks import EditSpec, Tracer
+
+    prompts = PROMPTS[:2]
+    latents = model.initial_noise([5, 6]) * 0.9  # any noise in the sampler's layout, not a seed's
+    g = model.default_guidance if guidance is None else guidance
+    capture = CaptureSpec(keep=((1, 0), (3, 2)))
+    for edits in ((), (EditSpec("zero", {2: (0, 7)}, steps=(1,)),)):
+        layout = model.batch_layout(len(prompts), g)
+        with Tracer(model.transformer, layout, capture=capture, edits=edits, num_steps=STEPS, width=model.width,
+                    num_tokens=model.num_image_tokens) as tr:
+            by_hand = model.sample(prompts, None, STEPS, g, latents=latents)
+        res = tr.result()
+        gen = massact.generate(model, prompts, num_steps=STEPS, guidance=guidance, capture=capture, edits=edits,
+                               latents=latents)
+        assert torch.equal(gen.images, by_hand)
+        assert _same_stats(gen.stats, res.stats) and gen.text_stats is None and res.text_stats is None
+        assert gen.tensors.keys() == res.tensors.keys() == {(1, 0), (3, 2)}
+        assert all(torch.equal(gen.tensors[k], res.tensors[k]) for k in res.tensors)
+        assert gen.seeds is None and gen.prompts == prompts and gen.guidance == g and gen.edits == edits
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_latents_replace_the_seeds_noise(model):
+    seeded = massact.generate(model, PROMPTS[:2], seeds=[3, 4], num_steps=STEPS)
+    given = massact.generate(model, PROMPTS[:2], num_steps=STEPS, latents=model.initial_noise([3, 4]))
+    assert torch.equal(given.images, seeded.images) and given.seeds is None
+    # from given latents the empty prompt is a caption (an uncaptioned reference's); from seeds it is refused
+    empty = massact.generate(model, ["", PROMPTS[0]], num_steps=STEPS, latents=model.initial_noise([3, 4]))
+    assert empty.prompts == ["", PROMPTS[0]]
+    with pytest.raises(ValueError, match="empty or not a string"):
+        massact.generate(model, ["", PROMPTS[0]], seeds=[3, 4], num_steps=STEPS)
+    with pytest.raises(ValueError, match="unknown word 'dragon'"):
+        massact.generate(model, ["", "a red dragon"], num_steps=STEPS, latents=model.initial_noise([3, 4]))
+    assert hooks_installed(model.transformer) == 0

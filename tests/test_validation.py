@@ -70,6 +70,17 @@ def refused(model, exc, match, fn):
     (dict(progress="yes"), WrongType, r"progress must be True or False"),
     (dict(prompts="a red circle"), TypeError, r"prompts must be a list of strings"),
     (dict(prompts=[]), ValueError, r"empty prompt list"),
+    (dict(latents=torch.zeros(2, 3, 32, 32)), ValueError, r"seeds 0 and latents given together: .*pass seeds=None"),
+    (dict(seeds=[0, 1], latents=torch.zeros(2, 3, 32, 32)), ValueError, r"seeds \[0, 1\] and latents given together"),
+    (dict(seeds=None, latents=torch.zeros(1, 3, 32, 32)), ValueError,
+     r"latents of shape \(1, 3, 32, 32\) for 2 prompt\(s\): give one row of initial noise per prompt"),
+    (dict(seeds=None, latents=torch.zeros(2)), ValueError, r"latents of shape \(2,\) for 2 prompt\(s\)"),
+    (dict(seeds=None, latents=np.zeros((2, 3, 32, 32), np.float32)), WrongType,
+     r"latents must be a float tensor of initial noise.*got ndarray"),
+    (dict(seeds=None, latents=torch.zeros(2, 3, 32, 32, dtype=torch.long)), WrongType,
+     r"latents must be a float tensor.*got torch.int64"),
+    (dict(seeds=None, latents=torch.full((2, 3, 32, 32), float("nan"))), ValueError, r"latents hold NaN or infinite"),
+    (dict(seeds=None, prompts=[], latents=torch.zeros(0, 3, 32, 32)), ValueError, r"empty prompt list"),
 ])
 def test_generate_refuses(model, kwargs, exc, match):
     refused(model, exc, match, lambda: gen(model, **kwargs))

@@ -132,7 +132,8 @@ def test_callers_of_the_world_get_a_clear_error_on_a_bare_pipeline(bare):
 def test_the_sampler_pieces_are_refused_where_the_model_does_not_expose_them(bare, model):
     for call in (lambda: bare.initial_noise([0]), lambda: bare.timesteps(4),
                  lambda: bare.encode_prompts(["a cat"], 1.0), lambda: bare.invert(torch.rand(1, 3, 32, 32), [""], 2, 1.0),
-                 lambda: bare.sample(["a cat"], [0], 2, 1.0, latents=torch.zeros(1, 3, 8, 8))):
+                 lambda: bare.sample(["a cat"], [0], 2, 1.0, latents=torch.zeros(1, 3, 8, 8)),
+                 lambda: massact.generate(bare, ["a cat"], num_steps=2, latents=torch.zeros(1, 3, 8, 8))):
         with pytest.raises(NotImplementedError, match="tiny-flux"):
             call()
     require_sampler(model, "anything")  # the toy exposes its sampler

@@ -7,9 +7,9 @@
    conditioned on the image's caption or on the empty prompt, guidance 1; each backward
    step is corrected by a few fixed-point iterations (``refine``) so that the forward
    sampler maps the noise back onto the image.
-3. ``invert_and_record``: regenerate from the inverted noise (same caption, guidance 1),
-   measure the reconstruction error (MSE, PSNR) and keep the image-stream tensors of that
-   trajectory at the chosen (block, step) pairs.
+3. ``invert_and_record``: regenerate from the inverted noise (same caption, guidance 1:
+   ``generate(..., latents=noise)``), measure the reconstruction error (MSE, PSNR) and
+   keep the image-stream tensors of that trajectory at the chosen (block, step) pairs.
 4. ``subject_transfer``: sample a new caption from the inverted noise while its massive
    channels, inside the reference's subject mask (clustering of the recorded tokens), are
    pulled toward the recorded ones: ``EditSpec("mix", recorded=...)``.
@@ -32,7 +32,8 @@ import torch
 
 from ..checks import check_int, is_int
 from ..clustering import iou, token_foreground_mask
-from ..hooks import CaptureSpec, EditSpec, Tracer
+from ..generation import generate
+from ..hooks import CaptureSpec
 from ..models import require_sampler
 from ..ranking import channel_set
 from .transport import DEFAULT_MASK_K, TransportSpec, _ci, _estimate_of
@@ -132,23 +133,6 @@ def invert(model, images: torch.Tensor, prompts=None, num_steps: int | None = No
     return model.invert(images, prompts, num_steps, float(guidance), refine=refine)
 
 
-def sample_from(model, prompts: Sequence[str], latents: torch.Tensor, num_steps: int, guidance: float,
-                capture: CaptureSpec | None = None, edits: Sequence[EditSpec] = ()):
-    """Sample from given initial noise under a Tracer (generate() starts from seeds).
-
-    Returns:
-        (images, CaptureResult); hooks are removed also when sampling fails.
-    """
-    require_sampler(model, "sampling from given noise")
-    prompts = list(prompts)
-    layout = model.batch_layout(len(prompts), guidance)
-    # the Tracer checks every edit's ranges against the model and this run, once
-    with Tracer(model.transformer, layout, capture=capture, edits=edits, num_steps=num_steps, width=model.width,
-                num_tokens=model.num_image_tokens) as tr:
-        images = model.sample(prompts, None, num_steps, guidance, latents=latents)
-    return images, tr.result()
-
-
 def psnr(mse: float, peak: float = 1.0) -> float:
     return float("inf") if mse <= 0 else float(10 * math.log10(peak ** 2 / mse))
 
@@ -193,9 +177,10 @@ def invert_and_record(model, reference, prompts=None, num_steps: int | None = No
     blocks = range(model.num_blocks) if keep_blocks is None else keep_blocks
     stepl = range(num_steps) if keep_steps is None else keep_steps
     keep = tuple((b, s) for b in blocks for s in stepl)
-    recon, res = sample_from(model, prompts, noise, num_steps, float(guidance),
-                             capture=CaptureSpec(blocks=(), keep=keep, stats=False) if keep else None)
-    per = ((recon - images) ** 2).mean(dim=(1, 2, 3))
+    # the reconstruction is an ordinary generation from the inverted noise
+    recon = generate(model, prompts, num_steps=num_steps, guidance=float(guidance), latents=noise,
+                     capture=CaptureSpec(blocks=(), keep=keep, stats=False) if keep else None)
+    per = ((recon.images - images) ** 2).mean(dim=(1, 2, 3))
     mse = float(per.mean())
     with torch.no_grad():
         x = model.from_images(images)
@@ -203,8 +188,8 @@ def invert_and_record(model, reference, prompts=None, num_steps: int | None = No
         back = model.euler(noise, prompts, num_steps, float(guidance)).float().cpu()
         x = x.float().cpu()
         latent = float(((back - x) ** 2).mean() / (x ** 2).mean().clamp_min(1e-12))
-    return InversionResult(images, prompts, noise, recon, mse, psnr(mse), num_steps, float(guidance), dict(res.tensors),
-                           [float(v) for v in per], int(refine), codec, latent)
+    return InversionResult(images, prompts, noise, recon.images, mse, psnr(mse), num_steps, float(guidance),
+                           dict(recon.tensors), [float(v) for v in per], int(refine), codec, latent)
 
 
 def subject_mask(inv: InversionResult, score: torch.Tensor, mask_at: tuple[int, int], grid: tuple[int, int],
@@ -269,8 +254,8 @@ def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec 
         raise ValueError(f"start {start!r}: use 'inverted' (the reference's noise) or an int seed")
     recorded = {(b, s): inv.tensors[(b, s)] for b in blocks for s in stepl}
     edit = spec.edit(channels, steps, token_mask=None if tm is None else tm.float(), recorded=recorded)
-    clean, _ = sample_from(model, captions, latents, inv.num_steps, guidance)
-    out, _ = sample_from(model, captions, latents, inv.num_steps, guidance, edits=[edit])
+    clean = generate(model, captions, num_steps=inv.num_steps, guidance=guidance, latents=latents).images
+    out = generate(model, captions, num_steps=inv.num_steps, guidance=guidance, latents=latents, edits=[edit]).images
     return TransferResult(inv, captions, spec, clean, out, tm, channels, guidance)
 
 
