@@ -32,9 +32,10 @@ import torch
 
 from ..checks import check_int, is_int
 from ..clustering import iou, token_foreground_mask
-from ..hooks import CaptureSpec, EditSpec, Tracer
+from ..hooks import Tracer
 from ..models import require_sampler
 from ..ranking import channel_set
+from ..specs import CaptureSpec, EditSpec
 from .transport import DEFAULT_MASK_K, TransportSpec, _ci, _estimate_of
 
 
