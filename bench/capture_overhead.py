@@ -11,7 +11,7 @@
 (c) ``--stats``: the statistics of one block output at FLUX.1 size (2 rows x 4,096 tokens x
     3,072 channels, bfloat16), ms per block per step and the peak extra memory: before, the
     float32-copy formulas (``x.float()``, then ``|x|`` and ``x * x`` copies of it); after,
-    ``massact.hooks._StreamStats`` (``STATS_CHUNK_TOKENS`` tokens upcast at a time). Each runs
+    ``massact.channel_stats._StreamStats`` (``STATS_CHUNK_TOKENS`` tokens upcast at a time). Each runs
     in a fresh process with glibc's mmap threshold lowered, so its peak resident memory over
     the input's tracks what it allocates; the two results are compared.
 
@@ -30,7 +30,8 @@ import time
 import torch
 
 import massact
-from massact.hooks import BatchLayout, CaptureSpec, Tracer
+from massact.hooks import Tracer
+from massact.specs import BatchLayout, CaptureSpec
 
 TARGET = 1.05
 
@@ -163,7 +164,7 @@ def float32_copy_stats(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def package_stats(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    from massact.hooks import _StreamStats
+    from massact.channel_stats import _StreamStats
 
     st = _StreamStats(x)
     return st.sum, st.sum_abs, st.max_abs, st.sum_sq

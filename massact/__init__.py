@@ -7,12 +7,14 @@
 """
 from .adapters import ADAPTERS, BlockList, enumerate_blocks, register, supported, supported_classes
 from .calibration import Calibration, calibrate
+from .channel_stats import ChannelStats, SaturationWarning
 from .generation import Generation, generate
-from .hooks import BatchLayout, CaptureSpec, ChannelStats, EditSpec, SaturationWarning, Tracer
+from .hooks import Tracer
 from .loading import load
 from .models import MassactModel, PipelineModel
 from .ranking import agreement, channel_set
 from .selection import Selection
+from .specs import BatchLayout, CaptureSpec, EditSpec
 
 __version__ = "0.1.0"
 __all__ = ["load", "generate", "Generation", "EditSpec", "CaptureSpec", "ChannelStats", "Tracer", "BatchLayout",

@@ -33,7 +33,7 @@ TransformerBlockRegistry``); massact keeps its own and the tests cross-check the
 DiT, Lumina-Next, Z-Image, OmniGen), ``"calls"`` (separate calls, conditional first; the
 pipeline takes ``true_cfg_scale``), ``"second_model"`` (the unconditional branch runs in
 another transformer: Ideogram 4) or ``"none"`` (guidance-distilled, one branch). How many
-calls a step makes is read from the run (``hooks.BatchLayout.from_run``), which also
+calls a step makes is read from the run (``specs.BatchLayout.from_run``), which also
 follows pipelines that drop the unconditional call in late steps.
 
 Your own DiT: ``register(MyDiT, BlockList("blocks"), ...)`` gives a plain ``nn.Module``

@@ -17,9 +17,10 @@ from typing import Sequence
 
 import torch
 
+from .channel_stats import STATISTICS, ChannelStats
 from .checks import WrongType, check_choice, check_int, check_prompts, check_seeds
 from .generation import generate
-from .hooks import STATISTICS, CaptureSpec, ChannelStats
+from .specs import CaptureSpec
 
 __all__ = ["CALIBRATION_SEED_BASE", "EVALUATION_SEED_BASE", "DEFAULT_CALIBRATION_PROMPTS", "calibration_seeds",
            "evaluation_seeds", "default_calibration_prompts", "Calibration", "calibrate", "check_separation"]

@@ -14,9 +14,11 @@ from typing import Sequence
 
 import torch
 
+from .channel_stats import ChannelStats
 from .checks import WrongType, check_bool, check_finite, check_int, check_seeds
-from .hooks import CaptureSpec, ChannelStats, EditSpec, Tracer
+from .hooks import Tracer
 from .models import MassactModel, require_sampler
+from .specs import CaptureSpec, EditSpec
 
 #: the most denoising steps a run may ask for (a typo guard: 1e4 steps would take hours)
 MAX_STEPS = 1000

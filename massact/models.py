@@ -25,9 +25,9 @@ from torch import nn
 
 from .adapters import Adapter, BlockRef, adapter_for, enumerate_blocks, supported_classes
 from . import flow
-from .hooks import BatchLayout
 from .metrics import Metrics, RealMetrics
 from .checks import check_prompts
+from .specs import BatchLayout
 from .world import World
 
 

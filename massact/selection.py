@@ -30,8 +30,8 @@ from typing import Sequence
 import torch
 
 from .checks import WrongType, check_choice, check_index, check_int, is_int, valid_range
-from .hooks import EditSpec
 from .ranking import ALL_ARMS, ARMS, channel_set
+from .specs import EditSpec
 
 __all__ = ["ARMS", "STEP_RANGES", "resolve_blocks", "resolve_steps", "span_label", "blocks_label", "steps_label",
            "Selection"]

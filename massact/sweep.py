@@ -8,7 +8,7 @@ process.
 
 What a sweep computes, per (prompt, seed) image of the work list:
 
-* the image stream's channel statistics at every block and step (``hooks.ChannelStats``,
+* the image stream's channel statistics at every block and step (``channel_stats.ChannelStats``,
   pooled over images as sums, counts and maxima: ``PooledStats``), from which the merge
   writes the massive table (``ChannelStats.ratio_table``: top channels and ratios per block);
 * the critical claim's per-image rows: ``claims.critical.probe`` on the clean image and with
@@ -48,9 +48,10 @@ import numpy as np
 import torch
 
 from .calibration import Calibration, calibration_seeds, evaluation_seeds
+from .channel_stats import ChannelStats
 from .checks import check_int
 from .claims import critical as C
-from .hooks import CaptureSpec, ChannelStats
+from .specs import CaptureSpec
 
 __all__ = ["SweepConfig", "PooledStats", "sweep", "merge", "probe_result", "chunk_path", "add_parsers", "run_cli"]
 

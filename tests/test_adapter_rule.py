@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import massact  # noqa: E402
 from massact.adapters import BlockList, adapter_for, enumerate_blocks, register, supported, unregister  # noqa: E402
-from massact.hooks import BatchLayout, CaptureSpec, EditSpec, Tracer  # noqa: E402
+from massact.hooks import Tracer  # noqa: E402
+from massact.specs import BatchLayout, CaptureSpec, EditSpec  # noqa: E402
 from tiny_models import CASES_BY_NAME, WIDTH, _grid_ids, hooks_installed  # noqa: E402
 
 CHANNELS = (0, 5, 17)

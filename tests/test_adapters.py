@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import massact  # noqa: E402
 from massact.adapters import ADAPTERS, adapter_for, block_names, enumerate_blocks, supported_classes  # noqa: E402
-from massact.hooks import STATISTICS, BatchLayout, CaptureSpec, EditSpec, Tracer  # noqa: E402
+from massact.channel_stats import STATISTICS  # noqa: E402
+from massact.hooks import Tracer  # noqa: E402
+from massact.specs import BatchLayout, CaptureSpec, EditSpec  # noqa: E402
 from tiny_models import hooks_installed
 from tiny_models import CASES, CASES_BY_NAME  # noqa: E402
 

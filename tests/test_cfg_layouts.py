@@ -18,7 +18,8 @@ import transformers  # noqa: E402,F401  (the test extra requires transformers>=5
 
 import massact  # noqa: E402
 from massact import testing  # noqa: E402
-from massact.hooks import BatchLayout, CaptureSpec, EditSpec, Tracer  # noqa: E402
+from massact.hooks import Tracer  # noqa: E402
+from massact.specs import BatchLayout, CaptureSpec, EditSpec  # noqa: E402
 from tiny_models import hooks_installed
 
 

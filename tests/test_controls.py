@@ -17,7 +17,8 @@ import massact.claims.critical as C
 from massact import stats
 from massact.generation import generate
 from tiny_models import apply_edit
-from massact.hooks import CaptureSpec, ChannelStats, EditSpec
+from massact.channel_stats import ChannelStats
+from massact.specs import CaptureSpec, EditSpec
 from massact.ranking import ENERGY_TOLERANCE, channel_set, energy_matched, token_energy_share
 from massact.selection import Selection
 from massact.toy import world

@@ -14,8 +14,8 @@ import torch
 import massact
 import massact.claims.critical as C
 from massact import readings
+from massact.channel_stats import ChannelStats
 from massact.generation import generate as real_generate
-from massact.hooks import ChannelStats
 from tiny_models import hooks_installed
 from massact.toy import world
 

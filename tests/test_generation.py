@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import massact
-from massact.hooks import CaptureSpec
+from massact.specs import CaptureSpec
 from tiny_models import hooks_installed
 from massact.toy import world
 

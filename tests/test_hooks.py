@@ -9,7 +9,9 @@ import pytest
 import torch
 
 import massact
-from massact.hooks import STATISTICS, CaptureSpec, ChannelStats, EditSpec, Tracer
+from massact.channel_stats import STATISTICS, ChannelStats
+from massact.hooks import Tracer
+from massact.specs import CaptureSpec, EditSpec
 from tiny_models import apply_edit, hooks_installed
 
 
@@ -50,7 +52,7 @@ def test_chunked_statistics_equal_the_float32_copy_formulas(dtype):
     """_StreamStats reads STATS_CHUNK_TOKENS tokens at a time (no float32 copy of the whole
     output); its sums equal those of one float32 copy to float32 rounding: relative 1e-6 of
     the sums of |x| (the scale of every sum here), the maximum exactly."""
-    from massact.hooks import STATS_CHUNK_TOKENS, _StreamStats
+    from massact.channel_stats import STATS_CHUNK_TOKENS, _StreamStats
 
     g = torch.Generator("cpu").manual_seed(0)
     x = (torch.randn(2, 2 * STATS_CHUNK_TOKENS + 37, 48, generator=g) * 3).to(dtype)

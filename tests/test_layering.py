@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "massact"
 
-CORE = {"adapters", "checks", "hooks", "selection", "calibration", "generation", "ranking", "clustering", "metrics",
-        "models", "world", "stats", "flow"}
+CORE = {"adapters", "checks", "specs", "channel_stats", "hooks", "selection", "calibration", "generation", "ranking",
+        "clustering", "metrics", "models", "world", "stats", "flow"}
 FACES = {"report", "plots", "widgets", "exercises", "presets", "install", "cli", "sweep"}
 #: the area of a module (its first name under massact) -> its layer
 LAYER = {**{m: "core" for m in CORE}, **{m: "faces" for m in FACES}, "toy": "toy", "testing": "fixtures",

@@ -6,8 +6,9 @@ import warnings
 import pytest
 import torch
 
-from massact.hooks import (FP16_MAX, SATURATION_LEVEL, BatchLayout, CaptureSpec, ChannelStats, Saturation,
-                           SaturationWarning, Tracer)
+from massact.channel_stats import FP16_MAX, SATURATION_LEVEL, ChannelStats, Saturation, SaturationWarning
+from massact.hooks import Tracer
+from massact.specs import BatchLayout, CaptureSpec
 from tiny_models import build_flux, flux_inputs
 
 PLANTED = 1.0e5  # above fp16's largest value, 65,504

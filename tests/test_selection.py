@@ -13,7 +13,8 @@ import torch
 
 import massact
 from massact import calibration, generation, hooks, selection
-from massact.hooks import CaptureSpec, EditSpec, Tracer
+from massact.hooks import Tracer
+from massact.specs import CaptureSpec, EditSpec
 from tiny_models import hooks_installed
 from massact.ranking import channel_set
 from massact.selection import (STEP_RANGES, Selection, blocks_label, resolve_blocks, resolve_steps, span_label,

@@ -19,9 +19,10 @@ import torch
 
 from massact import stats as ST
 from massact import sweep as S
+from massact.channel_stats import ChannelStats
 from massact.claims import critical as C
 from massact.generation import generate
-from massact.hooks import CaptureSpec, ChannelStats
+from massact.specs import CaptureSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = dict(num_prompts=4, num_seeds=1, chunk_size=1, k=2, num_calibration=2, draws=1, num_steps=2)

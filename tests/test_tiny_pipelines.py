@@ -15,8 +15,8 @@ import torch
 
 import diffusers
 import massact
-from massact.hooks import CaptureSpec, EditSpec
 from massact.models import PipelineModel
+from massact.specs import CaptureSpec, EditSpec
 
 import transformers  # noqa: E402,F401  (the test extra requires transformers>=5: missing, this module fails)
 

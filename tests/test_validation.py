@@ -17,7 +17,8 @@ import torch
 
 import massact
 from massact.checks import WrongType
-from massact.hooks import CaptureSpec, EditSpec, Tracer
+from massact.hooks import Tracer
+from massact.specs import CaptureSpec, EditSpec
 from tiny_models import hooks_installed
 from massact.ranking import agreement, channel_set
 from massact.selection import Selection, resolve_blocks, resolve_steps

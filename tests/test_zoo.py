@@ -22,7 +22,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 
 from massact.adapters import ADAPTERS, enumerate_blocks  # noqa: E402
-from massact.hooks import BatchLayout, CaptureSpec, EditSpec, Tracer  # noqa: E402
+from massact.hooks import Tracer  # noqa: E402
+from massact.specs import BatchLayout, CaptureSpec, EditSpec  # noqa: E402
 from tiny_models import hooks_installed  # noqa: E402
 
 ZOO_MODULES = ("zoo_flux_like", "zoo_cross_attn", "zoo_joint", "zoo_packed", "zoo_edit_video")

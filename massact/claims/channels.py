@@ -24,7 +24,7 @@ import torch
 
 from ..checks import check_int
 from ..generation import generate
-from ..hooks import CaptureSpec
+from ..specs import CaptureSpec
 
 #: the parts of a channel's mean square, in order
 SOURCES = ("offset", "step", "prompt", "seed", "token", "interaction")

@@ -65,11 +65,12 @@ import torch
 
 from .. import calibration as _calibration
 from ..calibration import Calibration, check_separation
+from ..channel_stats import ChannelStats
 from ..checks import is_int as _is_int
 from ..generation import generate, normalise_seeds
-from ..hooks import CaptureSpec, ChannelStats, EditSpec
 from ..metrics import Metrics
 from ..ranking import ALL_ARMS, channel_set
+from ..specs import CaptureSpec, EditSpec
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from ..selection import ARMS, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
 from ..world import world_of

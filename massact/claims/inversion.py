@@ -33,9 +33,9 @@ import torch
 from ..checks import check_int, is_int
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
-from ..hooks import CaptureSpec
 from ..models import require_sampler
 from ..ranking import channel_set
+from ..specs import CaptureSpec
 from .transport import DEFAULT_MASK_K, TransportSpec, _ci, _estimate_of
 
 

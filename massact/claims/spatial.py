@@ -43,9 +43,9 @@ import torch
 from ..clustering import batch_iou, check_args, grid_ceiling_iou, kmeans, normalise, polarity_masks, upsample_mask
 from .. import calibration as _calibration
 from ..generation import generate
-from ..hooks import CaptureSpec
 from ..ranking import ARMS, channel_set
 from ..selection import resolve_blocks, resolve_steps
+from ..specs import CaptureSpec
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows
 

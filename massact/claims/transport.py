@@ -61,11 +61,11 @@ import torch
 from ..checks import WrongType, check_choice, check_finite, check_index, check_int, check_seeds
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
-from ..hooks import CaptureSpec, EditSpec
 from ..flow import lerp_conditioning
 from ..models import require_sampler
 from ..ranking import ARMS, channel_set  # noqa: F401  (T.ARMS: the arms a TransportSpec takes)
 from ..selection import Selection, span_label
+from ..specs import CaptureSpec, EditSpec
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows
 

@@ -21,7 +21,7 @@ import torch
 
 from ..calibration import calibrate, calibration_seeds, evaluation_seeds
 from ..generation import generate
-from ..hooks import CaptureSpec
+from ..specs import CaptureSpec
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..hooks import EditSpec
 from ..ranking import channel_set
 from ..selection import Selection
+from ..specs import EditSpec
 from .common import (Exercise, calibration_score, call_learner, default_seeds, failed, images, passed,
                      world_prompts)
 

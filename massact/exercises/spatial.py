@@ -8,7 +8,7 @@ import torch
 
 from ..clustering import cluster_tokens, iou, kmeans, normalised_tokens, polarity_masks
 from ..generation import generate
-from ..hooks import CaptureSpec
+from ..specs import CaptureSpec
 from .common import Exercise, cached, call_learner, default_seeds, failed, passed, world_prompts
 
 EXERCISE = Exercise(

@@ -5,8 +5,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from ..hooks import EditSpec
 from ..ranking import channel_set
+from ..specs import EditSpec
 from .common import (Exercise, calibration_score, call_learner, crashed, failed, images, not_written, passed,
                      unanswered)
 

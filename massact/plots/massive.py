@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from ..hooks import ChannelStats
+from ..channel_stats import ChannelStats
 
 
 def over_steps(stats: ChannelStats, block: int, channels, stat: str = "absmean") -> go.Figure:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..hooks import MASSIVE_SET_RATIOS
+from ..channel_stats import MASSIVE_SET_RATIOS
 
 
 def massive_set(rows: list[dict]) -> str:
-    """How many channels per block are massive under the rule of ``hooks.MASSIVE_SET_RATIOS``.
+    """How many channels per block are massive under the rule of ``channel_stats.MASSIVE_SET_RATIOS``.
 
     Args:
         rows: ``ChannelStats.ratio_table()`` rows.

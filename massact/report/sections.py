@@ -25,13 +25,13 @@ from ..claims import spatial as S
 from ..claims import transport as T
 from ..claims import use_cases as U
 from ..generation import generate
-from ..hooks import CaptureSpec
 from ..plots import block_ratios, channel_profile, image_data_uri
 from ..plots.massive import step_profile_figure
 from ..plots.critical import control_intervals_figure, dose_response_figure, early_late_figure
 from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
 from ..plots.transport import adoption_bars, method_lines
 from ..ranking import ARMS, ENERGY_TOLERANCE, energy_match_ceiling
+from ..specs import CaptureSpec
 from ..stats import bootstrap_mean
 from .context import ReportContext, Section, calibration_stats
 

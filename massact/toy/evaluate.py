@@ -21,7 +21,7 @@ import time
 import torch
 
 from ..generation import generate
-from ..hooks import CaptureSpec
+from ..specs import CaptureSpec
 from . import world
 from .metrics import ToyMetrics
 from .pipeline import ToyModel

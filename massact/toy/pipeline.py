@@ -14,8 +14,8 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..hooks import BatchLayout
 from ..models import MassactModel
+from ..specs import BatchLayout
 from . import model as _model
 from .model import ToyDiT, WEIGHTS_DIR, load_weights, pack, unpack
 from .world_api import ToyWorld

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipywidgets as W
 
+from ..channel_stats import STATISTICS
 from ..generation import generate
-from ..hooks import STATISTICS, CaptureSpec
 from ..plots.common import channel_profile
+from ..specs import CaptureSpec
 from .base import Explorer
 
 
