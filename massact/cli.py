@@ -5,6 +5,8 @@ import argparse
 import os
 import sys
 
+from .loading import DTYPES as LOAD_DTYPES
+
 
 def read_prompts(path: str) -> list[str]:
     """The prompts of a text file, one per non-empty line.
@@ -22,7 +24,8 @@ def read_prompts(path: str) -> list[str]:
     return prompts
 
 
-DTYPES = ("float32", "bfloat16", "float16")
+#: ``--dtype``'s choices: ``massact.load``'s dtypes by name
+DTYPES = tuple(str(d).removeprefix("torch.") for d in LOAD_DTYPES)
 
 
 def load_mask_fn(spec: str):
@@ -48,55 +51,27 @@ def load_mask_fn(spec: str):
 
 
 def model_from_args(a):
-    """The model a ``reproduce`` command line names, configured by its options.
+    """The model a ``reproduce`` command line names: its options as ``massact.load`` arguments.
 
-    ``--model`` takes "toy" or "toy-256", a tiny pipeline ("tiny-flux", ...), a preset key or label
-    (``massact.presets``: its steps, guidance and resolution become the defaults), a hub id or
-    a local directory. Options left out keep the preset's (or the model's) defaults.
+    ``--model`` is ``load``'s name ("toy", a tiny pipeline, a preset key or label, a hub id or a
+    local directory); ``--dtype`` becomes a ``torch.dtype``, ``--offload`` ``offload="model"``,
+    ``--width`` defaults to ``--height``. Options left out are not passed, so the preset's (or the
+    model's) defaults hold. ``load`` checks them all.
 
+    Args:
+        a: the parsed ``reproduce`` arguments (model, device, dtype, height, width, num_steps, guidance, offload).
+    Returns:
+        the loaded model.
     Raises:
-        ValueError for options the model cannot take (e.g. an image size for the toy).
+        ValueError (from ``massact.load``) for options the model cannot take (e.g. an image size for the toy).
     """
     import torch
 
-    from .checks import check_finite, check_int
-    from .loading import load, toy_names
-    from .presets import PRESETS, get_preset
+    from .loading import load
 
-    name, defaults = a.model, {}
-    try:
-        preset = get_preset(a.model)
-    except ValueError:
-        preset = None
-    if preset is not None:
-        name = preset.hub_id
-        defaults = dict(num_steps=preset.num_steps, guidance=preset.guidance, height_px=preset.resolution)
-    num_steps = None if a.num_steps is None else check_int("--num-steps", a.num_steps, 1, 1000, what="sampler steps")
-    guidance = None if a.guidance is None else check_finite("--guidance", a.guidance, 0.0, 100.0, what="a guidance scale")
-    for what, v in (("--height", a.height), ("--width", a.width)):
-        if v is not None:
-            check_int(what, v, 16, 8192, what="pixels")
-    dtype = None if a.dtype is None else getattr(torch, a.dtype)
-    if name in toy_names():
-        bad = [o for o, v in (("--height", a.height), ("--width", a.width), ("--offload", a.offload or None))
-               if v is not None]
-        if bad:
-            raise ValueError(f"the toy model draws 32x32 images on its own sampler: {', '.join(bad)} do not apply "
-                             f"(they configure real pipelines: {', '.join(PRESETS)}, hub ids, local directories)")
-        model = load(name, device=a.device, dtype=dtype)
-        if num_steps is not None:
-            model.default_steps = num_steps
-        if guidance is not None:
-            model.default_guidance = guidance
-        return model
-    options = {k: v for k, v in dict(height_px=a.height or defaults.get("height_px"),
-                                     width_px=a.width or a.height or defaults.get("height_px"),
-                                     num_steps=num_steps or defaults.get("num_steps"),
-                                     guidance=guidance if guidance is not None else defaults.get("guidance")).items()
-               if v is not None}
-    if a.offload:
-        options["cpu_offload"] = True
-    return load(name, device=a.device, dtype=dtype, **options)
+    options = dict(height_px=a.height, width_px=a.width or a.height, num_steps=a.num_steps, guidance=a.guidance)
+    return load(a.model, device=a.device, dtype=None if a.dtype is None else getattr(torch, a.dtype),
+                offload="model" if a.offload else "none", **{k: v for k, v in options.items() if v is not None})
 
 
 def main(argv=None) -> int:
@@ -171,7 +146,8 @@ def main(argv=None) -> int:
                         only=a.only.split(",") if a.only else None,
                         size="quick" if a.quick else "full" if a.full else "standard",
                         progress=not os.environ.get("CI"), metrics_options=metrics_options)
-    except (ValueError, OSError) as exc:  # bad options, or weights that are not there (no hub, no folder)
+    except (ValueError, OSError, ImportError) as exc:  # bad options, weights that are not there (no hub, no
+        # folder), or packages a checkpoint needs
         print(f"massact: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {a.out}/index.html and {a.out}/results.json ({res['meta']['seconds']:.0f} s)")

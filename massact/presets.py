@@ -6,7 +6,8 @@ chooser's list ("toy" first). Their sizes are not typed in: they come from
 ``massact/data/real_size.json``, written by ``bench/real_size.py``, which builds every
 component at its published shape with random weights (``measured``: instantiated, saved and
 loaded on the machine it names) or counts it on the meta device (``computed``: FLUX.1 and
-Qwen-Image, too large for that machine).
+Qwen-Image, too large for that machine). ``massact.load`` takes a preset's key, label or hub id
+(this table sits in the loading layer, beside ``massact.loading``, below the faces that show it).
 
 ``CARDS`` are the cards a course meets (a free Colab T4, an L4, A100 40/80 GB, H100 80 GB);
 ``advise(preset, card)`` is a pure function (no GPU, no download) that picks:
@@ -336,9 +337,15 @@ class Advice:
         return "\n".join(lines)
 
     def load_kwargs(self) -> dict:
-        """Keyword arguments for ``massact.widgets.chooser.load_preset``."""
-        return dict(dtype=self.dtype, offload=self.offload, quantize=self.quantize, resolution=self.resolution,
-                    num_steps=self.num_steps, guidance=self.guidance)
+        """Keyword arguments for ``massact.load(advice.preset.key, **advice.load_kwargs())``.
+
+        Returns:
+            device ("cuda": the card), dtype (a ``torch.dtype``), offload, quantize, height_px and
+            width_px (the advised resolution), num_steps and guidance.
+        """
+        return dict(device="cuda", dtype=self.torch_dtype, offload=self.offload, quantize=self.quantize,
+                    height_px=self.resolution, width_px=self.resolution, num_steps=self.num_steps,
+                    guidance=self.guidance)
 
 
 def _round_s(seconds: float) -> str:
@@ -430,7 +437,7 @@ def advise(preset, card) -> Advice:
           (``gpu_info()`` reads one from this machine).
     Returns:
         an ``Advice`` (``.text()`` for a person, ``.summary()`` for a table cell,
-        ``.load_kwargs()`` for ``load_preset``).
+        ``.load_kwargs()`` for ``massact.load``).
     Raises:
         ValueError for an unknown preset or card key; TypeError for a card of another type.
     """
@@ -444,7 +451,7 @@ def advise(preset, card) -> Advice:
     if p.small_resolution and (card.mem_gb < 20 or offload == "sequential"):
         resolution = p.small_resolution
         notes.append(f"{resolution} px instead of the checkpoint's {p.resolution} px, to keep a run short on this "
-                     "card (pass resolution= to load_preset to change it)")
+                     "card (pass height_px= and width_px= to massact.load to change it)")
     seconds = None
     if card.tflops16 and fits:
         fam = p.sizes

@@ -55,7 +55,7 @@ IMPORT_TO_DIST = {
 OPTIONAL_IMPORTS = {
     "transformers": "CLIP score of RealMetrics (the `clip` extra) and real checkpoints' text encoders",
     "pandas": "ProbeResult.to_pandas (plain dicts otherwise)",
-    "accelerate": "CPU offload of real checkpoints on a GPU (widgets.chooser.load_preset)",
+    "accelerate": "CPU offload of real checkpoints on a GPU (massact.load(..., offload=...))",
     "google": "google.colab, only inside Colab",
     "tokenizers": "the tiny pipelines' tokenizers (massact.testing), installed with transformers",
 }

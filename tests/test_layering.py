@@ -16,7 +16,8 @@ The rules (docs/architecture.md):
 * claims never import a face, the readings, the toy, loading or the package root (the last
   two import the toy);
 * readings never import a face, the toy, loading or the package root;
-* loading (above the core and the toy) never imports claims, readings or faces;
+* loading (``loading`` and ``presets``, above the core and the toy) never imports claims, readings or
+  faces;
 * no face imports the toy (only the toy wing and loading name it);
 * every module belongs to a layer, and no import is hidden from the graph (``import_module``
   with a computed name).
@@ -33,10 +34,13 @@ PACKAGE = "massact"
 
 CORE = {"adapters", "checks", "specs", "channel_stats", "hooks", "selection", "calibration", "generation", "ranking",
         "clustering", "metrics", "models", "world", "stats", "flow"}
-FACES = {"report", "plots", "widgets", "exercises", "presets", "install", "cli", "sweep"}
+FACES = {"report", "plots", "widgets", "exercises", "install", "cli", "sweep"}
+#: the loading layer: ``load`` and the table of real checkpoints it knows by name
+LOADING = {"loading", "presets"}
 #: the area of a module (its first name under massact) -> its layer
-LAYER = {**{m: "core" for m in CORE}, **{m: "faces" for m in FACES}, "toy": "toy", "testing": "fixtures",
-         "loading": "loading", "claims": "claims", "readings": "readings", "__main__": "entry", "": "entry"}
+LAYER = {**{m: "core" for m in CORE}, **{m: "faces" for m in FACES}, **{m: "loading" for m in LOADING},
+         "toy": "toy", "testing": "fixtures", "claims": "claims", "readings": "readings", "__main__": "entry",
+         "": "entry"}
 #: importer layer -> (layers it may not import, why)
 FORBIDDEN = {
     "core": ({"toy", "fixtures", "loading", "claims", "readings", "faces", "entry"},

@@ -1,7 +1,8 @@
-"""Real-model presets, the per-card advice and the notebook's model chooser.
+"""Real-model presets, the per-card advice, ``massact.load`` of a preset and the notebook's model chooser.
 
-Nothing here downloads or needs a GPU: ``advise`` is a pure function and the chooser is
-built from a ``presets.Card`` and a fake loader. (The Colab installer: test_environment.)"""
+Nothing here downloads or needs a GPU: ``advise`` is a pure function, ``massact.load`` of a
+preset is run with ``from_pretrained`` replaced by a tiny pipeline, and the chooser is built
+from a ``presets.Card`` and a fake loader. (The Colab installer: test_environment.)"""
 from __future__ import annotations
 
 import ast
@@ -13,7 +14,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+import massact
+from massact import loading
 from massact import presets as P
+from massact import testing
 from massact.adapters import ADAPTERS
 from massact.widgets import chooser as C
 from massact.models import PIXELS_PER_TOKEN
@@ -165,19 +169,87 @@ def test_gated_presets_say_so():
 
 def test_load_kwargs_match_advice():
     a = P.advise("pixart-sigma", T4)
-    assert a.load_kwargs() == dict(dtype="float16", offload=a.offload, quantize="none", resolution=a.resolution,
-                                   num_steps=20, guidance=4.5)
+    assert a.load_kwargs() == dict(device="cuda", dtype=torch.float16, offload=a.offload, quantize="none",
+                                   height_px=a.resolution, width_px=a.resolution, num_steps=20, guidance=4.5)
     assert a.torch_dtype is torch.float16
 
 
 def test_nf4_quantises_the_transformer_and_the_largest_text_encoder():
-    cfg = C.nf4_config("flux1-schnell", torch.bfloat16)
+    cfg = loading.nf4_config("flux1-schnell", torch.bfloat16)
     assert list(cfg.components_to_quantize) == ["transformer", "text_encoder_2"]  # T5-XXL is FLUX's second
     assert cfg.quant_kwargs["bnb_4bit_quant_type"] == "nf4"
-    assert list(C.nf4_config("sd3.5-medium", torch.float16).components_to_quantize) == ["transformer",
-                                                                                        "text_encoder_3"]
-    with pytest.raises(ValueError, match="none or nf4"):
-        C.load_preset("flux1-schnell", quantize="int8")
+    assert list(loading.nf4_config("sd3.5-medium", torch.float16).components_to_quantize) == ["transformer",
+                                                                                              "text_encoder_3"]
+    with pytest.raises(ValueError, match=r"unknown quantize 'int8'; choose one of \('none', 'nf4'\)"):
+        massact.load("flux1-schnell", quantize="int8")
+
+
+# -- massact.load of a preset (from_pretrained replaced: no download) -------------------------------
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """``DiffusionPipeline.from_pretrained`` gives a tiny FLUX.1 pipeline and records its arguments;
+    the offload calls are recorded too. Returns the list of calls."""
+    import diffusers
+
+    calls = []
+    pipe_class = type(testing.tiny_pipeline("flux"))
+
+    def from_pretrained(name, **kwargs):
+        calls.append(("from_pretrained", name, kwargs))
+        return testing.tiny_pipeline("flux")
+
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", staticmethod(from_pretrained))
+    for how in ("model", "sequential"):
+        monkeypatch.setattr(pipe_class, f"enable_{how}_cpu_offload",
+                            lambda self, device=None, how=how: calls.append((how, device)))
+    monkeypatch.setattr(pipe_class, "to", lambda self, *a, **k: calls.append(("to", a, k)) or self)
+    return calls
+
+
+@pytest.mark.parametrize("name", ["flux1-dev", "FLUX.1-dev", "black-forest-labs/FLUX.1-dev", P.PRESETS["flux1-dev"]])
+def test_load_turns_a_preset_into_its_checkpoint_and_defaults(name, fake_hub):
+    model = massact.load(name)
+    assert fake_hub[0][:2] == ("from_pretrained", "black-forest-labs/FLUX.1-dev")
+    assert fake_hub[0][2]["dtype"] is torch.bfloat16 and fake_hub[1] == ("to", ("cpu",), {})
+    assert model.name == "black-forest-labs/FLUX.1-dev" and model.world.name == "scenes"
+    assert (model.height_px, model.width_px, model.default_steps, model.default_guidance) == (1024, 1024, 28, 3.5)
+    # options override the preset's defaults
+    fake_hub.clear()
+    model = massact.load("flux1-dev", height_px=512, num_steps=2, guidance=0.0, dtype=torch.float16)
+    assert (model.height_px, model.width_px, model.default_steps, model.default_guidance) == (512, 1024, 2, 0.0)
+    assert fake_hub[0][2]["dtype"] is torch.float16
+
+
+def test_load_places_a_preset_as_told(fake_hub, monkeypatch):
+    massact.load("sana1.5-1.6b", device="cuda")  # accelerate is installed: straight onto the GPU
+    assert fake_hub[0][2]["device_map"] == "cuda" and len(fake_hub) == 1  # never moved afterwards
+    for how in ("model", "sequential"):
+        fake_hub.clear()
+        massact.load("sana1.5-1.6b", device="cuda:1", offload=how)
+        assert "device_map" not in fake_hub[0][2] and fake_hub[1:] == [(how, "cuda:1")]
+    fake_hub.clear()
+    spec = loading.importlib.util.find_spec
+    monkeypatch.setattr(loading.importlib.util, "find_spec", lambda m: object() if m == "bitsandbytes" else spec(m))
+    massact.load("flux1-schnell", device="cuda", quantize="nf4")
+    config = fake_hub[0][2]["quantization_config"]
+    assert list(config.components_to_quantize) == ["transformer", "text_encoder_2"]
+    assert config.quant_kwargs["bnb_4bit_compute_dtype"] is torch.bfloat16
+
+
+def test_load_of_a_checkpoint_says_what_is_missing(fake_hub, monkeypatch):
+    import diffusers
+
+    spec = loading.importlib.util.find_spec
+    monkeypatch.setattr(loading.importlib.util, "find_spec",
+                        lambda m: None if m in ("accelerate", "bitsandbytes") else spec(m))
+    with pytest.raises(ImportError, match="FLUX.1-schnell needs accelerate, bitsandbytes: pip install accelerate "
+                                          "bitsandbytes"):
+        massact.load("flux1-schnell", device="cuda", offload="model", quantize="nf4")
+    monkeypatch.setattr(diffusers, "__version__", "0.36.1")
+    with pytest.raises(ImportError, match=r"FLUX.2-klein 4B needs diffusers >= 0.37 \(installed: 0.36.1\)"):
+        massact.load("flux2-klein-4b")
+    massact.load("flux1-schnell")  # diffusers before 0.40 reads the dtype as torch_dtype
+    assert fake_hub[-2][2]["torch_dtype"] is torch.bfloat16 and "dtype" not in fake_hub[-2][2]
 
 
 # -- the notebook's first cell ---------------------------------------------------------------------
@@ -199,9 +271,9 @@ def test_chooser_on_this_cpu(gpu, model, capsys):
 def test_chooser_with_a_gpu_shows_the_presets_and_never_blocks(model, capsys):
     loaded = []
 
-    def fake_loader(preset, **kwargs):  # no download
-        loaded.append((preset.key, kwargs))
-        return SimpleNamespace(name=preset.label)
+    def fake_loader(name, **kwargs):  # no download
+        loaded.append((name, kwargs))
+        return SimpleNamespace(name=P.get_preset(name).label)
 
     gpu = P.CARDS["t4"]
     ch = C.ModelChooser.for_this_machine(default="sana1.5-1.6b", gpu=gpu, display=False, toy=model)
@@ -236,9 +308,36 @@ def test_chooser_with_a_gpu_shows_the_presets_and_never_blocks(model, capsys):
     assert C.ModelChooser(gpu, default="toy", toy=model).choice == "toy"
 
 
-def test_load_preset_refuses_bad_offload_before_downloading():
-    with pytest.raises(ValueError, match="none, model or sequential"):
-        C.load_preset("sana1.5-1.6b", offload="disk")
+def test_load_refuses_bad_options_before_downloading(monkeypatch):
+    import diffusers
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("from_pretrained called although an option was bad")
+
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", staticmethod(no_download))
+    with pytest.raises(ValueError, match=r"unknown offload 'disk'; choose one of \('none', 'model', 'sequential'\)"):
+        massact.load("sana1.5-1.6b", offload="disk")
+    with pytest.raises(ValueError, match="offload='model' moves the weights between the CPU and a GPU"):
+        massact.load("sana1.5-1.6b", offload="model")  # the default device is the CPU
+    with pytest.raises(ValueError, match="quantize='nf4' loads 4-bit weights with bitsandbytes, CUDA only"):
+        massact.load("sana1.5-1.6b", quantize="nf4", device="cpu")
+    with pytest.raises(ValueError, match="is not a preset"):
+        massact.load("some/hub-id", quantize="nf4", device="cuda")
+    with pytest.raises(ValueError, match="dtype must be one of torch.float32, torch.bfloat16, torch.float16"):
+        massact.load("sana1.5-1.6b", dtype="bfloat16")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        massact.load("sana1.5-1.6b", device="gpu")
+    with pytest.raises(ValueError, match=r"num_steps 0 out of range: num_steps must be .*1"):
+        massact.load("sana1.5-1.6b", num_steps=0)
+    with pytest.raises(ValueError, match="guidance"):
+        massact.load("sana1.5-1.6b", guidance=float("nan"))
+    with pytest.raises(ValueError, match="height_px 8 out of range"):
+        massact.load("sana1.5-1.6b", height_px=8)
+    with pytest.raises(TypeError, match="pretrained_kwargs must map"):
+        massact.load("sana1.5-1.6b", pretrained_kwargs={1: 2})
+    with pytest.raises(TypeError, match=r"takes device, dtype, offload, quantize, pretrained_kwargs, name, "
+                                        r".*not \['cpu_offload'\]"):
+        massact.load("sana1.5-1.6b", cpu_offload=True)
 
 
 def test_presets_module_imports_only_the_standard_library():

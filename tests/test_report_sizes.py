@@ -147,31 +147,39 @@ def _args(**kw):
 def test_cli_configures_the_toy_and_refuses_pipeline_only_options():
     m = cli.model_from_args(_args(num_steps=6, guidance=1.5))
     assert m.default_steps == 6 and m.default_guidance == 1.5
-    with pytest.raises(ValueError, match="--height"):
+    with pytest.raises(ValueError, match="the toy model draws 32x32 images .*: height_px, width_px do not apply"):
         cli.model_from_args(_args(height=512))
+    with pytest.raises(ValueError, match="offload does not apply"):
+        cli.model_from_args(_args(offload=True))
     with pytest.raises(ValueError, match="num_steps|--num-steps"):
         cli.model_from_args(_args(num_steps=0))
     with pytest.raises(ValueError, match="guidance"):
         cli.model_from_args(_args(guidance=float("nan")))
 
 
-def test_cli_turns_a_preset_into_its_hub_id_and_defaults(monkeypatch):
+def test_cli_passes_its_options_to_load(monkeypatch):
+    """The command line only parses: the name, its options as load's arguments (load adds a preset's defaults)."""
     seen = {}
 
-    def fake_load(name, device="cpu", dtype=None, **options):
-        seen.update(name=name, device=device, dtype=dtype, **options)
+    def fake_load(name, **options):
+        seen.update(name=name, **options)
         return "model"
 
     monkeypatch.setattr(massact.loading, "load", fake_load)
-    assert cli.model_from_args(_args(model="flux1-dev", dtype="bfloat16", offload=True)) == "model"
-    assert seen == dict(name="black-forest-labs/FLUX.1-dev", device="cpu", dtype=torch.bfloat16, height_px=1024,
-                        width_px=1024, num_steps=28, guidance=3.5, cpu_offload=True)
+    assert cli.model_from_args(_args(model="flux1-dev", device="cuda", dtype="bfloat16", offload=True)) == "model"
+    assert seen == dict(name="flux1-dev", device="cuda", dtype=torch.bfloat16, offload="model")
     seen.clear()
     cli.model_from_args(_args(model="FLUX.1-schnell", height=512, num_steps=2, guidance=0.0))
-    assert (seen["height_px"], seen["width_px"], seen["num_steps"], seen["guidance"]) == (512, 512, 2, 0.0)
+    assert seen == dict(name="FLUX.1-schnell", device="cpu", dtype=None, offload="none", height_px=512, width_px=512,
+                        num_steps=2, guidance=0.0)
     seen.clear()
-    cli.model_from_args(_args(model="some/hub-id"))  # not a preset: no defaults added
-    assert seen == dict(name="some/hub-id", device="cpu", dtype=None)
+    cli.model_from_args(_args(model="some/hub-id", width=256))
+    assert seen == dict(name="some/hub-id", device="cpu", dtype=None, offload="none", width_px=256)
+
+
+def test_cli_errors_come_from_load(capsys):
+    assert cli.main(["reproduce", "--model", "flux1-dev", "--offload"]) == 2  # --device is cpu
+    assert "offload='model' moves the weights between the CPU and a GPU" in capsys.readouterr().err
 
 
 def test_cli_mask_fn_and_missing_weights_are_clear(tmp_path, capsys, monkeypatch):

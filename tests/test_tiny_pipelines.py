@@ -310,6 +310,22 @@ def test_load_reuses_the_saved_folder(tmp_path, monkeypatch):
     assert testing.tiny_pipeline_dir("sd3", seed=1) != first
 
 
+def test_load_a_local_checkpoint_folder(tmp_path, monkeypatch):
+    """A saved tiny pipeline read as any checkpoint folder: from_pretrained with load's dtype, no download."""
+    monkeypatch.setenv("MASSACT_CACHE", str(tmp_path))
+    folder = str(testing.tiny_pipeline_dir("flux"))
+    ref = massact.load("tiny-flux")
+    model = massact.load(folder, dtype=torch.float32, height_px=SIZE, num_steps=testing.TINY_NUM_STEPS)
+    assert model.name == folder and (model.height_px, model.width_px) == (SIZE, SIZE)
+    a, b = ref.transformer.state_dict(), model.transformer.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(massact.generate(model, [PROMPT], seeds=3, guidance=ref.default_guidance).images,
+                       massact.generate(ref, [PROMPT], seeds=3).images)
+    assert next(massact.load(folder).transformer.parameters()).dtype == torch.bfloat16  # a checkpoint's default
+    with pytest.raises(ValueError, match=r"device does not apply \(a loaded pipeline stays where it is"):
+        massact.load(ref.pipe, device="cuda")
+
+
 def test_cache_is_outside_the_repository(monkeypatch, tmp_path):
     monkeypatch.delenv("MASSACT_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

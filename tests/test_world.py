@@ -211,7 +211,25 @@ def test_load_toy_works_and_models_py_never_pulls_the_toy_in():
 
 
 def test_load_refuses_what_it_cannot_load():
-    with pytest.raises(TypeError, match="device, dtype and checkpoint"):
+    with pytest.raises(TypeError, match=r"load\('toy'\) takes device, dtype, checkpoint, num_steps, guidance, "
+                                        r"not \['height'\]"):
         massact.load("toy", height=64)
     with pytest.raises(ValueError, match="cannot load 3"):
         massact.load(3)
+    with pytest.raises(ValueError, match="cannot load 'flux3'.*presets: flux1-schnell"):
+        massact.load("flux3")
+    # each option where it applies, refused elsewhere with the reason
+    for options in (dict(height_px=64), dict(offload="model", device="cuda"), dict(quantize="nf4")):
+        with pytest.raises(ValueError, match=f"the toy model draws 32x32 images .*: {next(iter(options))}"):
+            massact.load("toy", **options)
+    with pytest.raises(ValueError, match=r"load\('tiny-flux'\): offload does not apply \(.*configure checkpoints"):
+        massact.load("tiny-flux", offload="model", device="cuda")
+    with pytest.raises(ValueError, match=r"checkpoint does not apply"):
+        massact.load("tiny-flux", checkpoint=1)
+    model = massact.load("toy", num_steps=6, guidance=1.5)
+    assert (model.default_steps, model.default_guidance) == (6, 1.5)
+    with pytest.raises(ValueError, match=r"device, dtype do not apply \(a massact model is returned as it is\)"):
+        massact.load(model, device="cpu", dtype=torch.float32)
+    assert massact.load(model) is model
+    with pytest.raises(ValueError, match=r"num_steps 1001 out of range"):
+        massact.load("toy", num_steps=1001)

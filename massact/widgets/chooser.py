@@ -12,8 +12,9 @@ The first cell of every notebook::
   of ``massact.presets`` (plus "toy") with the preset that fits the card it finds
   preselected (``presets.recommended``), the advice for this card (dtype, memory plan,
   steps, resolution, a rough time, warnings), the plan of every preset on this card, and a
-  **Load** button. Load downloads the checkpoint from the
-  Hugging Face Hub (the user's choice: nothing is fetched before) and wraps it; afterwards
+  **Load** button. Load calls ``massact.load(preset_key, **advice.load_kwargs())``: it downloads
+  the checkpoint from the Hugging Face Hub (the user's choice: nothing is fetched before) and
+  wraps it with the advised dtype, memory plan, resolution, steps and guidance; afterwards
   ``chooser.model`` is the loaded model, and ``chooser.on_load(fn)`` calls ``fn(model)``.
 
 * **With ``MASSACT_MODEL`` set** (``MASSACT_MODEL=tiny-flux``, a preset key or label, a
@@ -27,10 +28,10 @@ The chooser is an object: each call makes its own, and nothing is kept at module
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 from typing import Callable
 
+from ..loading import load
 from ..presets import PRESETS, Advice, Card, advise, get_preset, gpu_info, plan, recommended
 from .display import setup_display
 
@@ -44,8 +45,6 @@ MODEL_ENV = "MASSACT_MODEL"
 
 
 def _load_toy():
-    from ..loading import load
-
     return load("toy")
 
 
@@ -63,105 +62,13 @@ def model_from_environment(device: str | None = None):
     name = os.environ.get(MODEL_ENV, "").strip()
     if not name or name == "toy":
         return None
-    from ..loading import load
-
     try:
-        preset = get_preset(name)
-    except (KeyError, ValueError):
-        preset = None
-    if preset is not None and not name.startswith("tiny-"):
-        import torch
-
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return load_preset(preset, device=device)
-    return load(name)
-
-
-def _version_tuple(v: str) -> tuple[int, ...]:
-    out = []
-    for part in v.split(".")[:3]:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        out.append(int(digits) if digits else 0)
-    return tuple(out)
-
-
-def load_preset(preset, dtype: str = "bfloat16", offload: str = "none", quantize: str = "none",
-                resolution: int | None = None, num_steps: int | None = None, guidance: float | None = None,
-                device: str = "cuda"):
-    """Download (if not cached) a preset's pipeline and wrap it as a massact model.
-
-    Network use is the caller's choice: only the chooser's Load button (or your own call)
-    runs this. ``Advice.load_kwargs()`` gives the arguments ``advise`` recommends.
-
-    Args:
-        preset: a key, label, hub id or ``Preset``.
-        dtype: "bfloat16" or "float16" (or any torch dtype name).
-        offload: "none", "model" (``enable_model_cpu_offload``) or "sequential".
-        quantize: "none" or "nf4" (4-bit weights for the transformer and the largest text
-          encoder, with bitsandbytes on CUDA: a different network numerically).
-        resolution: square image size in pixels (default: the preset's).
-        num_steps: default sampler steps (default: the preset's).
-        guidance: default guidance (default: the preset's).
-        device: where the pipeline goes when it is not offloaded.
-    Returns:
-        a ``PipelineModel``.
-    Raises:
-        ImportError naming the missing packages; ValueError for an unknown offload.
-    """
+        get_preset(name)
+    except ValueError:
+        return load(name)
     import torch
 
-    from ..loading import load
-
-    p = get_preset(preset)
-    if offload not in ("none", "model", "sequential"):
-        raise ValueError(f"unknown offload {offload!r}; choose none, model or sequential")
-    if quantize not in ("none", "nf4"):
-        raise ValueError(f"unknown quantize {quantize!r}; choose none or nf4")
-    missing = [m for m in ("diffusers", "transformers") + (("accelerate",) if offload != "none" else ())
-               + (("bitsandbytes",) if quantize == "nf4" else ()) if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ImportError(f"{p.label} needs {', '.join(missing)}: pip install {' '.join(missing)}")
-    import diffusers
-
-    if _version_tuple(diffusers.__version__) < _version_tuple(p.min_diffusers):
-        raise ImportError(f"{p.label} needs diffusers >= {p.min_diffusers} (installed: {diffusers.__version__}): "
-                          "pip install -U diffusers")
-    torch_dtype = getattr(torch, dtype)
-    kwargs = dict(torch_dtype=torch_dtype)
-    if quantize == "nf4":
-        kwargs["quantization_config"] = nf4_config(p, torch_dtype)
-    if offload == "none" and importlib.util.find_spec("accelerate") is not None:
-        # straight onto the GPU: system RAM never holds the whole pipeline
-        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, device_map=device, **kwargs)
-    elif offload == "none":
-        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, **kwargs)
-        pipe.to(device)
-    else:
-        pipe = diffusers.DiffusionPipeline.from_pretrained(p.hub_id, **kwargs)
-        if offload == "model":
-            pipe.enable_model_cpu_offload()
-        else:
-            pipe.enable_sequential_cpu_offload()
-    res = resolution or p.resolution
-    return load(pipe, name=p.label, height_px=res, width_px=res, num_steps=num_steps or p.num_steps,
-                guidance=p.guidance if guidance is None else guidance)
-
-
-def nf4_config(preset, torch_dtype):
-    """diffusers' quantisation config for ``quantize="nf4"``: 4-bit NF4 weights (bitsandbytes) for
-    the transformer and the largest text encoder, computing in ``torch_dtype``.
-
-    Args:
-        preset: a key, label, hub id or ``Preset``; torch_dtype: the compute dtype.
-    Returns:
-        a ``diffusers.PipelineQuantizationConfig``.
-    """
-    from diffusers import PipelineQuantizationConfig
-
-    return PipelineQuantizationConfig(quant_backend="bitsandbytes_4bit",
-                                      quant_kwargs={"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
-                                                    "bnb_4bit_compute_dtype": torch_dtype},
-                                      components_to_quantize=list(get_preset(preset).nf4_components))
+    return load(name, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def _html_plan(card: Card) -> str:
@@ -191,7 +98,7 @@ class ModelChooser:
         gpu: the card (a ``presets.Card``), or None on a CPU.
         widget: the box to display (None on a CPU: there is nothing to choose).
         dropdown, advice_html, plan_html, button, status: the parts of the widget (GPU only).
-        loader: what Load calls, ``load_preset`` unless replaced (tests pass a fake).
+        loader: what Load calls, ``massact.load`` unless replaced (tests pass a fake).
     """
 
     def __init__(self, gpu: Card | None = None, default: str | None = None, toy=None,
@@ -202,14 +109,14 @@ class ModelChooser:
               GPU the preset ``presets.recommended`` picks for the card (the model stays the toy
               until Load), on a CPU the toy.
             toy: the toy model to start with (default: loaded here).
-            loader: ``fn(preset, **advice.load_kwargs()) -> model`` (default ``load_preset``).
+            loader: ``fn(preset_key, **advice.load_kwargs()) -> model`` (default ``massact.load``).
         """
         self.gpu = gpu
         if default is None:
             default = recommended(gpu) if gpu is not None else "toy"
         self.default = "toy" if default == "toy" else get_preset(default).key
         self.model = _load_toy() if toy is None else toy
-        self.loader = loader or load_preset
+        self.loader = loader or load
         self._callbacks: list[Callable] = []
         self.widget = None
         if gpu is None:
@@ -316,7 +223,7 @@ class ModelChooser:
                 adv = self.advice()
                 self.status.value = (f"loading {adv.preset.label} ({adv.dtype}, offload {adv.offload}): downloading "
                                      f"~{adv.preset.total_gb:.0f} GB the first time, this can take minutes ...")
-                model = self.loader(adv.preset, **adv.load_kwargs())
+                model = self.loader(adv.preset.key, **adv.load_kwargs())
             self.model = model
             self.status.value = (f"loaded {getattr(model, 'name', self.choice)}: run `model = chooser.model`, then the "
                                  "cells below")
