@@ -197,9 +197,10 @@ def test_widget_updates_image_and_leaves_no_hooks(tiny, cal, eval_prompts, monke
     assert hooks_installed(tiny.transformer) == 0 and not ex.run_button.disabled
 
 
-def test_the_run_button_shows_what_the_underlying_call_computes(tiny, cal, eval_prompts):
+def test_the_run_button_shows_what_the_underlying_call_computes(tiny, cal, eval_prompts, monkeypatch):
     """Driven through its button: the edited images are generate()'s with the selection the
-    controls describe, bit for bit, and the panel prints the metric computed on them."""
+    controls describe, bit for bit, and the panel prints the metric computed on them; a
+    control change changes them; a failed run is shown in the status line and the next run works."""
     from massact.generation import generate
     from massact.selection import Selection
     from massact.widgets.critical import CriticalExplorer
@@ -213,3 +214,22 @@ def test_the_run_button_shows_what_the_underlying_call_computes(tiny, cal, eval_
     assert torch.equal(ex.images, want)
     mse = ex.metrics.pixel_mse(want, ex.clean_images)
     assert f"<td>{mse:.3g}</td>" in ex.html.value and "random-3" in ex.html.value
+    image = ex.image.value
+    ex.steps.value = "late"
+    ex.run_button.click()
+    assert ex.last_error is None and ex.image.value != image
+    late = Selection("random", 3, blocks=(1, 2), steps="late", seed=5).edit(cal.score("absmean"), 2)
+    want = generate(tiny, ex.prompts, ex.seeds, num_steps=2, edits=[late]).images
+    assert torch.equal(ex.images, want) and "steps 1-1" in ex.html.value
+    # a failed run is shown, not raised; the next run is whole again
+    with monkeypatch.context() as m:
+        m.setattr(ex.metrics, "pixel_mse", lambda *a: 1 / 0)
+        ex.run_button.click()
+    assert isinstance(ex.last_error, ZeroDivisionError) and ex.status.value.startswith("error: ZeroDivisionError")
+    assert "division by zero" in ex.html.value and not ex.run_button.disabled
+    ex.steps.value = "all"
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done")
+    assert torch.equal(ex.images, generate(tiny, ex.prompts, ex.seeds, num_steps=2, edits=[edit]).images)
+    assert f"<td>{mse:.3g}</td>" in ex.html.value
+    assert hooks_installed(tiny.transformer) == 0

@@ -1,4 +1,5 @@
-"""Figures on Colab: the environment read from its markers, plotly's renderer set, a static PNG in explorers."""
+"""Figures on Colab: the environment read from its markers, plotly's renderer set, a static PNG in explorers;
+the massive-activation explorer driven through its controls and Run button."""
 from __future__ import annotations
 
 import io
@@ -87,3 +88,43 @@ def test_the_massive_explorer_keeps_plotly_outside_colab(toy, monkeypatch):
         monkeypatch.delenv(k, raising=False)
     ex = MassiveExplorer(toy, toy.world.evaluation_prompts(2), seeds=0)
     assert ex.last_error is None and ex.static_png is None and ex.figure is not None
+
+
+def test_the_massive_explorer_run_button_shows_the_captured_statistics(toy, monkeypatch):
+    """Driven through its controls and button: the bars and the table are the public capture's
+    score for the block, step and statistic the controls name; a control change redraws; a
+    failed run is shown in the status line and the next run works."""
+    from massact.widgets.massive import MassiveExplorer
+
+    for k in list(COLAB) + ["VSCODE_PID"]:
+        monkeypatch.delenv(k, raising=False)
+    prompts, seeds = toy.world.evaluation_prompts(2), [3, 4]
+    ex = MassiveExplorer(toy, prompts, seeds=seeds, top=3)
+    stats = massact.generate(toy, prompts, seeds, capture=True).stats
+
+    def shown(block, step, stat):
+        score = stats.score(stat, steps=None if step < 0 else [step])[block]
+        assert list(ex.figure.data[0].y) == score.tolist()
+        top = score.topk(3)
+        median = float(score.median())
+        rows = "".join(f"<tr><td>{int(c)}</td><td>{float(v):.3g}</td><td>{float(v) / median:.3g}</td></tr>"
+                       for v, c in zip(top.values, top.indices))
+        assert rows in ex.html.value and ex.html.value.count("<tr>") == 4  # the header and the top 3
+        return ex.html.value
+
+    ex.block.value, ex.step.value, ex.stat.value = 2, 5, "maxabs"  # every change redraws
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value == "block 2, step 5, maxabs" and not ex.run_button.disabled
+    table = shown(2, 5, "maxabs")
+    ex.step.value = -1  # the average over every step
+    assert ex.last_error is None and ex.status.value == "block 2, all steps, maxabs"
+    assert shown(2, -1, "maxabs") != table
+    # a failed run is shown, not raised; the next run is whole again
+    with monkeypatch.context() as m:
+        m.setattr(ex.gen.stats, "score", lambda *a, **k: 1 / 0)
+        ex.run_button.click()
+    assert isinstance(ex.last_error, ZeroDivisionError) and ex.status.value.startswith("error: ZeroDivisionError")
+    assert "division by zero" in ex.html.value and not ex.run_button.disabled
+    ex.stat.value = "meanabs"
+    assert ex.last_error is None and ex.status.value == "block 2, all steps, meanabs"
+    shown(2, -1, "meanabs")

@@ -222,3 +222,95 @@ def test_use_case_explorers_update_their_images(model, score):
     se.update()
     assert se.last_error is not None and "resize" in se.status.value
     assert hooks_installed(model.transformer) == 0
+
+
+def _strip_row(res, method: str) -> str:
+    """The interpolation explorer's table row of one method: adoption / preservation per point."""
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+    return f"<tr><td>{method}</td>" + "".join(f"<td>{pct(p['mean_adoption'])} / {pct(p['target_preservation'])}</td>"
+                                             for p in res["curves"][method]) + "</tr>"
+
+
+def test_the_interpolation_run_button_shows_what_interpolation_computes(model, score):
+    """Driven through its controls and button: the strip is use_cases.interpolation()'s for the
+    pair, seed and spec the controls name, bit for bit, and the table prints its curves; a
+    control change recomputes; a failed run (an unknown word) is shown and the next run works."""
+    from massact.claims.use_cases import interpolation
+    from massact.widgets.transport import InterpolationExplorer
+
+    ex = InterpolationExplorer(model, REFERENCE, NEW, score=score, num_steps=3, points=3)
+    src, tgt = "a small green triangle at the top on a gray background", NEW
+    ex.source.value, ex.seed.value, ex.points.value = src, 7, 4
+    ex.k.value, ex.arm.value, ex.mask.value = 16, "random", "source"
+    assert ex.status.value == "settings changed: press Run"
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done") and not ex.run_button.disabled
+    spec = T.TransportSpec("random", 16, mask="source")
+    want = interpolation(model, [src], [tgt], [7], by="alpha", points=4, spec=spec, score=score, num_steps=3)
+    assert ex.result["x"] == want["x"] == [0.0, 1 / 3, 2 / 3, 1.0] and list(ex.result["images"]) == list(want["images"])
+    for method, images in want["images"].items():
+        assert torch.equal(ex.result["images"][method], images), method
+        assert ex.result["curves"][method] == want["curves"][method]
+        assert _strip_row(want, method) in ex.html.value
+    strip = ex.image.value
+    ex.by.value = "blocks"  # one point per number of blocks
+    ex.run_button.click()
+    assert ex.last_error is None and ex.image.value != strip and ex.result["x"] == list(range(model.num_blocks + 1))
+    want = interpolation(model, [src], [tgt], [7], by="blocks", spec=spec, score=score, num_steps=3)
+    assert torch.equal(ex.result["images"]["transport"], want["images"]["transport"])
+    assert _strip_row(want, "transport") in ex.html.value
+    # a failed run is shown, not raised; the next run is whole again
+    ex.source.value = "a red dragon"
+    ex.run_button.click()
+    assert ex.last_error is not None and ex.status.value.startswith("error") and "unknown word" in ex.status.value
+    assert not ex.run_button.disabled
+    ex.source.value = src
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done")
+    assert torch.equal(ex.result["images"]["transport"], want["images"]["transport"])
+    assert hooks_installed(model.transformer) == 0
+
+
+def test_the_subject_transfer_run_button_shows_what_subject_transfer_computes(model, score):
+    """Driven through its controls and button: the reference is inverted by invert_and_record()
+    and the output is subject_transfer()'s with the spec the controls name, bit for bit; the
+    panel prints measure_transfer()'s reading; a control change recomputes; a failed run (an
+    unknown word) is shown and the next run works."""
+    import html
+
+    from massact.widgets.transport import SubjectTransferExplorer
+
+    ex = SubjectTransferExplorer(model, REFERENCE, NEW, score=score, num_steps=3)
+    ref = "a small green triangle at the top on a gray background"
+    new = "a large yellow circle at the bottom on a black background"
+    ex.reference.value, ex.caption.value = ref, new
+    ex.alpha.value, ex.k.value, ex.arm.value, ex.blocks.value, ex.steps.value = 0.75, 24, "bottom", (2, 5), (1, 2)
+    ex.mask.value = "none"
+    assert ex.status.value == "settings changed: press Run"
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done") and not ex.run_button.disabled
+    img, caps = model.world.render_references(ref)
+    inv = I.invert_and_record(model, img, caps[0], num_steps=3)
+    assert torch.equal(ex.inversion.noise, inv.noise) and torch.equal(ex.inversion.reconstruction, inv.reconstruction)
+    spec = T.TransportSpec("bottom", 24, 0.75, "none", blocks=(2, 3, 4, 5), steps=(1, 2))
+    assert ex.transfer.spec == spec
+    want = I.subject_transfer(model, inv, new, spec, score=score)
+    assert torch.equal(ex.transfer.clean, want.clean) and torch.equal(ex.transfer.output, want.output)
+    m = I.measure_transfer(ex.metrics, inv.reference, want.clean, want.output)
+    np.testing.assert_equal(ex.measure, m)  # NaN where an item has no attribute to compare
+    assert html.escape(readings.subject_transfer(inv, m)) in ex.html.value and html.escape(spec.label) in ex.html.value
+    strip = ex.image.value
+    ex.alpha.value = 0.0  # nothing transported: the output is the new caption's image
+    ex.run_button.click()
+    assert ex.last_error is None and ex.image.value != strip and torch.equal(ex.transfer.output, want.clean)
+    # a failed run is shown, not raised; the next run is whole again
+    ex.caption.value = "a red dragon"
+    ex.run_button.click()
+    assert ex.last_error is not None and ex.status.value.startswith("error") and "unknown word" in ex.status.value
+    assert not ex.run_button.disabled
+    ex.caption.value, ex.alpha.value = new, 0.75
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done")
+    assert torch.equal(ex.transfer.output, want.output)
+    np.testing.assert_equal(ex.measure, m)
+    assert hooks_installed(model.transformer) == 0

@@ -176,3 +176,53 @@ def test_widget_updates_its_image_when_a_control_changes(planted):
     assert ex.masks.channels == massact.channel_set(score, 2, "random", blocks=[0], seed=3)[0]
     no_truth = SpatialExplorer(capture=cap, score=score, max_images=2)
     assert "No foreground mask" in no_truth.html.value
+
+
+def test_the_spatial_run_button_shows_what_cluster_computes(model, monkeypatch):
+    """Built on the toy model and driven through its controls and button: the overlay is the
+    public clustering's (S.cluster on the channel set the controls name) drawn by
+    plots.spatial.overlay_panels, the table prints its IoUs; a control change redraws; a
+    failed run is shown in the status line and the next run works."""
+    from massact.plots.common import grid_png
+    from massact.plots.spatial import overlay_panels
+    from massact.widgets.spatial import SpatialExplorer
+
+    prompts, seeds = model.world.evaluation_prompts(3), [5, 6, 7]
+    score = massact.calibrate(model, num_steps=4).score("absmean")
+    ex = SpatialExplorer(model, prompts, seeds, score=score, max_images=2)
+    cap = S.capture(model, prompts[:2], seeds[:2])
+    truth = S.truth_masks(cap.images, model.metrics())
+    assert truth is not None and np.array_equal(ex.truth, truth)
+
+    def shown(block, step, k, K, arm, draw):
+        channels = massact.channel_set(score, k, arm, blocks=[block], seed=draw)[block]
+        m = S.cluster(cap, block, step, channels, K)
+        assert ex.masks.channels == m.channels and np.array_equal(ex.masks.labels, m.labels)
+        panels, titles = overlay_panels(cap.images, {"border rule": m.mask, "activation rule": m.mask_activation},
+                                        truth=truth, score=m.score, image_column=False)
+        assert bytes(ex.image.value) == grid_png(panels, cols=len(titles), scale=4)
+        iou = m.ious(truth)
+        for i, p in enumerate(prompts[:2]):
+            assert (f"<tr><td>{p[:40]}</td><td>{iou['border'][i]:.2f}</td><td>{iou['activation'][i]:.2f}</td>"
+                    f"<td>{iou['oracle'][i]:.2f}</td></tr>") in ex.html.value
+        assert f"<td><b>{iou['border'].mean():.2f}</b></td>" in ex.html.value
+        return bytes(ex.image.value)
+
+    ex.block.value, ex.step.value, ex.k.value, ex.K.value = 3, 10, 6, 3  # every change reclusters
+    ex.arm.value, ex.draw.value = "random", 4
+    ex.run_button.click()
+    assert ex.last_error is None and not ex.run_button.disabled
+    assert ex.status.value == "block 3, step 10: random-6 channels, K=3, draw 4"
+    image = shown(3, 10, 6, 3, "random", 4)
+    ex.arm.value = "top"
+    assert ex.last_error is None and ex.status.value == "block 3, step 10: top-6 channels, K=3" and ex.draw.disabled
+    assert shown(3, 10, 6, 3, "top", 0) != image
+    # a failed run is shown, not raised; the next run is whole again
+    with monkeypatch.context() as m:
+        m.setattr(S, "cluster", lambda *a, **k: 1 / 0)
+        ex.run_button.click()
+    assert isinstance(ex.last_error, ZeroDivisionError) and ex.status.value.startswith("error: ZeroDivisionError")
+    assert "division by zero" in ex.html.value and not ex.run_button.disabled
+    ex.K.value = 2
+    assert ex.last_error is None and ex.status.value == "block 3, step 10: top-6 channels, K=2"
+    shown(3, 10, 6, 2, "top", 0)

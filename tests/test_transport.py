@@ -289,9 +289,10 @@ def test_explorer_updates_its_image(model, score):
     assert hooks_installed(model.transformer) == 0
 
 
-def test_the_transport_run_button_shows_what_transport_computes(model, score):
+def test_the_transport_run_button_shows_what_transport_computes(model, score, monkeypatch):
     """Driven through its button: the output is T.transport()'s with the spec the controls describe,
-    bit for bit, and the adoption the panel prints is T.measure()'s on it."""
+    bit for bit, and the adoption the panel prints is T.measure()'s on it; a control change
+    changes it; a failed run is shown in the status line and the next run works."""
     from massact.widgets.transport import TransportExplorer
 
     ex = TransportExplorer(model, SRC[0], TGT[0], SEEDS[0], score=score, num_steps=STEPS, live=False)
@@ -304,6 +305,23 @@ def test_the_transport_run_button_shows_what_transport_computes(model, score):
     assert torch.equal(ex.result.outputs[0], want.outputs[0])
     m = T.measure(ex.metrics, want.sources, want.targets, want.outputs[0])
     assert ex.measure == m and spec.label in ex.html.value
+    strip = ex.image.value
+    ex.steps.value = (0, 1)
+    ex.run_button.click()
+    early = spec.replace(steps=(0, 1))
+    assert ex.last_error is None and ex.spec() == early and ex.image.value != strip
+    got = T.transport(model, [SRC[0]], [TGT[0]], [SEEDS[0]], early, score=score, clean=ex.clean, mask_at=ex.mask_at)
+    assert torch.equal(ex.result.outputs[0], got.outputs[0]) and early.label in ex.html.value
+    # a failed run is shown, not raised; the next run is whole again
+    with monkeypatch.context() as mp:
+        mp.setattr(T, "transport", lambda *a, **k: 1 / 0)
+        ex.run_button.click()
+    assert isinstance(ex.last_error, ZeroDivisionError) and ex.status.value.startswith("error: ZeroDivisionError")
+    assert "division by zero" in ex.html.value and not ex.run_button.disabled
+    ex.steps.value = (0, STEPS - 1)
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done") and ex.spec() == spec
+    assert torch.equal(ex.result.outputs[0], want.outputs[0]) and ex.measure == m
     assert hooks_installed(model.transformer) == 0
 
 
