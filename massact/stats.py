@@ -147,8 +147,10 @@ def direction(estimate: Estimate) -> int:
     return 1 if lo > 0 else -1 if hi < 0 else 0
 
 
-#: the three verdicts a claim's comparison can reach (see ``verdict``)
-VERDICTS = ("reproduces", "weak", "does not reproduce")
+#: the three verdicts a claim's comparison can reach, strongest first (see ``verdict``): every
+#: claim, reading and report uses these words, and compares or orders verdicts through this tuple
+#: (``VERDICTS.index``: lower = stronger)
+VERDICTS = ("reproduced", "weak", "not reproduced")
 
 
 def verdict(difference: Estimate, minimum: float = 0.0) -> str:
@@ -156,11 +158,11 @@ def verdict(difference: Estimate, minimum: float = 0.0) -> str:
 
     The rule (documented here and only here):
 
-    * ``"reproduces"``: the whole interval lies above 0 and the mean is at least ``minimum``
+    * ``"reproduced"``: the whole interval lies above 0 and the mean is at least ``minimum``
       (an effect that is both resolved from noise and large enough to matter);
     * ``"weak"``: the mean is positive, but the interval reaches 0 (the sample cannot tell
       it from noise) or the mean is below ``minimum`` (resolved, but small);
-    * ``"does not reproduce"``: the mean is 0 or negative.
+    * ``"not reproduced"``: the mean is 0 or negative.
 
     Args:
         difference: e.g. ``paired_difference(random, top)`` for "top lowers the score more".
@@ -173,8 +175,9 @@ def verdict(difference: Estimate, minimum: float = 0.0) -> str:
                         f"got {type(difference).__name__}")
     if isinstance(minimum, bool) or not isinstance(minimum, (int, float)) or not np.isfinite(minimum) or minimum < 0:
         raise ValueError(f"minimum {minimum!r} must be a finite number >= 0 (the smallest effect that matters)")
+    reproduced, weak, not_reproduced = VERDICTS
     if difference.mean <= 0:
-        return "does not reproduce"
+        return not_reproduced
     if direction(difference) == 1 and difference.mean >= minimum:
-        return "reproduces"
-    return "weak"
+        return reproduced
+    return weak

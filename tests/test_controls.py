@@ -242,11 +242,13 @@ def test_probe_ablation_bad_inputs(tiny):
 
 
 def test_verdict_rule():
-    assert stats.verdict(stats.Estimate(0.12, (0.08, 0.16), 64)) == "reproduces"
+    # one vocabulary, strongest first: the words the readings, the report and the README show
+    assert stats.VERDICTS == ("reproduced", "weak", "not reproduced")
+    assert stats.verdict(stats.Estimate(0.12, (0.08, 0.16), 64)) == "reproduced"
     assert stats.verdict(stats.Estimate(0.12, (0.08, 0.16), 64), minimum=0.2) == "weak"
     assert stats.verdict(stats.Estimate(0.05, (-0.01, 0.1), 64)) == "weak"
-    assert stats.verdict(stats.Estimate(0.0, (0.0, 0.0), 64)) == "does not reproduce"
-    assert stats.verdict(stats.Estimate(-0.1, (-0.2, -0.05), 64)) == "does not reproduce"
+    assert stats.verdict(stats.Estimate(0.0, (0.0, 0.0), 64)) == "not reproduced"
+    assert stats.verdict(stats.Estimate(-0.1, (-0.2, -0.05), 64)) == "not reproduced"
     with pytest.raises(TypeError, match="Estimate"):
         stats.verdict(0.1)
     with pytest.raises(ValueError, match="minimum"):

@@ -13,7 +13,7 @@ import torch
 
 import massact
 import massact.claims.critical as C
-from massact import readings
+from massact import readings, stats
 from massact.channel_stats import ChannelStats
 from massact.generation import generate as real_generate
 from tiny_models import hooks_installed
@@ -173,6 +173,10 @@ def test_report_section_schema_quick(tiny):
     # mean ablation beside zeroing at the controls' k, on the same images
     ctrl = {(r["arm"], r["ablation"]) for r in res["controls"]["rows"] if r["k"] == res["controls"]["k"]}
     assert {("top", "zero"), ("top", "mean"), ("bottom", "mean"), ("random", "mean")} <= ctrl
+    # every verdict speaks the one vocabulary: the status and each control's verdict alike
+    for v in (res["verdict"], res["controls"]["verdict"]):
+        assert v["verdict_rule"] == "intervals" and v["status"] in stats.VERDICTS
+        assert v["interval_verdicts"] and set(v["interval_verdicts"].values()) <= set(stats.VERDICTS)
     assert sec.figures and sec.images and sec.images[0][1].startswith("data:image/png;base64,")
     assert sec.text
 

@@ -1,13 +1,14 @@
 """Sentences from the disruption probe's numbers (claim 1, ``massact.claims.critical``).
 
 ``verdict(result)`` is the comparison the sentences rest on (which arm hurts how much, and
-whether that is "reproduced", "weak" or "not reproduced"); ``critical(result, breakdown,
-independence)`` writes them. Nothing here runs a model: every word follows from a number.
+whether that is "reproduced", "weak" or "not reproduced", the words of ``massact.stats.VERDICTS``);
+``critical(result, breakdown, independence)`` writes them. Nothing here runs a model: every word
+follows from a number.
 
 When the result keeps per-image values (every ``probe`` result does), the status follows
 from the paired bootstrap intervals of the differences top - control (``massact.stats.verdict``
 on the extra harm of top over bottom and over random, the weaker of the two; a caption
-accuracy difference must reach ``WEAK_DROP`` to count as "reproduces"), and the sentences
+accuracy difference must reach ``WEAK_DROP`` to count as "reproduced"), and the sentences
 quote them ("top-8 lowers caption accuracy 0.12 [0.08, 0.16] more than random-8"). Results
 without per-image values fall back to the point-estimate thresholds below.
 """
@@ -22,6 +23,9 @@ from ..claims.critical import ARMS, ATTRIBUTE_GROUPS, PER_IMAGE_METRICS, ProbeRe
 #: STRONG_DROP is "collapse-like", below WEAK_DROP it is "no clear effect"
 STRONG_DROP = 0.15
 WEAK_DROP = 0.05
+
+#: the verdict words, strongest first, as ``massact.stats.VERDICTS`` spells them
+_REPRODUCED, _WEAK, _NOT_REPRODUCED = stats.VERDICTS
 
 
 def _fmt(v, spec=".2f") -> str:
@@ -46,8 +50,8 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
     Returns:
         {"k", "blocks", "steps", "metric", "metric_name", "baseline", "values" (per arm),
         "random_std", "drops" (per arm; positive = worse than clean), "toy_fid",
-        "baseline_fid", "status"}; status is "reproduced", "weak", "not reproduced" or
-        "no top arm".
+        "baseline_fid", "status"}; status is one of ``massact.stats.VERDICTS`` ("reproduced",
+        "weak", "not reproduced") or "no top arm".
     """
     conds = result.conditions()
     if not conds:
@@ -82,19 +86,15 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
     worst_other = max(others) if others else 0.0
     if key == "pixel_mse":  # no judge: compare MSEs relative to the control arms
         strong = top > 2 * max(worst_other, 1e-12) and top > 0
-        status = "reproduced" if strong else ("weak" if top > worst_other else "not reproduced")
+        status = _REPRODUCED if strong else (_WEAK if top > worst_other else _NOT_REPRODUCED)
     elif top >= STRONG_DROP and top > worst_other + max(WEAK_DROP, 2 * rnd_std):
-        status = "reproduced"
+        status = _REPRODUCED
     elif top > worst_other and top >= WEAK_DROP:
-        status = "weak"
+        status = _WEAK
     else:
-        status = "not reproduced"
+        status = _NOT_REPRODUCED
     out["status"] = status
     return out
-
-
-_OLD_NAMES = {"reproduces": "reproduced", "weak": "weak", "does not reproduce": "not reproduced"}
-_ORDER = ("does not reproduce", "weak", "reproduces")
 
 
 def harm(result: ProbeResult, metric: str, higher: bool, arm_a: str, arm_b: str, k, blocks, steps,
@@ -121,8 +121,9 @@ def _interval_verdict(result, out: dict, key: str, higher: bool, k, blocks, step
         diffs["top_mean-clean"] = harm(result, key, higher, "top", "none", k, blocks, steps, "mean")
         diffs["top_zero-top_mean"] = harm(result, key, higher, "top", "top", k, blocks, steps, "zero", "mean")
     core = [verdicts[c] for c in ("bottom", "random") if c in verdicts]
-    overall = min(core, key=_ORDER.index) if core else stats.verdict(diffs["top-clean"], minimum)
-    out.update({"status": _OLD_NAMES[overall], "verdict_rule": "intervals", "minimum": minimum,
+    # the weaker of the two (VERDICTS runs strongest first)
+    overall = max(core, key=stats.VERDICTS.index) if core else stats.verdict(diffs["top-clean"], minimum)
+    out.update({"status": overall, "verdict_rule": "intervals", "minimum": minimum,
                 "intervals": {name: e.summary() for name, e in diffs.items()},
                 "interval_verdicts": verdicts, "n": diffs["top-clean"].n,
                 "estimates": {a: result.estimate(key, a, k, blocks, steps).summary()
@@ -164,10 +165,10 @@ def _control_sentences(v: dict) -> list[str]:
     out = []
     if "top-energy" in iv:
         e, ev = iv["top-energy"], v["interval_verdicts"]["energy"]
-        if ev == "reproduces":
+        if ev == _REPRODUCED:
             out.append(f"Against random channels with the same summed squared activation, top-{k} still hurts "
                        f"{_iv(e, spec)} more: the massive channels are special, not only large.")
-        elif ev == "weak":
+        elif ev == _WEAK:
             out.append(f"Against random channels with the same summed squared activation the extra harm of top-{k} "
                        f"is {_iv(e, spec)}: weak, so much of the effect may come from how large the removed "
                        "activations are.")
@@ -349,23 +350,23 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
     st = v["status"]
     if v.get("verdict_rule") == "intervals":
         parts += _interval_sentences(v)
-        if st == "reproduced":
+        if st == _REPRODUCED:
             parts.append(f"The claim reproduces here: the intervals of the extra harm of top-{v['k']} over the "
                          "controls lie above zero and the effect is large enough to matter.")
-        elif st == "weak":
+        elif st == _WEAK:
             parts.append(f"The effect is weak: top-{v['k']} hurts more than the controls on average, but an "
                          "interval reaches zero or the difference is small.")
         else:
             parts.append(f"The claim does not reproduce here: zeroing the top-{v['k']} channels hurts no more than "
                          "the controls on these images.")
         st = None
-    if st == "reproduced":
+    if st == _REPRODUCED:
         parts.append(f"The claim reproduces here: removing the top-{v['k']} channels hurts far more than removing "
                      f"as many low-statistic or random channels.")
-    elif st == "weak":
+    elif st == _WEAK:
         parts.append(f"The effect is weak: the top arm hurts more than the controls, but by less than the "
                      f"{STRONG_DROP:.2f} drop (and random spread) this package calls a collapse.")
-    elif st == "not reproduced":
+    elif st == _NOT_REPRODUCED:
         parts.append("The claim does not reproduce here: zeroing the top channels hurts no more than the controls.")
     # dose-response: does the top arm degrade monotonically with k?
     tops = sorted((r["k"], r.get(v["metric"])) for r in result.select(arm="top", blocks=v["blocks"], steps=v["steps"],
