@@ -32,6 +32,8 @@ CONTROL_ARMS = ("energy",)
 ALL_ARMS = ARMS + CONTROL_ARMS
 #: the default relative tolerance of the energy match: |E(set) - E(top-k)| <= 5% of E(top-k)
 ENERGY_TOLERANCE = 0.05
+#: random starts the energy match tries per block before giving up
+ENERGY_RESTARTS = 20
 
 
 def _check_score(score, name: str = "score") -> tuple[int, int]:
@@ -39,6 +41,29 @@ def _check_score(score, name: str = "score") -> tuple[int, int]:
         shape = f" of shape {tuple(score.shape)}" if isinstance(score, torch.Tensor) else ""
         raise WrongType(f"{name} must be a (blocks, channels) tensor, got {type(score).__name__}{shape}")
     return tuple(score.shape)
+
+
+def _max_k(arm: str, width: int) -> tuple[int, str]:
+    """The largest k an arm takes at this width, and the words that say why."""
+    if arm == "energy":
+        return width // 2, "the number of channels, at most half the width (the set avoids the top-k)"
+    return width, "the number of channels"
+
+
+def _check_energy(energy, shape: tuple[int, int]) -> None:
+    """The energy arm's own input: (blocks, channels) squared activations of the score's shape."""
+    if energy is None:
+        raise ValueError("the energy arm matches squared activations: pass energy=calibration.stats.energy() "
+                         "(shape (blocks, channels))")
+    if _check_score(energy, "energy") != tuple(shape):
+        raise ValueError(f"energy has shape {tuple(energy.shape)}; the score is {tuple(shape)} (blocks, channels)")
+
+
+def _check_tolerance(tolerance) -> float:
+    tolerance = check_finite("tolerance", tolerance, 0.0, 1.0, what="a relative tolerance, e.g. 0.05")
+    if tolerance <= 0:
+        raise ValueError("tolerance 0 asks for an exact energy match: give a relative tolerance in (0, 1], e.g. 0.05")
+    return tolerance
 
 
 def _finite_block(score: torch.Tensor, b: int, name: str = "score") -> torch.Tensor:
@@ -59,9 +84,12 @@ def channel_set(score: torch.Tensor, k: int, arm: str = "top", blocks: Iterable[
                 tolerance: float = ENERGY_TOLERANCE) -> dict[int, tuple[int, ...]]:
     """Per block, k channels of one arm.
 
+    The primitive under ``massact.Selection`` (which the claims and the explorers use): this
+    entry checks its own arguments, then ranks as ``Selection.channels`` does.
+
     Args:
         score: (blocks, channels) scores, finite for every block asked for.
-        k: channels per block, 1..channels.
+        k: channels per block, 1..channels (1..channels / 2 for "energy").
         arm: "top" (the k highest scores), "bottom" (the k lowest), "random" (k drawn
           uniformly, reproducible from seed; a different draw per block) or "energy" (k
           random channels outside the top-k with the top-k's summed energy, see
@@ -78,12 +106,24 @@ def channel_set(score: torch.Tensor, k: int, arm: str = "top", blocks: Iterable[
         ValueError when no set matches within the tolerance.
     """
     nb, width = _check_score(score)
-    k = check_int("k", k, 1, width, what="the number of channels")
     check_choice("arm", arm, ALL_ARMS)
+    limit, what = _max_k(arm, width)
+    k = check_int("k", k, 1, limit, what=what)
     seed = check_int("seed", seed, 0)
-    if arm == "energy":
-        return energy_matched(score, energy, k, blocks=blocks, seed=seed, tolerance=tolerance)
     blocks = range(nb) if blocks is None else check_indices("block", blocks, nb)
+    if arm == "energy":
+        _check_energy(energy, (nb, width))
+        tolerance = _check_tolerance(tolerance)
+    return _ranked(score, k, arm, blocks, seed, energy, tolerance)
+
+
+def _ranked(score: torch.Tensor, k: int, arm: str, blocks: Iterable[int], seed: int,
+            energy: torch.Tensor | None = None, tolerance: float = ENERGY_TOLERANCE) -> dict[int, tuple[int, ...]]:
+    """{block: k channels} of one arm, from arguments already checked (by ``channel_set`` or
+    ``Selection.channels``); only the scores' values (NaN) are read here."""
+    if arm == "energy":
+        return _matched(score, energy, k, blocks, seed, tolerance, ENERGY_RESTARTS)
+    width = score.shape[1]
     out = {}
     for b in blocks:
         s = _finite_block(score, b)
@@ -164,7 +204,8 @@ def _match_block(e: np.ndarray, top: np.ndarray, k: int, target: float, tol: flo
 
 
 def energy_matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: Iterable[int] | None = None,
-                   seed: int = 0, tolerance: float = ENERGY_TOLERANCE, restarts: int = 20) -> dict[int, tuple[int, ...]]:
+                   seed: int = 0, tolerance: float = ENERGY_TOLERANCE,
+                   restarts: int = ENERGY_RESTARTS) -> dict[int, tuple[int, ...]]:
     """Per block, k random channels outside the top-k whose summed energy matches the top-k's.
 
     The energy-matched control: if zeroing these hurts as much as zeroing the top-k, what
@@ -189,19 +230,19 @@ def energy_matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: It
         the closest energy found and the tolerance that it would need.
     """
     nb, width = _check_score(score)
-    if energy is None:
-        raise ValueError("the energy arm matches squared activations: pass energy=calibration.stats.energy() "
-                         "(shape (blocks, channels))")
-    if _check_score(energy, "energy") != (nb, width):
-        raise ValueError(f"energy has shape {tuple(energy.shape)}; the score is {(nb, width)} (blocks, channels)")
-    k = check_int("k", k, 1, width // 2, what="the number of channels, at most half the width (the set avoids "
-                  "the top-k)")
+    _check_energy(energy, (nb, width))
+    limit, what = _max_k("energy", width)
+    k = check_int("k", k, 1, limit, what=what)
     seed = check_int("seed", seed, 0)
     restarts = check_int("restarts", restarts, 1)
-    tolerance = check_finite("tolerance", tolerance, 0.0, 1.0, what="a relative tolerance, e.g. 0.05")
-    if tolerance <= 0:
-        raise ValueError("tolerance 0 asks for an exact energy match: give a relative tolerance in (0, 1], e.g. 0.05")
+    tolerance = _check_tolerance(tolerance)
     blocks = range(nb) if blocks is None else check_indices("block", blocks, nb)
+    return _matched(score, energy, k, blocks, seed, tolerance, restarts)
+
+
+def _matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: Iterable[int], seed: int, tolerance: float,
+             restarts: int) -> dict[int, tuple[int, ...]]:
+    """``energy_matched`` on arguments already checked."""
     out = {}
     for b in blocks:
         s = _finite_block(score, b)

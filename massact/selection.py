@@ -12,6 +12,12 @@ Vocabulary (stable; tests pin it):
 * **selection** – arm + k + blocks + steps + seed: everything that names one edit's
   channels, as a frozen ``Selection``.
 
+``Selection`` is the one way the claims and the explorers name an arm's channels
+(``Selection.channels``) and build an edit on them (``Selection.edit``: zeroing, mean
+ablation, a mix from source rows or a recorded run, with alpha and a token mask). It checks
+arm, k, seed and the block/step syntax when built, and the ranges (k against the width,
+blocks, steps) when resolved against a score and a run; below it nothing checks them again.
+
 Block and step specifications (``resolve_blocks`` / ``resolve_steps``):
 
 * ``"all"`` or None: every block / every step;
@@ -30,7 +36,7 @@ from typing import Sequence
 import torch
 
 from .checks import WrongType, check_choice, check_index, check_int, is_int, valid_range
-from .ranking import ALL_ARMS, ARMS, channel_set
+from .ranking import ALL_ARMS, ARMS, _check_energy, _check_score, _max_k, _ranked
 from .specs import EditSpec
 
 __all__ = ["ARMS", "STEP_RANGES", "resolve_blocks", "resolve_steps", "span_label", "blocks_label", "steps_label",
@@ -187,8 +193,9 @@ class Selection:
         steps: a step specification (the same forms; "all" = every step).
         seed: the random arm's draw (an int >= 0; top and bottom ignore it).
 
-    Syntax is checked at construction; ranges when resolved (``block_indices``,
-    ``step_indices``, ``channels``, ``edit``).
+    Syntax is checked at construction (arm, k >= 1, seed, blocks, steps); ranges when
+    resolved (``block_indices``, ``step_indices``, ``channels``, ``edit``): once each, and
+    trusted by the ranking and the edit below.
     """
 
     arm: str = "top"
@@ -206,8 +213,23 @@ class Selection:
             object.__setattr__(self, name, p if isinstance(p, str) else tuple(sorted(set(p))))
 
     # -- resolving against a model ---------------------------------------------------------------------
-    def block_indices(self, num_blocks: int) -> tuple[int, ...]:
-        """The selected block numbers (ascending) of a model with num_blocks blocks."""
+    def block_indices(self, num_blocks: int, width: int | None = None) -> tuple[int, ...]:
+        """The selected block numbers (ascending) of a model with num_blocks blocks.
+
+        Args:
+            num_blocks: the model's blocks.
+            width: the model's channels; when given, k is checked against it too (the check
+              ``channels`` makes, for callers that want it before any score exists).
+        Returns:
+            a non-empty tuple of block numbers in 0..num_blocks-1.
+        Raises:
+            ValueError naming the valid range: a block out of range, k above the width (above
+            half of it for "energy").
+        """
+        if width is not None:
+            limit, what = _max_k(self.arm, width)
+            if self.k > limit:  # k's type and lower bound were checked when the selection was built
+                raise ValueError(f"k {self.k} out of range: k must be in 1..{limit} ({what})")
         return resolve_blocks(self.blocks, num_blocks)
 
     def step_indices(self, num_steps: int) -> tuple[int, ...] | None:
@@ -220,36 +242,44 @@ class Selection:
         Args:
             score: (blocks, channels) calibration scores, e.g. ``Calibration.score()``.
             energy: for the "energy" arm, (blocks, channels) squared activations
-              (``Calibration.stats.energy()``).
+              (``Calibration.stats.energy()``); ignored by the other arms.
         Returns:
             one ascending tuple of k channels per selected block.
+        Raises:
+            ValueError naming the valid range: k above the width (above half of it for
+            "energy"), a block out of range, a NaN score, a missing or misshapen energy.
         """
-        if not isinstance(score, torch.Tensor) or score.dim() != 2:
-            raise WrongType(f"score must be a (blocks, channels) tensor, got {type(score).__name__}"
-                            + (f" of shape {tuple(score.shape)}" if isinstance(score, torch.Tensor) else ""))
-        return channel_set(score, self.k, self.arm, blocks=self.block_indices(score.shape[0]), seed=self.seed,
-                           energy=energy)
+        nb, width = _check_score(score)
+        blocks = self.block_indices(nb, width)
+        if self.arm == "energy":
+            _check_energy(energy, (nb, width))
+        return _ranked(score, self.k, self.arm, blocks, self.seed, energy)
 
-    def edit(self, score: torch.Tensor, num_steps: int, rows: Sequence[int] | None = None,
-             energy: torch.Tensor | None = None, values: torch.Tensor | None = None) -> EditSpec:
-        """The zeroing (or mean-ablation) ``EditSpec`` of this selection.
+    def edit(self, score: torch.Tensor, num_steps: int, op: str = "zero", *, alpha: float = 1.0,
+             rows: Sequence[int] | None = None, source_rows: Sequence[tuple[int, int]] = (),
+             token_mask: torch.Tensor | None = None, recorded: dict | None = None,
+             values: torch.Tensor | None = None, energy: torch.Tensor | None = None) -> EditSpec:
+        """The ``EditSpec`` that acts on this selection's channels at its steps.
 
         Args:
             score: (blocks, channels) calibration scores.
             num_steps: the number of denoising steps of the run the edit is for.
-            rows: the rows of the batch to edit (None = every row).
+            op: "zero" (zeroing), "set" (set the channels to ``values``: mean ablation with
+              ``Calibration.stats.channel_mean()``) or "mix" (pull them toward a source:
+              ``source_rows`` of the same batch or a ``recorded`` run).
+            alpha: the edit's weight in [0, 1] (1 = the full edit; see ``EditSpec``).
+            rows: the rows a "zero", "set" or recorded "mix" edits (None = every row).
+            source_rows: ((target_row, source_row), ...) for a "mix" from the same batch.
+            token_mask: None, or a bool/float (tokens,) or (rows, tokens) mask in [0, 1].
+            recorded: {(block, step): tensor (rows or 1, tokens, channels)} for a "mix" from a run.
+            values: for "set", a (blocks, steps, channels) table of the values to set.
             energy: for the "energy" arm, (blocks, channels) squared activations.
-            values: None to zero the channels; a (blocks, steps, channels) table to set them to
-              instead (mean ablation: ``Calibration.stats.channel_mean()``).
         Returns:
-            ``EditSpec("zero", self.channels(score), steps=self.step_indices(num_steps), rows=rows)``
-            (op "set" with ``values`` when given).
+            ``EditSpec(op, self.channels(score, energy), steps=self.step_indices(num_steps), ...)``
+            with the other arguments as given (``EditSpec`` checks them).
         """
-        rows = None if rows is None else tuple(rows)
-        if values is not None:
-            return EditSpec("set", self.channels(score, energy), steps=self.step_indices(num_steps), rows=rows,
-                            values=values)
-        return EditSpec("zero", self.channels(score, energy), steps=self.step_indices(num_steps), rows=rows)
+        return EditSpec(op, self.channels(score, energy), steps=self.step_indices(num_steps), alpha=alpha,
+                        token_mask=token_mask, source_rows=source_rows, recorded=recorded, rows=rows, values=values)
 
     # -- describing ----------------------------------------------------------------------------------------
     @property

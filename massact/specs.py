@@ -5,6 +5,10 @@ Validation: ``EditSpec`` and ``CaptureSpec`` check types and values when they ar
 [0, 1]); their ``validate`` methods check the ranges against the transformer (blocks), the
 run (steps) and the batch (rows), which ``hooks.Tracer`` calls once, before any hook is
 installed.
+
+alpha is checked once, by ``check_alpha``, wherever it first enters (an ``EditSpec`` built by
+hand, or a claim's setting such as ``claims.transport.TransportSpec``): the check returns an
+``Alpha``, a float that has passed it, which every later step (``EditSpec``, the hooks) trusts.
 """
 from __future__ import annotations
 
@@ -18,6 +22,31 @@ from .checks import WrongType, check_bool, check_finite, check_index, check_indi
 #: the edit operations; "replace" is accepted as an alias of "mix" at alpha 1
 OPS = ("zero", "mix", "set")
 OP_ALIASES = {"replace": "mix"}
+
+
+class Alpha(float):
+    """An edit's weight that has passed ``check_alpha``: a finite float in [0, 1].
+
+    Building one is the check (``Alpha(1.5)`` raises), so an ``Alpha`` is valid by
+    construction and is never checked again on its way to the hooks.
+    """
+
+    def __new__(cls, value):
+        return super().__new__(cls, check_finite("alpha", value, 0.0, 1.0,
+                                                 what="0 leaves the channels as they are, 1 applies the full edit"))
+
+
+def check_alpha(alpha) -> Alpha:
+    """alpha as an ``Alpha``: checked here unless it already is one (then trusted as it is).
+
+    Args:
+        alpha: a finite number in [0, 1] (never a bool), or an ``Alpha``.
+    Returns:
+        an ``Alpha``.
+    Raises:
+        WrongType for a non-number; ValueError for NaN, inf or a number outside [0, 1].
+    """
+    return alpha if type(alpha) is Alpha else Alpha(alpha)
 
 
 def _check_range(name: str, values, upper: int) -> None:
@@ -135,7 +164,7 @@ class EditSpec:
         op = self.op
         if not isinstance(op, str) or (op not in OPS and op not in OP_ALIASES):
             raise ValueError(f"unknown op {op!r}; choose one of {OPS} ('replace' = 'mix' with alpha 1)")
-        alpha = check_finite("alpha", self.alpha, 0.0, 1.0)
+        alpha = check_alpha(self.alpha)
         if op == "replace":
             if alpha != 1.0:
                 raise ValueError(f"op 'replace' is 'mix' with alpha 1, but alpha is {self.alpha!r}: use op 'mix' "

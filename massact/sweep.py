@@ -51,6 +51,8 @@ from .calibration import Calibration, calibration_seeds, evaluation_seeds
 from .channel_stats import ChannelStats
 from .checks import check_int
 from .claims import critical as C
+from .ranking import ALL_ARMS
+from .selection import Selection
 from .specs import CaptureSpec
 
 __all__ = ["SweepConfig", "PooledStats", "sweep", "merge", "probe_result", "chunk_path", "add_parsers", "run_cli"]
@@ -525,8 +527,11 @@ def make_config(model, name: str, prompts=None, num_prompts: int = 8, num_seeds:
         prompts = check_prompts(list(prompts))
         calibration = prompts[:num_calibration]
     model.validate_prompts(prompts)
-    C.check_ks(k, model.width)
-    arms = C.check_arms(arms)
+    arms = (arms,) if isinstance(arms, str) else tuple(arms)
+    if not arms:
+        raise ValueError(f"no arm given; choose from {ALL_ARMS}")
+    for arm in arms:  # arm and k, checked by the Selection the probe will build (k against the model's width)
+        Selection(arm, k).block_indices(model.num_blocks, model.width)
     ablation = C.check_ablation(ablation)
     C.check_statistic(statistic)
     return SweepConfig(model=name, prompts=tuple(prompts), seeds=tuple(evaluation_seeds(num_seeds)),

@@ -16,6 +16,7 @@ import massact.claims.critical as C
 from massact import readings, stats
 from massact.channel_stats import ChannelStats
 from massact.generation import generate as real_generate
+from massact.selection import Selection
 from tiny_models import hooks_installed
 from massact.toy import world
 
@@ -39,7 +40,7 @@ def _score(blocks=3, width=32, seed=0):
 @pytest.mark.parametrize("k", [1, 3, 8, 16])
 def test_arms_have_equal_set_sizes(k):
     score = _score()
-    sets = {arm: C.arm_channels(score, k, arm, blocks=(0, 2)) for arm in C.ARMS}
+    sets = {arm: Selection(arm, k, blocks=(0, 2)).channels(score) for arm in C.ARMS}
     for arm, cs in sets.items():
         assert sorted(cs) == [0, 2], arm
         assert all(len(c) == k and len(set(c)) == k for c in cs.values()), arm
@@ -49,8 +50,8 @@ def test_ranking_direction(cal):
     score = cal.score("absmean")
     for stat in C.STATISTICS:
         score = cal.score(stat)
-        top = C.arm_channels(score, 4, "top", blocks=range(score.shape[0]))
-        bottom = C.arm_channels(score, 4, "bottom", blocks=range(score.shape[0]))
+        top = Selection("top", 4, blocks="all").channels(score)
+        bottom = Selection("bottom", 4, blocks="all").channels(score)
         for b in top:
             assert score[b, list(top[b])].min() > score[b, list(bottom[b])].max()
             assert set(top[b]) == set(score[b].topk(4).indices.tolist())
@@ -58,12 +59,12 @@ def test_ranking_direction(cal):
 
 def test_random_arm_reproducible_and_seed_dependent():
     score = _score()
-    a = C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=0)
-    assert a == C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=0)
-    assert a != C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=1)
-    assert a != C.arm_channels(score, 8, "random", blocks=(0, 1, 2), draw=0, random_seed=7)
+    a = Selection("random", 8, blocks=(0, 1, 2), seed=0).channels(score)
+    assert a == Selection("random", 8, blocks=(0, 1, 2), seed=0).channels(score)
+    assert a != Selection("random", 8, blocks=(0, 1, 2), seed=1).channels(score)  # the probe's draw 1
+    assert a != Selection("random", 8, blocks=(0, 1, 2), seed=7).channels(score)  # draw 0 with random_seed=7
     # a draw's sets are nested across k, like the top-k sets
-    small = C.arm_channels(score, 4, "random", blocks=(0,), draw=0)
+    small = Selection("random", 4, blocks=(0,), seed=0).channels(score)
     assert set(small[0]) <= set(a[0])
 
 
@@ -100,7 +101,7 @@ def test_probe_ranks_on_calibration_only(tiny, eval_prompts, monkeypatch):
 
 # -- bad inputs -------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(ks=(0,)), r"k 0 out of range: k must be in 1\.\.32"),
+    (dict(ks=(0,)), r"k 0 out of range: k must be >= 1"),
     (dict(ks=(33,)), r"1\.\.32"),
     (dict(blocks=3), r"block 3 out of range: valid blocks are 0\.\.2"),
     (dict(blocks=[0, -1]), r"valid blocks are 0\.\.2"),

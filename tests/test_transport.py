@@ -11,6 +11,7 @@ import torch
 import massact
 from massact import readings
 from massact.claims import transport as T
+from massact.specs import Alpha, check_alpha
 from tiny_models import hooks_installed
 
 
@@ -138,15 +139,23 @@ def test_spec_is_a_selection_plus_alpha_and_mask(model, score):
         T.TransportSpec(k=8, selection=sel)
     with pytest.raises(TypeError, match="Selection"):
         T.TransportSpec(selection="top")
-    # ranges resolved once, against the model and the run; the edit is a "mix" at the spec's alpha
-    blocks, steps = spec.resolve(model.num_blocks, model.width, 4)
-    assert blocks == (2, 3, 4) and steps == (2, 3)
-    e = spec.edit(spec.channels(score, blocks, model.width), steps, source_rows=((1, 0),))
+    # ranges resolved against the model and the run; the edit is the selection's "mix" at the spec's alpha
+    sel = spec.selection
+    assert sel.block_indices(model.num_blocks, model.width) == (2, 3, 4) and sel.step_indices(4) == (2, 3)
+    e = sel.edit(score, 4, "mix", alpha=spec.alpha, source_rows=((1, 0),))
     assert e.op == "mix" and e.alpha == 0.5 and e.steps == (2, 3)
     assert e.channels == massact.channel_set(score, 3, "random", blocks=(2, 3, 4), seed=2)
-    full = T.TransportSpec("top", model.width)  # every channel, no ranking needed
-    assert full.channels(None, (0,), model.width) == {0: tuple(range(model.width))}
-    assert T.TransportSpec().edit({0: (1,)}, None, source_rows=((1, 0),)).op == "mix"  # alpha 1 replaces
+    full = T.TransportSpec("top", model.width)  # every channel, whatever the ranking
+    flat = torch.zeros(model.num_blocks, model.width)
+    assert full.selection.channels(flat) == full.selection.channels(score) == \
+        {b: tuple(range(model.width)) for b in range(model.num_blocks)}
+    one = T.TransportSpec(blocks=(0,))
+    e1 = one.selection.edit(score, 4, "mix", alpha=one.alpha, source_rows=((1, 0),))
+    assert e1.op == "mix" and e1.alpha == 1.0  # alpha 1 replaces
+    # alpha is checked once, by the spec: the edit keeps the checked value as it is
+    assert isinstance(spec.alpha, Alpha) and e.alpha is spec.alpha and check_alpha(spec.alpha) is spec.alpha
+    with pytest.raises(ValueError, match=r"alpha 1\.5 out of range"):
+        Alpha(1.5)
     assert T.TransportSpec("top", 4, steps="early").row(model.num_blocks, 4)["steps"] == [0, 1]
     assert T.TransportSpec().label == "top-4, alpha 1" and "blocks 2-4" in spec.label
 

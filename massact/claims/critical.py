@@ -69,10 +69,10 @@ from ..channel_stats import ChannelStats
 from ..checks import is_int as _is_int
 from ..generation import generate, normalise_seeds
 from ..metrics import Metrics
-from ..ranking import ALL_ARMS, channel_set
-from ..specs import CaptureSpec, EditSpec
+from ..ranking import ALL_ARMS
+from ..specs import CaptureSpec
 from ..stats import Estimate, bootstrap_mean, paired_difference
-from ..selection import ARMS, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
+from ..selection import ARMS, Selection, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
 from ..world import world_of
 from .rows import Rows
 
@@ -98,16 +98,6 @@ def check_statistic(statistic: str) -> str:
     return statistic
 
 
-def check_arms(arms) -> tuple[str, ...]:
-    arms = (arms,) if isinstance(arms, str) else tuple(arms)
-    if not arms:
-        raise ValueError(f"no arm given; choose from {ALL_ARMS}")
-    for a in arms:
-        if a not in ALL_ARMS:
-            raise ValueError(f"unknown arm {a!r}; choose one of {ALL_ARMS}")
-    return arms
-
-
 def check_ablation(ablation) -> tuple[str, ...]:
     """The ablations as a tuple of distinct names from ``ABLATIONS``."""
     ab = (ablation,) if isinstance(ablation, str) else tuple(ablation)
@@ -120,16 +110,6 @@ def check_ablation(ablation) -> tuple[str, ...]:
     if len(set(ab)) != len(ab):
         raise ValueError(f"ablation {list(ab)} names one twice")
     return ab
-
-
-def check_ks(ks, width: int) -> tuple[int, ...]:
-    ks = (ks,) if _is_int(ks) else tuple(ks)
-    if not ks:
-        raise ValueError(f"no k given; k must be in 1..{width} (the number of channels)")
-    for k in ks:
-        if not _is_int(k) or not 1 <= k <= width:
-            raise ValueError(f"k {k!r} out of range: k must be in 1..{width} (the number of channels)")
-    return tuple(int(k) for k in ks)
 
 
 def _as_sweep(spec) -> list:
@@ -156,16 +136,6 @@ def default_calibration_prompts(model, n: int = 8) -> list[str]:
 def default_evaluation_prompts(model, n: int = 8) -> list[str]:
     """The model's world's evaluation prompts (never used for ranking)."""
     return world_of(model, "evaluation prompts: probe(model, calibration, prompts=[...])").evaluation_prompts(n)
-
-
-# -- the arms ---------------------------------------------------------------------------
-def arm_channels(score: torch.Tensor, k: int, arm: str, blocks: Sequence[int], draw: int = 0,
-                 random_seed: int = 0, energy: torch.Tensor | None = None) -> dict[int, tuple[int, ...]]:
-    """{block: k channels} of one arm; random (and energy) draw d uses seed random_seed + d;
-    the "energy" arm needs ``energy`` (blocks, channels)."""
-    check_arms(arm)
-    check_ks(k, score.shape[1])
-    return channel_set(score, k, arm, blocks=blocks, seed=random_seed + draw, energy=energy)
 
 
 # -- metrics ----------------------------------------------------------------------------
@@ -521,6 +491,10 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     ``massact.ranking.energy_matched``); ablation: ``"zero"``, ``"mean"`` (set the channels to
     their calibration mean at that block and step: needs a calibration with the same
     num_steps) or both, each arm run with each ablation on the same images.
+
+    Each condition's channels and edit are ``Selection(arm, k, blocks, steps, seed=random_seed +
+    draw).edit(...)`` ("zero", or "set" to the calibration mean), all built (and so arm, k and
+    the seeds checked) before any image is generated.
     """
     prompts = _check_prompts(model, prompts)
     seeds = normalise_seeds(prompts, seeds)
@@ -531,8 +505,12 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     num_steps = model.default_steps if num_steps is None else num_steps
     if not _is_int(num_steps) or not 1 <= num_steps <= 1000:
         raise ValueError(f"num_steps {num_steps!r} out of range: 1..1000 sampler steps")
-    ks = check_ks(ks, model.width)
-    arms = check_arms(arms)
+    ks = (ks,) if _is_int(ks) else tuple(ks)  # k, arm and seed are checked by the Selections below
+    if not ks:
+        raise ValueError(f"no k given; k must be in 1..{model.width} (the number of channels)")
+    arms = (arms,) if isinstance(arms, str) else tuple(arms)
+    if not arms:
+        raise ValueError(f"no arm given; choose from {ALL_ARMS}")
     ablations = check_ablation(ablation)
     check_statistic(statistic)
     if not _is_int(draws) or draws < 1:
@@ -554,25 +532,32 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     metrics = model.metrics() if metrics is None else metrics
     n = len(prompts)
 
+    # every condition's edit, named by a Selection (one per arm, k, blocks, steps and draw), before any image
+    per_call = max(1, batch_rows // n)
+    configs = []  # (row fields, EditSpec on the rows of its place in a generate call)
+    for bl, bspec in block_specs:
+        for st, sspec in step_specs:
+            for k in ks:
+                for arm in arms:
+                    for d in (range(draws) if arm in ("random", "energy") else [None]):
+                        sel = Selection(arm, k, blocks=bl, steps="all" if st is None else st,
+                                        seed=random_seed + (d or 0))
+                        for ab in ablations:
+                            fields = {"arm": sel.arm, "k": sel.k, "blocks": blocks_label(bl, model.num_blocks),
+                                      "steps": steps_label(sspec, st), "ablation": ab, "draw": d}
+                            i = len(configs) % per_call
+                            rows_i = range(i * n, (i + 1) * n)
+                            edit = (sel.edit(score, num_steps, "zero", rows=rows_i, energy=energy) if ab == "zero"
+                                    else sel.edit(score, num_steps, "set", rows=rows_i, values=mean_values,
+                                                  energy=energy))
+                            configs.append((fields, edit))
+
     if baseline_images is None:
         baseline_images = generate(model, prompts, seeds, num_steps=num_steps, guidance=guidance).images
     elif tuple(baseline_images.shape[:1]) != (n,):
         raise ValueError(f"baseline_images has {len(baseline_images)} images for {n} prompts")
     measure = _Measurer(metrics, prompts, baseline_images)
 
-    configs = []  # (row fields, EditSpec pieces)
-    for bl, bspec in block_specs:
-        for st, sspec in step_specs:
-            for k in ks:
-                for arm in arms:
-                    for d in (range(draws) if arm in ("random", "energy") else [None]):
-                        cs = arm_channels(score, k, arm, bl, d or 0, random_seed, energy=energy)
-                        for ab in ablations:
-                            fields = {"arm": arm, "k": k, "blocks": blocks_label(bl, model.num_blocks),
-                                      "steps": steps_label(sspec, st), "ablation": ab, "draw": d}
-                            configs.append((fields, cs, st))
-
-    per_call = max(1, batch_rows // n)
     chunks = [configs[i:i + per_call] for i in range(0, len(configs), per_call)]
     from tqdm.auto import tqdm
 
@@ -581,13 +566,9 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
              **measure(baseline_images), "n_images": n}]
     per_image = {("none", "none", 0, "none", "none", None): measure.per_image(baseline_images)}
     for chunk in tqdm(chunks, desc="critical probe", disable=not progress, leave=False):
-        edits = [EditSpec("zero", cs, steps=st, rows=tuple(range(i * n, (i + 1) * n)))
-                 if f["ablation"] == "zero" else
-                 EditSpec("set", cs, steps=st, rows=tuple(range(i * n, (i + 1) * n)), values=mean_values)
-                 for i, (f, cs, st) in enumerate(chunk)]
         g = generate(model, prompts * len(chunk), seeds * len(chunk), num_steps=num_steps, guidance=guidance,
-                     edits=edits)
-        for i, (fields, cs, st) in enumerate(chunk):
+                     edits=[e for _, e in chunk])
+        for i, (fields, _) in enumerate(chunk):
             ims = g.images[i * n:(i + 1) * n]
             key = tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))
             images[key if fields["ablation"] == "zero" else key + (fields["ablation"],)] = ims
@@ -595,7 +576,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
             per_image[(fields["ablation"],) + tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))] = \
                 measure.per_image(ims)
     meta = {"statistic": statistic, "num_steps": num_steps, "guidance": guidance if guidance is not None
-            else model.default_guidance, "ks": list(ks), "arms": list(arms), "ablations": list(ablations),
+            else model.default_guidance, "ks": [int(k) for k in ks], "arms": list(arms), "ablations": list(ablations),
             "draws": draws,
             "random_seed": random_seed, "blocks": [blocks_label(b, model.num_blocks) for b, _ in block_specs],
             "steps": [steps_label(s, st) for st, s in step_specs],
@@ -708,10 +689,6 @@ def chance_jaccard(k: int, width: int) -> float:
     return inter / (2 * k - inter)
 
 
-def _topk(score_row: torch.Tensor, k: int) -> set:
-    return set(score_row.float().topk(k).indices.tolist())
-
-
 def prompt_independence(model, prompts: Sequence[str] | None = None, seeds: Sequence[int] = (1000, 1001, 1002),
                         k: int = 4, statistic: str = "absmean", num_steps: int | None = None,
                         blocks="all", stats: ChannelStats | None = None) -> dict:
@@ -737,25 +714,31 @@ def prompt_independence(model, prompts: Sequence[str] | None = None, seeds: Sequ
     if not seeds:
         raise ValueError("give at least one seed")
     check_statistic(statistic)
-    check_ks(k, model.width)
-    bl = resolve_blocks(blocks, model.num_blocks)
+    top_k = Selection("top", k, blocks=blocks)  # the top-k sets compared below; k and blocks checked here
+    bl = top_k.block_indices(model.num_blocks, model.width)
     P, S = len(prompts), len(seeds)
     if stats is None:
         stats = generate(model, [p for p in prompts for _ in seeds], [s for _ in prompts for s in seeds],
                          num_steps=num_steps, capture=CaptureSpec()).stats
     elif stats.shape[0] != P * S:
         raise ValueError(f"stats hold {stats.shape[0]} rows; expected {P} prompts x {S} seeds, prompt-major")
-    pooled = stats.score(statistic)
     row = lambda p, s: p * S + s  # noqa: E731
+
+    def sets(**which) -> dict[int, set]:
+        """{block: the top-k channels} of the score over some rows or steps."""
+        return {b: set(c) for b, c in top_k.channels(stats.score(statistic, **which)).items()}
+
+    pooled = sets()
+    per_prompt = [sets(rows=[row(p, s) for s in range(S)]) for p in range(P)]
+    single = {(p, s): sets(rows=[row(p, s)]) for p in range(P) for s in range(S)}
+    per_step = [sets(steps=[t]) for t in stats.steps]
     per_block = []
     for b in bl:
-        top = _topk(pooled[b], k)
-        pv = [_jaccard(_topk(stats.score(statistic, rows=[row(p, s) for s in range(S)])[b], k), top)
-              for p in range(P)]
-        single = {(p, s): _topk(stats.score(statistic, rows=[row(p, s)])[b], k) for p in range(P) for s in range(S)}
-        ap = [_jaccard(single[(p, s)], single[(q, s)]) for s in range(S) for p, q in combinations(range(P), 2)]
-        aseed = [_jaccard(single[(p, s)], single[(p, t)]) for p in range(P) for s, t in combinations(range(S), 2)]
-        steps = [_jaccard(_topk(stats.score(statistic, steps=[t])[b], k), top) for t in stats.steps]
+        top = pooled[b]
+        pv = [_jaccard(per_prompt[p][b], top) for p in range(P)]
+        ap = [_jaccard(single[(p, s)][b], single[(q, s)][b]) for s in range(S) for p, q in combinations(range(P), 2)]
+        aseed = [_jaccard(single[(p, s)][b], single[(p, t)][b]) for p in range(P) for s, t in combinations(range(S), 2)]
+        steps = [_jaccard(st[b], top) for st in per_step]
         per_block.append({"block": b, "top_channels": sorted(top), "prompt_vs_pooled": float(np.mean(pv)),
                           "prompt_vs_pooled_min": float(np.min(pv)),
                           "across_prompts": float(np.mean(ap)) if ap else None,

@@ -34,7 +34,7 @@ from ..checks import check_int, is_int
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
 from ..models import require_sampler
-from ..ranking import channel_set
+from ..selection import Selection
 from ..specs import CaptureSpec
 from .transport import DEFAULT_MASK_K, TransportSpec, _ci, _estimate_of
 
@@ -199,7 +199,7 @@ def subject_mask(inv: InversionResult, score: torch.Tensor, mask_at: tuple[int, 
     if tuple(mask_at) not in inv.tensors:
         raise KeyError(f"(block, step) {tuple(mask_at)} was not recorded; recorded pairs: {sorted(inv.tensors)[:8]}...")
     b = int(mask_at[0])
-    channels = channel_set(score, k, "top", blocks=[b])[b]
+    channels = Selection("top", k, blocks=(b,)).channels(score)[b]
     return token_foreground_mask(inv.tensors[tuple(mask_at)], list(channels), grid)
 
 
@@ -218,11 +218,14 @@ class TransferResult:
 
 def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec = TransportSpec(mask="source"),
                      score: torch.Tensor | None = None, mask_at: tuple[int, int] | None = None,
-                     mask_k: int = DEFAULT_MASK_K, guidance: float | None = None, start: str | int = "inverted"
-                     ) -> TransferResult:
+                     mask_k: int = DEFAULT_MASK_K, guidance: float | None = None, start: str | int = "inverted",
+                     energy: torch.Tensor | None = None) -> TransferResult:
     """Generate the new captions from the inverted noise (start="inverted") or a seed (int),
     transporting the recorded trajectory's channels (spec.arm/k/alpha/blocks/steps) inside
-    the reference's subject mask (spec.mask="source") or everywhere (spec.mask="none")."""
+    the reference's subject mask (spec.mask="source") or everywhere (spec.mask="none").
+
+    The edit is the spec's selection's ``EditSpec("mix", recorded=...)`` (``Selection.edit``);
+    energy: for the "energy" arm, (blocks, channels) squared activations."""
     require_sampler(model, "subject transfer from an image")
     if spec.mask == "target":
         raise ValueError("subject transfer transports inside the reference's subject: use mask 'source' (the "
@@ -232,7 +235,8 @@ def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec 
     if len(captions) != len(inv.reference):
         raise ValueError(f"{len(captions)} captions for {len(inv.reference)} references: give one each")
     model.validate_prompts(captions)
-    blocks, steps = spec.resolve(model.num_blocks, model.width, inv.num_steps)  # ranges: once, here
+    sel = spec.selection  # its ranges (k, blocks, steps) checked here, before any sampling
+    blocks, steps = sel.block_indices(model.num_blocks, model.width), sel.step_indices(inv.num_steps)
     guidance = model.default_guidance if guidance is None else float(guidance)
     stepl = steps if steps is not None else tuple(range(inv.num_steps))
     missing = [(b, s) for b in blocks for s in stepl if (b, s) not in inv.tensors]
@@ -242,7 +246,8 @@ def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec 
     if (spec.k < model.width or mask) and score is None:
         raise ValueError("pass score=massact.calibrate(model).score(): the channel arms and the subject mask rank "
                          "channels")
-    channels = spec.channels(score, blocks, model.width)
+    if score is None:  # every channel moves: a flat score ranks them all alike
+        score = torch.zeros(model.num_blocks, model.width)
     if mask_at is None:  # the middle block at the last step of the recorded trajectory
         mask_at = (model.num_blocks // 2, inv.num_steps - 1)
     tm = subject_mask(inv, score, mask_at, model.token_grid(), mask_k) if mask else None
@@ -253,10 +258,11 @@ def subject_transfer(model, inv: InversionResult, captions, spec: TransportSpec 
     else:
         raise ValueError(f"start {start!r}: use 'inverted' (the reference's noise) or an int seed")
     recorded = {(b, s): inv.tensors[(b, s)] for b in blocks for s in stepl}
-    edit = spec.edit(channels, steps, token_mask=None if tm is None else tm.float(), recorded=recorded)
+    edit = sel.edit(score, inv.num_steps, "mix", alpha=spec.alpha, token_mask=None if tm is None else tm.float(),
+                    recorded=recorded, energy=energy)
     clean = generate(model, captions, num_steps=inv.num_steps, guidance=guidance, latents=latents).images
     out = generate(model, captions, num_steps=inv.num_steps, guidance=guidance, latents=latents, edits=[edit]).images
-    return TransferResult(inv, captions, spec, clean, out, tm, channels, guidance)
+    return TransferResult(inv, captions, spec, clean, out, tm, dict(edit.channels), guidance)
 
 
 def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, output: torch.Tensor) -> dict:

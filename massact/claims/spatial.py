@@ -43,8 +43,8 @@ import torch
 from ..clustering import batch_iou, check_args, grid_ceiling_iou, kmeans, normalise, polarity_masks, upsample_mask
 from .. import calibration as _calibration
 from ..generation import generate
-from ..ranking import ARMS, channel_set
-from ..selection import resolve_blocks, resolve_steps
+from ..ranking import ARMS
+from ..selection import Selection, resolve_blocks, resolve_steps
 from ..specs import CaptureSpec
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows
@@ -123,19 +123,6 @@ def capture(model, prompts: Sequence[str], seeds=0, blocks: Sequence[int] | None
 def default_calibration_prompts(model, n: int = 8) -> list[str]:
     """The model's world's calibration prompts (real models without a world: give your own)."""
     return _calibration.default_calibration_prompts(model, n)
-
-
-def channel_sets(score: torch.Tensor, k: int, arms: Sequence[str] = ARMS, random_draws: int = DEFAULT_RANDOM_DRAWS,
-                 blocks: Sequence[int] | None = None) -> list[tuple[str, int, dict]]:
-    """[(arm, draw, {block: channels})]: one set each for top and bottom, ``random_draws``
-    seeded draws (seed = draw) for random."""
-    if not isinstance(random_draws, int) or random_draws < 1:
-        raise ValueError(f"random_draws {random_draws!r} out of range: at least 1")
-    out = []
-    for arm in arms:
-        for d in range(random_draws if arm == "random" else 1):
-            out.append((arm, d, channel_set(score, k, arm, blocks=blocks, seed=d)))
-    return out
 
 
 # -- masks of one (block, step, channel set) ---------------------------------------------------
@@ -383,26 +370,43 @@ class SpatialResult:
 
 def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None, k: int = DEFAULT_K, K: int = 2,
              arms: Sequence[str] = ARMS, random_draws: int = DEFAULT_RANDOM_DRAWS,
-             blocks: Sequence[int] | None = None, steps: Sequence[int] | None = None, seed: int = 0) -> SpatialResult:
+             blocks: Sequence[int] | None = None, steps: Sequence[int] | None = None, seed: int = 0,
+             energy: torch.Tensor | None = None) -> SpatialResult:
     """Cluster every image at every (block, step) on every channel set and score it.
 
-    All clusterings run as one batch (``clustering.kmeans``). truth: (images, H, W) bool
-    foreground masks, or None (the result then has no IoU)."""
+    All clusterings run as one batch (``clustering.kmeans``). The channel sets are
+    ``massact.Selection``s (which check arm and k): one each for top and bottom,
+    ``random_draws`` seeded draws (seed = draw) for random and energy.
+
+    Args:
+        cap: a ``capture`` of the images.
+        score: (blocks, channels) calibration scores (ranked on other prompts).
+        truth: (images, H, W) bool foreground masks, or None (the result then has no IoU).
+        k: channels per set; K: clusters.
+        arms: the arms to evaluate ("top", "bottom", "random", "energy").
+        random_draws: draws of the random (and energy) arm.
+        blocks, steps: captured blocks and steps to evaluate (None: all captured).
+        seed: the k-means seed.
+        energy: for the "energy" arm, (blocks, channels) squared activations
+          (``calibration.stats.energy()``).
+    Returns:
+        a ``SpatialResult``.
+    """
     blocks = cap.blocks if blocks is None else tuple(int(b) for b in blocks)
     steps = cap.steps if steps is None else tuple(int(s) for s in steps)
     for b in blocks:
         for s in steps:
             cap.tokens(b, s)  # clear error for a pair that was not captured
-    arms = tuple(arms)
-    for a in arms:
-        if a not in ARMS:
-            raise ValueError(f"unknown arm {a!r}; choose from {ARMS}")
+    if not isinstance(random_draws, int) or random_draws < 1:
+        raise ValueError(f"random_draws {random_draws!r} out of range: at least 1")
+    arms = (arms,) if isinstance(arms, str) else tuple(arms)
+    if not arms:
+        raise ValueError(f"no arm given; choose from {ARMS} (or 'energy', with energy=)")
+    sets = [(arm, j, Selection(arm, k, blocks=blocks, seed=j).channels(score, energy))
+            for arm in arms for j in range(random_draws if arm in ("random", "energy") else 1)]
     any_x = cap.tokens(blocks[0], steps[0])
     R, n, d = any_x.shape
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= d:
-        raise ValueError(f"k {k!r} out of range: k must be in 1..{d} (the number of channels)")
-    check_args(n, d, list(range(k)), cap.grid, K)
-    sets = channel_sets(score, k, arms, random_draws, blocks)
+    check_args(n, d, sets[0][2][blocks[0]], cap.grid, K)  # K, the token grid and the channels against the tokens
     # one batch: (sets, blocks, steps, rows) problems of (tokens, k)
     xs = []
     for _, _, chans in sets:

@@ -8,18 +8,18 @@ indicator of k channels), weighted by alpha:
     X_t <- X_t (1 - alpha M) + X_s alpha M          (alpha = 1: the paper's replacement)
 
 One setting is a ``TransportSpec``: a ``massact.Selection`` (arm, k, blocks, steps, seed:
-which channels, where and when) plus alpha and the token mask. It produces one
-``EditSpec("mix", source_rows=((target_row, source_row), ...))``: the source rows are
-computed in the same batch, so no activation is stored.
+which channels, where and when) plus alpha and the token mask. Its selection builds one
+``EditSpec("mix", source_rows=((target_row, source_row), ...))`` (``Selection.edit``): the
+source rows are computed in the same batch, so no activation is stored.
 
 * p: no mask (every token), or the *spatial mask* of the source (or of the target): its
   clean tokens, restricted to the top-k channels of one block and step, clustered into
   foreground/background (``clustering.token_foreground_mask``). That needs the tokens of a
   first, clean pass (``CaptureSpec(keep=((block, step),))``), which the metrics need
   anyway (the clean source and target images).
-* m: the top-k, bottom-k or random-k channels of each transported block, ranked on
-  calibration prompts (``massact.calibrate(model).score()``), never on the pairs that are
-  measured.
+* m: the top-k, bottom-k, random-k or energy-matched channels of each transported block,
+  ranked on calibration prompts (``massact.calibrate(model).score()``), never on the pairs
+  that are measured (k = the width: every channel, whatever the arm, with no score needed).
 
 Exactness (the tests pin both):
 
@@ -58,14 +58,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..checks import WrongType, check_choice, check_finite, check_index, check_int, check_seeds
+from ..checks import WrongType, check_choice, check_index, check_int, check_seeds
 from ..clustering import iou, token_foreground_mask
 from ..generation import generate
 from ..flow import lerp_conditioning
 from ..models import require_sampler
-from ..ranking import ARMS, channel_set  # noqa: F401  (T.ARMS: the arms a TransportSpec takes)
+from ..ranking import ARMS  # noqa: F401  (T.ARMS: the arms the explorers offer)
 from ..selection import Selection, span_label
-from ..specs import CaptureSpec, EditSpec
+from ..specs import CaptureSpec, check_alpha
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows
 
@@ -78,11 +78,6 @@ ATTRIBUTE_KINDS = {"layout": ("position", "size"), "identity": ("shape", "color"
 
 
 # -- what to transport --------------------------------------------------------------------
-def check_alpha(alpha) -> float:
-    """alpha as a float: a finite number in [0, 1] (0 keeps the target, 1 replaces by the source)."""
-    return check_finite("alpha", alpha, 0.0, 1.0, what="0 keeps the target, 1 replaces by the source")
-
-
 def _spec_text(v) -> str:
     return v if isinstance(v, str) else span_label(v)
 
@@ -96,7 +91,8 @@ class TransportSpec:
     steps="early")`` (the same setting).
 
     Args:
-        arm: "top", "bottom" or "random" (by the calibration score);
+        arm: "top", "bottom" or "random" (by the calibration score), or "energy" (``transport``
+          then needs ``energy=``);
         k: channels per block (k = the model's width transports every channel, whatever the arm);
         alpha: weight in [0, 1] inside the mask (1 = replacement, 0 = nothing moves);
         mask: "none" (every token), "source" or "target" (that image's spatial mask);
@@ -105,8 +101,10 @@ class TransportSpec:
         seed: the random arm's draw;
         selection: a ``Selection`` instead of arm/k/blocks/steps/seed.
 
-    Alpha and mask are checked here, the selection's syntax by ``Selection``; block and
-    step ranges once, against the model and run, by ``resolve``.
+    Alpha (``specs.check_alpha``, kept as an ``Alpha`` that the edit trusts) and mask are
+    checked here, arm, k, seed and the block/step syntax by ``Selection``; k, block and step
+    ranges once, against the model and run, when ``transport`` builds the edit
+    (``Selection.edit``).
     """
 
     selection: Selection
@@ -145,50 +143,11 @@ class TransportSpec:
             raise TypeError(f"TransportSpec has no {sorted(changes)}: change alpha, mask, arm, k, blocks, steps, seed")
         return TransportSpec(alpha=alpha, mask=mask, selection=sel)
 
-    def resolve(self, num_blocks: int, width: int, num_steps: int) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
-        """The block numbers and step indices of this setting on a model and a run.
-
-        Args:
-            num_blocks, width: the model's blocks and channels.
-            num_steps: the run's denoising steps.
-        Returns:
-            (blocks, steps): ascending block numbers; step indices or None (every step).
-        Raises:
-            ValueError naming the valid range (k above the width, a block or step out of range).
-        """
-        check_int("k", self.k, 1, width, what="channels per block, up to the model's width")
-        return self.selection.block_indices(num_blocks), self.selection.step_indices(num_steps)
-
-    def channels(self, score: torch.Tensor | None, blocks: Sequence[int], width: int) -> dict[int, tuple[int, ...]]:
-        """{block: channels} of the arm at the resolved blocks (k = width: every channel, no score needed)."""
-        if self.k == width:
-            return {b: tuple(range(width)) for b in blocks}
-        if score is None:
-            raise ValueError("the channel arms rank channels: pass score=massact.calibrate(model).score() "
-                             "(scores on calibration prompts, shape (blocks, channels))")
-        return channel_set(score, self.k, self.arm, blocks=blocks, seed=self.seed)
-
-    def edit(self, channels: dict, steps: tuple[int, ...] | None, source_rows=(), token_mask: torch.Tensor | None = None,
-             recorded: dict | None = None) -> EditSpec:
-        """The ``EditSpec("mix", ...)`` of this setting (alpha 1 = replacement).
-
-        Args:
-            channels: {block: channels}, from ``channels``.
-            steps: step indices (None = every step), from ``resolve``.
-            source_rows: ((target_row, source_row), ...) when the source is in the batch.
-            token_mask: None or a float/bool (rows, tokens) mask (1 = transport the token).
-            recorded: {(block, step): tensor} when the source is a recorded trajectory.
-        Returns:
-            the ``EditSpec``.
-        """
-        return EditSpec("mix", channels, steps=steps, alpha=self.alpha, token_mask=token_mask,
-                        source_rows=tuple(source_rows), recorded=recorded)
-
     @property
     def label(self) -> str:
         """Short text, e.g. "top-4, alpha 1, source mask (blocks 0-2)"."""
         where = [f"{name} {_spec_text(v)}" for name, v in (("blocks", self.blocks), ("steps", self.steps)) if v != "all"]
-        if self.arm == "random":
+        if self.arm in ("random", "energy"):
             where.append(f"seed {self.seed}")
         m = "" if self.mask == "none" else f", {self.mask} mask"
         return f"{self.arm}-{self.k}, alpha {self.alpha:g}{m}" + (f" ({', '.join(where)})" if where else "")
@@ -310,7 +269,7 @@ def spatial_masks(run: PairRun, which: str, score: torch.Tensor, mask_at: tuple[
     if (block, step) not in run.tokens:
         raise KeyError(f"(block {block}, step {step}) was not kept by the clean pass; kept: {sorted(run.tokens)}; "
                        f"pass keep=(({block}, {step}),) to clean_pass")
-    channels = channel_set(score, k, "top", blocks=[block])[block]
+    channels = Selection("top", k, blocks=(block,)).channels(score)[block]
     rows = slice(0, run.n) if which == "source" else slice(run.n, 2 * run.n)
     return token_foreground_mask(run.tokens[(block, step)][rows], list(channels), grid)
 
@@ -363,11 +322,13 @@ def _row_mask(pairs: Sequence[tuple[int, int]], num_rows: int, token_mask: torch
 def transport(model, sources, targets, seeds=0, specs=TransportSpec(), score: torch.Tensor | None = None,
               clean: PairRun | None = None, num_steps: int | None = None, guidance: float | None = None,
               mask_at: tuple[int, int] | None = None, mask_k: int = DEFAULT_MASK_K,
-              masks: dict | None = None, progress: bool = False) -> TransportResult:
+              masks: dict | None = None, progress: bool = False, energy: torch.Tensor | None = None
+              ) -> TransportResult:
     """Transport source activations into the targets, for one setting or a list of them.
 
     One batched generate call holds rows [sources..., targets for spec 0..., targets for
-    spec 1..., ...], each spec an ``EditSpec("mix")`` on its own target rows.
+    spec 1..., ...], each spec an ``EditSpec("mix")`` on its own target rows, built by the
+    spec's selection (``Selection.edit``).
 
     Args:
         model: a massact model.
@@ -383,10 +344,13 @@ def transport(model, sources, targets, seeds=0, specs=TransportSpec(), score: to
         masks: your own token masks {"source"/"target": bool (pairs, tokens)} instead of
           the clustered ones.
         progress: show a progress bar.
+        energy: for specs of the "energy" arm, (blocks, channels) squared activations
+          (``massact.calibrate(model).stats.energy()``).
     Returns:
         a ``TransportResult``.
     Raises:
-        ValueError / TypeError naming what is valid; no hook is left installed.
+        ValueError / TypeError naming what is valid (a spec's k, blocks or steps out of range
+        when its edit is built, before the edited generation); no hook is left installed.
     """
     sources, targets, seeds = check_pairs(sources, targets, seeds)
     specs = _as_specs(specs)
@@ -401,7 +365,6 @@ def transport(model, sources, targets, seeds=0, specs=TransportSpec(), score: to
         if guidance is not None and float(guidance) != clean.guidance:
             raise ValueError(f"guidance {guidance} but the clean pass used {clean.guidance}")
         num_steps, guidance = clean.num_steps, clean.guidance
-    resolved = [s.resolve(model.num_blocks, model.width, num_steps) for s in specs]  # ranges: once, here
     given = {} if masks is None else dict(masks)
     for w, tm in given.items():
         if w not in ("source", "target"):
@@ -417,6 +380,8 @@ def transport(model, sources, targets, seeds=0, specs=TransportSpec(), score: to
     if score is not None and tuple(score.shape) != (model.num_blocks, model.width):
         raise ValueError(f"score has shape {tuple(score.shape)}; expected (blocks, channels) = "
                          f"({model.num_blocks}, {model.width})")
+    if score is None:  # every spec moves every channel: a flat score ranks them all alike
+        score = torch.zeros(model.num_blocks, model.width)
     if mask_at is None:
         mask_at = default_mask_at(model, num_steps)
     elif wants_mask:
@@ -429,10 +394,10 @@ def transport(model, sources, targets, seeds=0, specs=TransportSpec(), score: to
 
     num_rows = n * (1 + len(specs))
     edits = []
-    for j, (s, (blocks, steps_)) in enumerate(zip(specs, resolved)):
+    for j, s in enumerate(specs):
         pairs = [(n * (1 + j) + i, i) for i in range(n)]
-        edits.append(s.edit(s.channels(score, blocks, model.width), steps_, source_rows=pairs,
-                            token_mask=_row_mask(pairs, num_rows, masks.get(s.mask))))
+        edits.append(s.selection.edit(score, num_steps, "mix", alpha=s.alpha, source_rows=pairs,
+                                      token_mask=_row_mask(pairs, num_rows, masks.get(s.mask)), energy=energy))
     g = generate(model, sources + targets * len(specs), seeds * (1 + len(specs)), num_steps=num_steps,
                  guidance=clean.guidance, edits=edits, progress=progress)
     outputs = g.images[n:].reshape(len(specs), n, *g.images.shape[1:])
@@ -705,11 +670,12 @@ class Sweep:
 
 def sweep(model, sources, targets, seeds, specs: Sequence[TransportSpec], score, metrics=None,
           baselines: Sequence[float] = (), clean: PairRun | None = None, mask_at=None, num_steps: int | None = None,
-          progress: bool = False) -> Sweep:
+          progress: bool = False, energy: torch.Tensor | None = None) -> Sweep:
     """Run every setting in one batched transport pass and measure it, plus baselines.
 
     Args:
-        model, sources, targets, seeds, score, clean, mask_at, num_steps, progress: as in ``transport``.
+        model, sources, targets, seeds, score, clean, mask_at, num_steps, progress, energy: as in
+          ``transport``.
         specs: the settings.
         metrics: the model's metrics (None: ``model.metrics()``).
         baselines: alphas of the baselines (pixel blend always, embedding lerp where the
@@ -719,7 +685,7 @@ def sweep(model, sources, targets, seeds, specs: Sequence[TransportSpec], score,
     """
     metrics = metrics or model.metrics()
     res = transport(model, sources, targets, seeds, list(specs), score=score, clean=clean, mask_at=mask_at,
-                    num_steps=num_steps, progress=progress)
+                    num_steps=num_steps, progress=progress, energy=energy)
     rows, measures = Rows(), []
     for s, o in zip(res.specs, res.outputs):
         m = measure(metrics, res.sources, res.targets, o)

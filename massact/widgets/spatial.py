@@ -14,7 +14,8 @@ import numpy as np
 from ..calibration import calibrate
 from ..claims import spatial as S
 from ..plots.spatial import overlay_panels
-from ..ranking import ARMS, channel_set
+from ..ranking import ARMS
+from ..selection import Selection
 from .base import Explorer
 
 
@@ -63,9 +64,14 @@ class SpatialExplorer(Explorer):
         self._build([[self.block, self.step], [self.k, self.K], [self.arm, self.draw]], always_live=True,
                     side_by_side=True)
 
+    def selection(self) -> Selection:
+        """The channel selection the controls describe: the arm's k channels of the block (the random draw is
+        its seed)."""
+        return Selection(self.arm.value, self.k.value, blocks=(self.block.value,), seed=self.draw.value)
+
     def channels(self) -> tuple[int, ...]:
-        b = self.block.value
-        return channel_set(self.score, self.k.value, self.arm.value, blocks=[b], seed=self.draw.value)[b]
+        """The block's channels the controls select (``selection().channels(score)``)."""
+        return self.selection().channels(self.score)[self.block.value]
 
     def compute(self) -> str:
         """Recluster the cached tokens with the current controls; redraw the image and the table."""
