@@ -3,7 +3,8 @@
 For each (block, step) ``_StreamStats`` keeps, per row and channel, the float32 sum of x,
 sum of |x|, sum of x^2 and max |x| over image tokens (``STATS_CHUNK_TOKENS`` tokens upcast
 at a time); ``hooks.Tracer`` assembles them into a ``ChannelStats`` of shape (rows, blocks,
-steps, channels), whose methods rank, reduce and read the channels.
+steps, channels), whose methods rank, reduce and read the channels; ``ChannelStats.pooled``
+pools its rows over images in a fixed size, and ``ChannelStats.merge_pooled`` merges such parts.
 """
 from __future__ import annotations
 
@@ -87,6 +88,14 @@ class ChannelStats:
     when unknown); in a float16 run ``saturated`` (same shape) holds the share of image
     tokens at fp16's limit (``SATURATION_LEVEL``) or not finite, and ``saturation()`` says
     where (None in any other dtype, whose range holds the values).
+
+    The pooled form (``pooled()``, ``merge_pooled``) holds statistics pooled over any number of
+    images in a fixed size: one row (the mean over images of |mean| and of mean |x|, the maximum
+    of max |x|) that also carries what it pools, ``sum_absmean`` and ``sum_meanabs`` (float64
+    sums over images, (blocks, steps, channels)) and ``count`` (int64 images per (block, step));
+    pooled forms merge exactly by adding sums and counts and taking maxima. The moments and the
+    saturation are not pooled (None). ``sum_absmean``, ``sum_meanabs`` and ``count`` are None
+    outside the pooled form.
     """
 
     def __init__(self, absmean: torch.Tensor, meanabs: torch.Tensor, maxabs: torch.Tensor,
@@ -101,16 +110,99 @@ class ChannelStats:
                                  "(rows, blocks, steps, channels)")
         self.mean, self.meansq = mean, meansq
         self.saturated, self.dtype = saturated, dtype
+        self.sum_absmean = self.sum_meanabs = self.count = None  # the pooled form's (``_from_sums``)
+
+    @classmethod
+    def _from_sums(cls, sum_absmean: torch.Tensor, sum_meanabs: torch.Tensor, max_maxabs: torch.Tensor,
+                   count: torch.Tensor) -> "ChannelStats":
+        """The pooled form of float64 sums (blocks, steps, channels), maxima (float32, any value
+        where nothing was captured) and image counts (blocks, steps): its row is sum / count
+        (float32) and the maxima, NaN where nothing was captured."""
+        n = count.double()[..., None]
+        seen = n > 0
+        nan = torch.tensor(float("nan"), dtype=torch.float64)
+        am = torch.where(seen, sum_absmean / n.clamp_min(1), nan).float()[None]
+        ma = torch.where(seen, sum_meanabs / n.clamp_min(1), nan).float()[None]
+        mx = max_maxabs.masked_fill(~seen, float("nan"))[None]
+        blocks = tuple(int(b) for b in torch.nonzero(count.sum(1) > 0).flatten())
+        steps = tuple(int(s) for s in torch.nonzero(count.sum(0) > 0).flatten())
+        out = cls(am, ma, mx, blocks, steps)
+        out.sum_absmean, out.sum_meanabs, out.count = sum_absmean, sum_meanabs, count
+        return out
+
+    @property
+    def is_pooled(self) -> bool:
+        """Whether these are the pooled form (``pooled()``): one row carrying its sums and counts."""
+        return self.count is not None
+
+    @property
+    def images(self) -> int:
+        """How many images the statistics hold: the rows, or in the pooled form the images pooled
+        (the most any (block, step) saw)."""
+        if self.is_pooled:
+            return int(self.count.max()) if self.count.numel() else 0
+        return self.absmean.shape[0]
+
+    def pooled(self) -> "ChannelStats":
+        """The statistics pooled over their rows (images): the pooled form (see the class), whose
+        ``score`` and ``ratio_table`` equal those of these statistics up to float rounding, and
+        which ``merge_pooled`` merges with others. Blocks or steps not captured count 0 images.
+
+        Returns:
+            a one-row ``ChannelStats`` with ``sum_absmean``, ``sum_meanabs`` and ``count``
+            (itself when already pooled).
+        """
+        if self.is_pooled:
+            return self
+        seen = ~self.absmean.isnan()  # (rows, blocks, steps, channels)
+        count = seen[..., 0].sum(0).to(torch.int64)  # (blocks, steps)
+        return self._from_sums(torch.nansum(self.absmean.double(), 0), torch.nansum(self.meanabs.double(), 0),
+                               self.maxabs.masked_fill(~seen, float("-inf")).amax(0).float(), count)
+
+    @classmethod
+    def merge_pooled(cls, parts) -> "ChannelStats":
+        """The statistics of several parts pooled together: float64 sums and counts added in the
+        order given (another order changes only the sums' last bits), maxima taken (exact).
+        The size is that of one part whatever the number of images.
+
+        Args:
+            parts: ``ChannelStats`` of the same model and run (each pooled with ``pooled()``
+              first, unless it already is).
+        Returns:
+            the pooled form of all the parts' images.
+        Raises:
+            ValueError when there is no part or the shapes differ.
+        """
+        parts = [p.pooled() for p in parts]
+        if not parts:
+            raise ValueError("nothing to merge: give at least one ChannelStats")
+        shape = tuple(parts[0].sum_absmean.shape)
+        sum_am, sum_ma, count = parts[0].sum_absmean, parts[0].sum_meanabs, parts[0].count
+        mx = parts[0].maxabs[0].masked_fill(~(count > 0)[..., None], float("-inf"))
+        for p in parts[1:]:
+            if tuple(p.sum_absmean.shape) != shape:
+                raise ValueError(f"cannot merge statistics of shape {tuple(p.sum_absmean.shape)} into {shape} "
+                                 "(blocks, steps, channels): not the same model and run")
+            sum_am, sum_ma = sum_am + p.sum_absmean, sum_ma + p.sum_meanabs
+            mx = torch.maximum(mx, p.maxabs[0].masked_fill(~(p.count > 0)[..., None], float("-inf")))
+            count = count + p.count
+        return cls._from_sums(sum_am, sum_ma, mx, count)
 
     def to_dict(self) -> dict:
-        """The statistics as plain data (tensors, lists), for ``torch.save`` and ``from_dict``."""
+        """The statistics as plain data (tensors, lists), for ``torch.save`` and ``from_dict``; the
+        pooled form writes its sums, maxima and counts (blocks x steps x channels x 3 numbers)."""
+        if self.is_pooled:
+            return {"sum_absmean": self.sum_absmean, "sum_meanabs": self.sum_meanabs, "max_maxabs": self.maxabs[0],
+                    "count": self.count}
         return {"absmean": self.absmean, "meanabs": self.meanabs, "maxabs": self.maxabs, "mean": self.mean,
                 "meansq": self.meansq, "saturated": self.saturated, "dtype": self.dtype,
                 "blocks": list(self.blocks), "steps": list(self.steps)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChannelStats":
-        """The statistics ``to_dict`` wrote (the same tensors)."""
+        """The statistics ``to_dict`` wrote (the same tensors; the pooled form when it wrote one)."""
+        if "count" in d:
+            return cls._from_sums(d["sum_absmean"], d["sum_meanabs"], d["max_maxabs"], d["count"])
         return cls(d["absmean"], d["meanabs"], d["maxabs"], tuple(d["blocks"]), tuple(d["steps"]),
                    mean=d.get("mean"), meansq=d.get("meansq"), saturated=d.get("saturated"), dtype=d.get("dtype"))
 

@@ -8,8 +8,8 @@ process.
 
 What a sweep computes, per (prompt, seed) image of the work list:
 
-* the image stream's channel statistics at every block and step (``channel_stats.ChannelStats``,
-  pooled over images as sums, counts and maxima: ``PooledStats``), from which the merge
+* the image stream's channel statistics at every block and step (``channel_stats.ChannelStats``
+  in its pooled form: sums, counts and maxima over images, ``ChannelStats.pooled``), from which the merge
   writes the massive table (``ChannelStats.ratio_table``: top channels and ratios per block);
 * the critical claim's per-image rows: ``claims.critical.probe`` on the clean image and with
   the top, bottom and random k channels per block zeroed (one row per image and arm, with its
@@ -55,10 +55,10 @@ from .ranking import ALL_ARMS
 from .selection import Selection
 from .specs import CaptureSpec
 
-__all__ = ["SweepConfig", "PooledStats", "sweep", "merge", "probe_result", "chunk_path", "add_parsers", "run_cli"]
+__all__ = ["SweepConfig", "sweep", "merge", "probe_result", "chunk_path", "add_parsers", "run_cli"]
 
 #: the format of the chunk files (a change makes old chunks be recomputed)
-CHUNK_FORMAT = 1
+CHUNK_FORMAT = 2
 #: the exit status of a sweep stopped on purpose before its end (``stop_after_chunks``)
 STOPPED = 3
 #: the probe's per-image metrics a row carries (detail energy: the ratio is taken at the merge)
@@ -133,81 +133,6 @@ def chunk_path(out: str | Path, index: int) -> Path:
     return Path(out) / "chunks" / f"chunk-{index:05d}.pt"
 
 
-# -- statistics that merge: sums, counts and maxima ------------------------------------------------
-class PooledStats:
-    """Channel statistics pooled over images: per (block, step, channel) the sums over images of
-    |mean| and mean |x| (float64), the maximum of max |x|, and per (block, step) the number of
-    images captured.
-
-    ``channel_stats()`` gives them back as a one-row ``ChannelStats`` whose ``score`` and
-    ``ratio_table`` equal those of the statistics of all the images (rows concatenated), up to
-    float summation order. The streamed moments (signed mean, mean of x^2) are not pooled:
-    the outlier severity needs them per image.
-    """
-
-    def __init__(self, sum_absmean: torch.Tensor, sum_meanabs: torch.Tensor, max_maxabs: torch.Tensor,
-                 count: torch.Tensor):
-        self.sum_absmean, self.sum_meanabs, self.max_maxabs, self.count = sum_absmean, sum_meanabs, max_maxabs, count
-
-    @classmethod
-    def from_stats(cls, stats: ChannelStats) -> "PooledStats":
-        """Pool a capture's rows (blocks or steps not captured count 0 images)."""
-        seen = ~stats.absmean.isnan()  # (rows, blocks, steps, channels)
-        count = seen[..., 0].sum(0).to(torch.int64)  # (blocks, steps)
-        return cls(torch.nansum(stats.absmean.double(), 0), torch.nansum(stats.meanabs.double(), 0),
-                   stats.maxabs.masked_fill(~seen, float("-inf")).amax(0).float(), count)
-
-    def __add__(self, other: "PooledStats") -> "PooledStats":
-        if not isinstance(other, PooledStats):
-            return NotImplemented
-        if other.sum_absmean.shape != self.sum_absmean.shape:
-            raise ValueError(f"cannot merge statistics of shape {tuple(other.sum_absmean.shape)} into "
-                             f"{tuple(self.sum_absmean.shape)} (blocks, steps, channels): not the same model and run")
-        return PooledStats(self.sum_absmean + other.sum_absmean, self.sum_meanabs + other.sum_meanabs,
-                           torch.maximum(self.max_maxabs, other.max_maxabs), self.count + other.count)
-
-    @classmethod
-    def merge(cls, parts) -> "PooledStats":
-        """The pooled statistics of several parts, added in the order given.
-
-        Raises:
-            ValueError when there is no part or the shapes differ.
-        """
-        parts = list(parts)
-        if not parts:
-            raise ValueError("nothing to merge: give at least one PooledStats")
-        out = parts[0]
-        for p in parts[1:]:
-            out = out + p
-        return out
-
-    @property
-    def images(self) -> int:
-        """How many images the statistics pool (the most any (block, step) saw)."""
-        return int(self.count.max()) if self.count.numel() else 0
-
-    def to_dict(self) -> dict:
-        """Plain tensors, for ``torch.save`` (``from_dict`` reads them back)."""
-        return {"sum_absmean": self.sum_absmean, "sum_meanabs": self.sum_meanabs, "max_maxabs": self.max_maxabs,
-                "count": self.count}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PooledStats":
-        return cls(d["sum_absmean"], d["sum_meanabs"], d["max_maxabs"], d["count"])
-
-    def channel_stats(self) -> ChannelStats:
-        """The pooled statistics as one-row ``ChannelStats`` (float32; NaN where nothing was captured)."""
-        n = self.count.double()[..., None]
-        seen = n > 0
-        nan = torch.tensor(float("nan"), dtype=torch.float64)
-        am = torch.where(seen, self.sum_absmean / n.clamp_min(1), nan).float()[None]
-        ma = torch.where(seen, self.sum_meanabs / n.clamp_min(1), nan).float()[None]
-        mx = self.max_maxabs.masked_fill(~seen, float("nan"))[None]
-        blocks = tuple(int(b) for b in torch.nonzero(self.count.sum(1) > 0).flatten())
-        steps = tuple(int(s) for s in torch.nonzero(self.count.sum(0) > 0).flatten())
-        return ChannelStats(am, ma, mx, blocks, steps)
-
-
 # -- one chunk ---------------------------------------------------------------------------------------
 def _image_key(key: tuple) -> tuple:
     """The ``ProbeResult.images`` key of a ``ProbeResult.per_image`` key."""
@@ -266,7 +191,7 @@ def run_chunk(model, calibration: Calibration, config: SweepConfig, index: int, 
                   guidance=config.guidance, metrics=metrics, random_seed=config.random_seed,
                   baseline_images=g.images, ablation=config.ablation)
     return {"format": CHUNK_FORMAT, "config": config.digest(), "index": index, "items": list(items),
-            "stats": PooledStats.from_stats(g.stats).to_dict(), "rows": chunk_rows(res, items),
+            "stats": g.stats.pooled().to_dict(), "rows": chunk_rows(res, items),
             "seconds": time.perf_counter() - t0}
 
 
@@ -391,15 +316,19 @@ def merge(out: str | Path, html: bool = True) -> dict:
 
     out = Path(out)
     config = read_config(out)
-    records = [read_chunk(out, j, config) for j in range(len(config.chunks()))]
+    records, stats = [], None
+    for j in range(len(config.chunks())):  # one chunk's statistics in memory at a time, added in chunk order
+        d = read_chunk(out, j, config)
+        if d is not None:
+            part = ChannelStats.from_dict(d.pop("stats"))
+            stats = part if stats is None else ChannelStats.merge_pooled([stats, part])
+        records.append(d)
     missing = [j for j, d in enumerate(records) if d is None]
     if missing:
         raise ValueError(f"the sweep under {out} is not complete: chunks {missing[:10]}"
                          f"{' ...' if len(missing) > 10 else ''} ({len(missing)} of {len(records)}) are missing; "
                          "run the same `massact sweep` again to finish them")
-    pooled = PooledStats.merge(PooledStats.from_dict(d["stats"]) for d in records)  # in chunk order
     rows = [r for d in records for r in d["rows"]]
-    stats = pooled.channel_stats()
     meta = {"statistic": config.statistic, "num_steps": config.num_steps, "guidance": config.guidance,
             "ks": [config.k], "arms": list(config.arms), "ablations": list(config.ablation), "draws": config.draws,
             "random_seed": config.random_seed, "n_images": len(config.work())}

@@ -72,38 +72,124 @@ def _cat(parts: list[ChannelStats]) -> ChannelStats:
     return ChannelStats(cat("absmean"), cat("meanabs"), cat("maxabs"), parts[0].blocks, parts[0].steps)
 
 
-def test_pooled_statistics_merge_exactly():
+def _rows(stats: ChannelStats, rows: list[int]) -> ChannelStats:
+    """The statistics of some rows (images) of a capture."""
+    pick = lambda name: getattr(stats, name)[rows]  # noqa: E731
+    return ChannelStats(pick("absmean"), pick("meanabs"), pick("maxabs"), stats.blocks, stats.steps)
+
+
+def _old_pooled(parts: list[ChannelStats]) -> ChannelStats:
+    """The computation the sweep's merge made before the pooled form: per part, float64 sums over
+    rows, maxima and counts; the parts added in the order given; then sum / count in float32."""
+    sums_am, sums_ma, maxes, counts = [], [], [], []
+    for p in parts:
+        seen = ~p.absmean.isnan()
+        counts.append(seen[..., 0].sum(0).to(torch.int64))
+        sums_am.append(torch.nansum(p.absmean.double(), 0))
+        sums_ma.append(torch.nansum(p.meanabs.double(), 0))
+        maxes.append(p.maxabs.masked_fill(~seen, float("-inf")).amax(0).float())
+    sum_am, sum_ma, mx, count = sums_am[0], sums_ma[0], maxes[0], counts[0]
+    for i in range(1, len(parts)):
+        sum_am, sum_ma = sum_am + sums_am[i], sum_ma + sums_ma[i]
+        mx, count = torch.maximum(mx, maxes[i]), count + counts[i]
+    n = count.double()[..., None]
+    seen = n > 0
+    nan = torch.tensor(float("nan"), dtype=torch.float64)
+    am = torch.where(seen, sum_am / n.clamp_min(1), nan).float()[None]
+    ma = torch.where(seen, sum_ma / n.clamp_min(1), nan).float()[None]
+    blocks = tuple(int(b) for b in torch.nonzero(count.sum(1) > 0).flatten())
+    steps = tuple(int(s) for s in torch.nonzero(count.sum(0) > 0).flatten())
+    return ChannelStats(am, ma, mx.masked_fill(~seen, float("nan"))[None], blocks, steps)
+
+
+@pytest.fixture(scope="module")
+def toy_parts():
+    """Three captures of the toy: 2, 1 and 3 images."""
     import massact
 
     model = massact.load("toy")
-    parts = [generate(model, ["a red circle", "a blue square"], [0, 1], num_steps=2, capture=CaptureSpec()).stats,
-             generate(model, ["a green triangle"], [2], num_steps=2, capture=CaptureSpec()).stats,
-             generate(model, ["a small purple circle", "a large red square", "a blue circle"], [3, 4, 5], num_steps=2,
-                      capture=CaptureSpec()).stats]
+    return [generate(model, ["a red circle", "a blue square"], [0, 1], num_steps=2, capture=CaptureSpec()).stats,
+            generate(model, ["a green triangle"], [2], num_steps=2, capture=CaptureSpec()).stats,
+            generate(model, ["a small purple circle", "a large red square", "a blue circle"], [3, 4, 5], num_steps=2,
+                     capture=CaptureSpec()).stats]
+
+
+def test_pooled_statistics_merge_exactly(toy_parts):
+    parts = toy_parts
     full = _cat(parts)
-    pooled = [S.PooledStats.from_stats(p) for p in parts]
-    merged = S.PooledStats.merge(pooled)
-    again = S.PooledStats.merge(pooled[::-1])  # another summation order
+    merged = ChannelStats.merge_pooled(p.pooled() for p in parts)
+    again = ChannelStats.merge_pooled([p.pooled() for p in parts][::-1])  # another summation order
     # float64 sums: another order changes only the last bits; maxima and counts are exact
     torch.testing.assert_close(again.sum_absmean, merged.sum_absmean, rtol=1e-12, atol=0)
-    assert torch.equal(again.max_maxabs, merged.max_maxabs) and torch.equal(again.count, merged.count)
-    assert merged.images == 6 and int(merged.count.min()) == 6
+    assert torch.equal(again.maxabs, merged.maxabs) and torch.equal(again.count, merged.count)
+    assert merged.is_pooled and merged.images == 6 and int(merged.count.min()) == 6 and merged.shape[0] == 1
+    assert merged.pooled() is merged and not full.is_pooled and full.images == 6
     # against the statistics of all six rows: float32 scores within rtol 1e-6, maxima exact
-    one = merged.channel_stats()
     for stat in ("absmean", "meanabs"):
-        torch.testing.assert_close(one.score(stat), full.score(stat), rtol=1e-6, atol=0)
-    assert torch.equal(one.score("maxabs"), full.score("maxabs"))
-    a, b = one.ratio_table(), full.ratio_table()
+        torch.testing.assert_close(merged.score(stat), full.score(stat), rtol=1e-6, atol=0)
+    assert torch.equal(merged.score("maxabs"), full.score("maxabs"))
+    a, b = merged.ratio_table(), full.ratio_table()
     assert [r["top_channels"] for r in a] == [r["top_channels"] for r in b]
     np.testing.assert_allclose([r["top1_over_median_absmean"] for r in a],
                                [r["top1_over_median_absmean"] for r in b], rtol=1e-5)
-    # what a chunk file holds reads back as the same tensors
-    back = S.PooledStats.from_dict(merged.to_dict())
-    assert torch.equal(back.sum_absmean, merged.sum_absmean) and torch.equal(back.count, merged.count)
+    # what a chunk file holds reads back as the same tensors, in a size that does not grow with the images
+    back = ChannelStats.from_dict(merged.to_dict())
+    assert back.is_pooled and back.blocks == merged.blocks and back.steps == merged.steps
+    for name in ("absmean", "meanabs", "maxabs", "sum_absmean", "sum_meanabs", "count"):
+        assert torch.equal(getattr(back, name).nan_to_num(-1.0), getattr(merged, name).nan_to_num(-1.0)), name
+    size = lambda st: sum(t.numel() * t.element_size() for t in st.to_dict().values())  # noqa: E731
+    assert size(merged) == size(parts[1].pooled())
     st = ChannelStats.from_dict(parts[0].to_dict())
     assert torch.equal(st.absmean, parts[0].absmean) and st.blocks == parts[0].blocks and st.has_moments
     with pytest.raises(ValueError, match="nothing to merge"):
-        S.PooledStats.merge([])
+        ChannelStats.merge_pooled([])
+    wider = ChannelStats(*(torch.zeros(1, 2, 2, 3) for _ in range(3)), (0, 1), (0, 1))
+    with pytest.raises(ValueError, match="cannot merge statistics of shape"):
+        ChannelStats.merge_pooled([merged, wider])
+
+
+def test_pooled_merge_equals_the_former_computation(toy_parts):
+    """The merged pooled values are those of the sweep's former merge (float64 sums per chunk
+    added in chunk order), bit for bit, and so is the massive table it writes."""
+    new = ChannelStats.merge_pooled(p.pooled() for p in toy_parts)
+    old = _old_pooled(toy_parts)
+    for name in ("absmean", "meanabs", "maxabs"):
+        assert torch.equal(getattr(new, name).nan_to_num(-1.0), getattr(old, name).nan_to_num(-1.0)), name
+    assert (new.blocks, new.steps) == (old.blocks, old.steps)
+    assert S._round(new.ratio_table()) == S._round(old.ratio_table())
+    # a capture with a block not captured: NaN there, as before
+    part = toy_parts[0]
+    holed = [ChannelStats(*(getattr(p, n).clone() for n in ("absmean", "meanabs", "maxabs")), p.blocks, p.steps)
+             for p in toy_parts]
+    for n in ("absmean", "meanabs", "maxabs"):
+        getattr(holed[1], n)[:, 0] = float("nan")
+    new, old = ChannelStats.merge_pooled(p.pooled() for p in holed), _old_pooled(holed)
+    assert torch.equal(new.count[0], torch.full_like(new.count[0], 5)) and new.images == part.shape[0] + 4
+    for name in ("absmean", "meanabs", "maxabs"):
+        assert torch.equal(getattr(new, name).nan_to_num(-1.0), getattr(old, name).nan_to_num(-1.0)), name
+
+
+def test_pooled_merge_is_associative_and_independent_of_chunking(toy_parts):
+    """However the images are cut into parts and the parts grouped, the pooled statistics agree:
+    counts and maxima exactly, float64 sums to rounding, float32 rows to one rounding."""
+    full = _cat(toy_parts)
+    whole = full.pooled()
+    cuts = [[[0, 1, 2, 3, 4, 5]], [[0], [1], [2], [3], [4], [5]], [[0, 1, 2], [3, 4, 5]], [[5, 0], [3], [1, 4, 2]]]
+    for cut in cuts:
+        merged = ChannelStats.merge_pooled(_rows(full, rows).pooled() for rows in cut)
+        assert torch.equal(merged.count, whole.count) and torch.equal(merged.maxabs, whole.maxabs), cut
+        for name in ("sum_absmean", "sum_meanabs"):
+            torch.testing.assert_close(getattr(merged, name), getattr(whole, name), rtol=1e-12, atol=0)
+        for name in ("absmean", "meanabs"):
+            torch.testing.assert_close(getattr(merged, name), getattr(whole, name), rtol=1e-6, atol=0)
+    a, b, c = (_rows(full, rows).pooled() for rows in ([0, 1], [2, 3], [4, 5]))
+    left = ChannelStats.merge_pooled([ChannelStats.merge_pooled([a, b]), c])
+    right = ChannelStats.merge_pooled([a, ChannelStats.merge_pooled([b, c])])
+    flat = ChannelStats.merge_pooled([a, b, c])
+    assert torch.equal(left.sum_absmean, flat.sum_absmean)  # a left fold is the merge in order
+    assert torch.equal(left.count, right.count) and torch.equal(left.maxabs, right.maxabs)
+    for name in ("sum_absmean", "sum_meanabs"):
+        torch.testing.assert_close(getattr(left, name), getattr(right, name), rtol=1e-12, atol=0)
 
 
 def test_toy_two_processes_stopped_then_resumed_equal_one_process(toy_reference, tmp_path):
@@ -120,7 +206,7 @@ def test_toy_two_processes_stopped_then_resumed_equal_one_process(toy_reference,
         b = torch.load(toy_reference / "chunks" / done[j], weights_only=True)
         assert a["rows"] == b["rows"]
         for name, t in a["stats"].items():
-            assert torch.equal(t, b["stats"][name]), name
+            assert torch.equal(t.nan_to_num(-1.0), b["stats"][name].nan_to_num(-1.0)), name
     mtimes = {n: (out / "chunks" / n).stat().st_mtime_ns for n in done}
     # resumed in one process: the finished chunks are skipped, the rest computed, then merged
     log = []
