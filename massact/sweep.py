@@ -51,6 +51,7 @@ from .calibration import Calibration, calibration_seeds, evaluation_seeds
 from .channel_stats import ChannelStats
 from .checks import check_int
 from .claims import critical as C
+from .claims.results import rounded
 from .ranking import ALL_ARMS
 from .selection import Selection
 from .specs import CaptureSpec
@@ -134,11 +135,10 @@ def chunk_path(out: str | Path, index: int) -> Path:
 
 
 # -- one chunk ---------------------------------------------------------------------------------------
-def _image_key(key: tuple) -> tuple:
-    """The ``ProbeResult.images`` key of a ``ProbeResult.per_image`` key."""
-    ablation, arm, k, blocks, steps, draw = key
-    base = (arm, k, blocks, steps, draw)
-    return base if ablation in ("zero", "none") else base + (ablation,)
+def _image_key(condition: dict) -> tuple:
+    """The ``ProbeResult.images`` key of a probe condition."""
+    base = tuple(condition[c] for c in ("arm", "k", "blocks", "steps", "draw"))
+    return base if condition["ablation"] in ("zero", "none") else base + (condition["ablation"],)
 
 
 def chunk_rows(result: C.ProbeResult, items: range) -> list[dict]:
@@ -154,14 +154,14 @@ def chunk_rows(result: C.ProbeResult, items: range) -> list[dict]:
         images' mean over the whole work list to give ``detail_ratio``).
     """
     rows = []
-    for key, values in result.per_image.items():
-        energy = C.detail_energy(result.images[_image_key(key)]).double().numpy()
+    for cond in result.conditions:
+        energy = C.detail_energy(result.images[_image_key(cond)]).double().numpy()
+        values = {m: result.per_item(m, **cond) for m in ROW_METRICS if m in result.metrics}
         for i, item in enumerate(items):
             row = {"item": int(item), "prompt": result.prompts[i], "seed": int(result.seeds[i]),
-                   **dict(zip(_ROW_KEY, key))}
-            for m in ROW_METRICS:
-                if m in values:
-                    row[m] = float(values[m][i])
+                   **{c: cond[c] for c in _ROW_KEY}}
+            for m, v in values.items():
+                row[m] = float(v[i])
             row["detail_energy"] = float(energy[i])
             rows.append(row)
     return rows
@@ -231,11 +231,11 @@ def read_chunk(out: str | Path, index: int, config: SweepConfig) -> dict | None:
 def probe_result(rows: list[dict], meta: dict | None = None) -> C.ProbeResult:
     """A ``ProbeResult`` from per-image rows (those of ``chunk_rows``, any number of chunks).
 
-    Its ``per_image`` values are the rows' metrics in work-list order, with ``detail_ratio`` =
-    detail energy over the mean detail energy of all the clean images; its ``rows`` hold each
-    condition's means over the images (``toy_fid`` and ``clip_score``, measured on whole sets,
-    are not part of a sweep). ``table()``, ``estimate``, ``difference`` and the readings work on
-    it as on a probe's own result.
+    Its per-image values are the rows' metrics in work-list order, with ``detail_ratio`` =
+    detail energy over the mean detail energy of all the clean images; it has no set-level
+    numbers (``toy_fid`` and ``clip_score``, measured on whole sets, are not part of a sweep), so
+    ``table()`` shows each condition's means over the images. ``estimate``, ``difference`` and
+    the readings work on it as on a probe's own result.
 
     Args:
         rows: per-image rows.
@@ -254,7 +254,7 @@ def probe_result(rows: list[dict], meta: dict | None = None) -> C.ProbeResult:
     clean = groups[clean_key]
     items = [r["item"] for r in clean]
     clean_detail = float(np.mean([r["detail_energy"] for r in clean]))
-    per_image, table = {}, []
+    conditions, per_item = [], []
     for key, rs in groups.items():
         if [r["item"] for r in rs] != items:
             raise ValueError(f"condition {dict(zip(_ROW_KEY, key))} has rows for other images than the clean rows: "
@@ -262,23 +262,10 @@ def probe_result(rows: list[dict], meta: dict | None = None) -> C.ProbeResult:
         values = {m: np.array([r[m] for r in rs], dtype=np.float64) for m in ROW_METRICS if m in rs[0]}
         values["detail_ratio"] = np.array([r["detail_energy"] for r in rs], dtype=np.float64) / max(clean_detail,
                                                                                                     1e-12)
-        per_image[key] = values
-        row = dict(zip(_ROW_KEY, key))
-        row.update({m: float(v.mean()) for m, v in values.items()})
-        row["n_images"] = len(rs)
-        table.append(row)
-    return C.ProbeResult(table, dict(meta or {}), [r["prompt"] for r in clean], [r["seed"] for r in clean],
-                         images={}, per_image=per_image)
-
-
-def _round(v, nd=6):
-    if isinstance(v, float):
-        return round(v, nd)
-    if isinstance(v, dict):
-        return {k: _round(x, nd) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_round(x, nd) for x in v]
-    return v
+        conditions.append(dict(zip(_ROW_KEY, key)))
+        per_item.append(values)
+    return C.ProbeResult(conditions, per_item, None, dict(meta or {}), [r["prompt"] for r in clean],
+                         [r["seed"] for r in clean])
 
 
 def missing_chunks(out: str | Path, config: SweepConfig) -> list[int]:
@@ -350,8 +337,9 @@ def merge(out: str | Path, html: bool = True) -> dict:
                  "notes": ["statistics pooled over every image of the work list (sums in float64, added in chunk "
                            "order; maxima exact)",
                            "intervals: 95% paired percentile bootstrap over the images (massact.stats, seed 0)"]},
-        "massive": _round(stats.ratio_table()),
-        "critical": {"table": _round(list(res.table())), "verdict": _round(verdict), "reading": reading},
+        "massive": rounded(stats.ratio_table(), 6),
+        "critical": {"table": list(res.table(ndigits=C.ROW_DECIMALS)), "verdict": rounded(verdict, 6),
+                     "reading": reading},
         "rows": rows,
     }
     _write_atomic(out / "results.json", results, as_json=True)

@@ -192,38 +192,39 @@ def test_probe_runs_both_ablations_on_the_same_images(res):
         for m in ("caption_accuracy", "pixel_mse", "detail_ratio"):
             lo, hi = r[f"{m}_ci"]
             assert lo - 1e-4 <= r[m] <= hi + 1e-4, (m, r)
-        assert r["toy_fid_ci"] is None
-    per_draw = res.table(aggregate_draws=False).select(arm="energy", ablation="zero")
+        assert "toy_fid_ci" not in r and r["toy_fid"] is not None  # measured on the whole set only
+    per_draw = res.table(draws="each").select(arm="energy", ablation="zero")
     assert len(per_draw) == 2 and all(r["n"] == 4 for r in per_draw)
 
 
 def test_estimates_and_paired_differences(res):
-    top = res.values("pixel_mse", "top", k=2)
+    top = res.per_item("pixel_mse", **C.condition("top", 2))
     assert top.shape == (4,)
-    e = res.estimate("pixel_mse", "top")
+    e = res.estimate("pixel_mse", arm="top", ablation="zero")
     assert math.isclose(e.mean, float(top.mean()), rel_tol=1e-9) and e.n == 4
     row = res.table().first(arm="top", ablation="zero")
     assert math.isclose(e.mean, row["pixel_mse"], rel_tol=1e-6)
     # a difference of an arm with itself is exactly zero, interval included
-    d0 = res.difference("pixel_mse", "top", "top")
+    top2 = C.condition("top", 2)
+    d0 = res.difference("pixel_mse", top2, top2)
     assert d0.mean == 0 and d0.ci == (0.0, 0.0)
-    d = res.difference("pixel_mse", "top", "none")  # clean has pixel distance 0 to itself
+    d = res.difference("pixel_mse", top2, C.CLEAN)  # clean has pixel distance 0 to itself
     assert math.isclose(d.mean, e.mean, rel_tol=1e-9)
-    dm = res.difference("caption_accuracy", "top", "top", ablation_a="mean", ablation_b="zero")
+    dm = res.difference("caption_accuracy", dict(ablation="mean"), dict(ablation="zero"), arm="top")
     assert dm.n == 4 and dm.ci[0] <= dm.mean <= dm.ci[1]
-    rnd = res.values("caption_accuracy", "random")
-    np.testing.assert_allclose(rnd, (res.values("caption_accuracy", "random", draw=0)
-                                     + res.values("caption_accuracy", "random", draw=1)) / 2)
+    rnd = res.per_item("caption_accuracy", arm="random", ablation="zero")
+    np.testing.assert_allclose(rnd, (res.per_item("caption_accuracy", arm="random", ablation="zero", draw=0)
+                                     + res.per_item("caption_accuracy", arm="random", ablation="zero", draw=1)) / 2)
     assert stats.verdict(d) in stats.VERDICTS
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(metric="toy_fid", arm="top"), "no per-image values"),
-    (dict(metric="pixel_mse", arm="bottom"), r"arm 'bottom' was not run"),
-    (dict(metric="pixel_mse", arm="top", k=3), r"k 3 was not run"),
-    (dict(metric="pixel_mse", arm="top", ablation="half"), "ablation 'half' was not run"),
-    (dict(metric="pixel_mse", arm="random", draw=5), "draws run"),
-    (dict(metric="pixel_mse", arm="top", blocks="0"), "no rows for blocks"),
+    (dict(metric="toy_fid", arm="top", ablation="zero"), "not measured per image"),
+    (dict(metric="pixel_mse", arm="bottom"), r"no condition with .*'arm'.*'energy'"),
+    (dict(metric="pixel_mse", arm="top", k=3, ablation="zero"), r"no condition with .*'k': \['0', '2'\]"),
+    (dict(metric="pixel_mse", arm="top", ablation="half"), "no condition with"),
+    (dict(metric="pixel_mse", arm="random", ablation="zero", draw=5), r"'draw': \['0', '1', 'None'\]"),
+    (dict(metric="pixel_mse", arm="top"), r"name one of each: \{'ablation'"),
 ])
 def test_estimate_bad_inputs(res, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -132,7 +132,7 @@ def test_empty_prompts_and_step_ranges(tiny, cal):
 # -- the table, the reading, the report section -----------------------------------------------
 def test_probe_table_and_reading(tiny, cal, eval_prompts):
     res = C.probe(tiny, cal, eval_prompts, [0, 1], ks=(1, 4), draws=2, num_steps=2, steps=["all", "late"])
-    per_draw = [r for r in res.rows if r["arm"] == "random"]
+    per_draw = res.select(arm="random").table(draws="each")
     assert len(per_draw) == 2 * 2 * 2  # ks x steps x draws
     table = res.table()
     assert len(table) == 1 + 2 * 2 * 3

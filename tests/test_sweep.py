@@ -21,6 +21,7 @@ from massact import stats as ST
 from massact import sweep as S
 from massact.channel_stats import ChannelStats
 from massact.claims import critical as C
+from massact.claims.results import rounded
 from massact.generation import generate
 from massact.specs import CaptureSpec
 
@@ -156,7 +157,7 @@ def test_pooled_merge_equals_the_former_computation(toy_parts):
     for name in ("absmean", "meanabs", "maxabs"):
         assert torch.equal(getattr(new, name).nan_to_num(-1.0), getattr(old, name).nan_to_num(-1.0)), name
     assert (new.blocks, new.steps) == (old.blocks, old.steps)
-    assert S._round(new.ratio_table()) == S._round(old.ratio_table())
+    assert rounded(new.ratio_table(), 6) == rounded(old.ratio_table(), 6)
     # a capture with a block not captured: NaN there, as before
     part = toy_parts[0]
     holed = [ChannelStats(*(getattr(p, n).clone() for n in ("absmean", "meanabs", "maxabs")), p.blocks, p.steps)
@@ -231,7 +232,7 @@ def test_tiny_pipeline_two_processes_equal_one_process(tmp_path):
     rows = two["rows"]
     pick = lambda arm: [r["pixel_mse"] for r in sorted(rows, key=lambda r: r["item"]) if r["arm"] == arm]  # noqa
     est = ST.paired_difference(pick("top"), pick("bottom"))
-    assert two["critical"]["verdict"]["intervals"]["top-bottom"] == S._round(est.summary())
+    assert two["critical"]["verdict"]["intervals"]["top-bottom"] == rounded(est.summary(), 6)
 
 
 def test_sweep_rows_are_the_probe_rows(toy_reference):
@@ -245,14 +246,14 @@ def test_sweep_rows_are_the_probe_rows(toy_reference):
     (prompt, seed), = [config.work()[i] for i in config.chunks()[2]]
     res = C.probe(model, cal, [prompt], [seed], ks=(2,), draws=1, num_steps=2)
     rows = [r for r in results(toy_reference)["rows"] if r["item"] == 2]
-    assert len(rows) == len(res.per_image) == 4  # clean, top, bottom, random
+    assert len(rows) == len(res) == 4  # clean, top, bottom, random
     for r in rows:
-        values = res.per_image[tuple(r[c] for c in S._ROW_KEY)]
-        assert r["caption_accuracy"] == float(values["caption_accuracy"][0])
-        assert r["pixel_mse"] == float(values["pixel_mse"][0])
+        cond = {c: r[c] for c in S._ROW_KEY}
+        assert r["caption_accuracy"] == float(res.per_item("caption_accuracy", **cond)[0])
+        assert r["pixel_mse"] == float(res.per_item("pixel_mse", **cond)[0])
     # and the merged ProbeResult reads like a probe's own
     merged = S.probe_result(results(toy_reference)["rows"])
-    assert merged.values("caption_accuracy", "top", k=2).shape == (4,)
+    assert merged.per_item("caption_accuracy", arm="top", k=2).shape == (4,)
 
 
 def test_merge_command_and_refusals(toy_reference, tmp_path):

@@ -36,13 +36,15 @@ Controls that decide between readings (one step past the paper):
 
 Uncertainty: every arm is run on the same (prompt, seed) images, so the result keeps each
 metric *per image* (caption score, pixel distance, detail ratio) and gives paired bootstrap
-intervals: ``ProbeResult.estimate(metric, arm, k)`` and ``.difference(metric, arm_a, arm_b,
-k)`` (``massact.stats``); every row of ``table()`` carries ``n`` and ``<metric>_ci``.
+intervals through the one result shape (``massact.claims.results.Results``):
+``ProbeResult.estimate("caption_accuracy", arm="top", k=8)`` and ``.difference(metric,
+dict(arm="top"), dict(arm="random"), k=8)``; every row of ``table()`` carries ``n`` and
+``<metric>_ci``.
 
 One step past the paper (the literature disagrees: this paper reads the channels as
 prompt-conditioned semantics, Gan et al. 2025 as timestep-driven local detail):
 
-* ``early_late``: the same zeroing restricted to the early or to the late half of the
+* ``probe(..., steps=["early", "late"])``: the same zeroing restricted to the early or to the late half of the
   steps, and ``attribute_breakdown``: which attributes break (shape/position vs colour vs
   background/size) and how much detail is lost, per arm and step range;
 * ``prompt_independence``: are the top channels the same for every prompt (and every
@@ -56,7 +58,6 @@ This module is the method only: the sentences built from its results are
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Sequence
 
@@ -74,6 +75,7 @@ from ..specs import CaptureSpec
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from ..selection import ARMS, Selection, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
 from ..world import world_of
+from .results import Results
 from .rows import Rows
 
 STATISTICS = ("absmean", "meanabs")
@@ -196,202 +198,63 @@ class _Measurer:
 
 # -- the result -------------------------------------------------------------------------
 _KEY = ("arm", "k", "blocks", "steps", "ablation")
-
-
-def _metric_keys(rows: list[dict]) -> list[str]:
-    keys: list[str] = []
-    for r in rows:
-        for k, v in r.items():
-            if k not in _KEY and k not in ("draw", "draws", "n_images", "n") and not k.endswith(("_std", "_ci")) \
-                    and k not in keys:
-                if v is None or isinstance(v, (int, float)):
-                    keys.append(k)
-    return keys
-
-
-def aggregate(rows: list[dict]) -> list[dict]:
-    """Rows per draw -> one row per (arm, k, blocks, steps): the mean over draws, with
-    ``<metric>_std`` (sample std over draws; 0 with one draw) on random rows."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault(tuple(r.get(k, "zero") for k in _KEY), []).append(r)
-    keys = _metric_keys(rows)
-    out = []
-    for key, rs in groups.items():
-        row = dict(zip(_KEY, key))
-        for m in keys:
-            vals = [r.get(m) for r in rs]
-            if any(v is None for v in vals):
-                row[m] = None
-                if key[0] in ("random", "energy"):
-                    row[f"{m}_std"] = None
-                continue
-            row[m] = float(np.mean(vals))
-            if key[0] in ("random", "energy"):
-                row[f"{m}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-        row["draws"] = len(rs)
-        row["n_images"] = rs[0].get("n_images")
-        if "n" in rs[0]:
-            row["n"] = rs[0]["n"]
-        out.append(row)
-    return out
-
-
-#: decimals of the rows' values and their intervals in results.json: the same for both, so that a
-#: rounded interval still holds its rounded estimate (rounding is monotone)
+#: the condition of the clean images (nothing zeroed)
+CLEAN = {"arm": "none", "k": 0, "blocks": "none", "steps": "none", "ablation": "none"}
+#: decimals of the rows' values and their intervals in results.json
 ROW_DECIMALS = 5
 
 
-def _ci_columns(row: dict, values: dict[str, np.ndarray], ndigits: int = ROW_DECIMALS) -> dict:
-    """row with ``n`` and ``<metric>_ci`` for every metric column (None where the metric has
-    no per-image values, e.g. toy_fid)."""
-    n = None
-    for m in METRICS:
-        if m not in row:
-            continue
-        v = values.get(m)
-        if v is None or row.get(m) is None:
-            row[f"{m}_ci"] = None
-            continue
-        est = bootstrap_mean(v)
-        row[f"{m}_ci"] = [round(est.ci[0], ndigits), round(est.ci[1], ndigits)]
-        n = est.n
-    if n is not None:
-        row["n"] = n
-    return row
+def condition(arm: str, k: int | None = None, blocks: str | None = None, steps: str | None = None,
+              ablation: str = "zero") -> dict:
+    """The condition of one arm of a probe, as ``ProbeResult.estimate``/``difference`` take it:
+    ``CLEAN`` for arm "none", else the given columns (those left None are not constrained)."""
+    if arm == "none":
+        return dict(CLEAN)
+    out = {"arm": arm, "k": k, "blocks": blocks, "steps": steps, "ablation": ablation}
+    return {c: v for c, v in out.items() if v is not None}
 
 
-@dataclass
-class ProbeResult:
-    """A tidy table: ``rows`` has one row per (arm, k, blocks, steps, ablation, draw) plus the
-    clean baseline (arm "none", k 0, blocks/steps/ablation "none"); ``table()`` aggregates
-    random (and energy) draws.
+class ProbeResult(Results):
+    """The probe's measurements: one condition per (arm, k, blocks, steps, ablation, draw) plus
+    the clean images (``CLEAN``), each with its per-image metrics (``PER_IMAGE_METRICS``, the
+    paired unit) and the numbers measured on the whole set (the row's metrics of ``METRICS``
+    and ``acc_<attribute>``).
 
-    ``per_image[(ablation, arm, k, blocks, steps, draw)]`` holds each per-image metric
-    (``PER_IMAGE_METRICS``) as an array over the images, in prompt order (the clean images:
-    ``("none", "none", 0, "none", "none", None)``); ``estimate`` and ``difference`` turn them
-    into bootstrap intervals, paired on the same images. ``images`` keys are (arm, k, blocks,
-    steps, draw) for zeroing and (arm, k, blocks, steps, draw, "mean") for mean ablation."""
+    Every question is the shared ``Results`` one: ``estimate("caption_accuracy", arm="top",
+    k=8)``, ``difference("caption_accuracy", condition("none"), condition("top", 8))`` (the drop
+    of top-8 against the clean images), ``select(k=8).table()``. ``images`` keys are (arm, k,
+    blocks, steps, draw) for zeroing and (arm, k, blocks, steps, draw, "mean") for mean ablation.
+    """
 
-    rows: list[dict]
-    meta: dict
-    prompts: list[str]
-    seeds: list[int]
-    images: dict = field(default_factory=dict, repr=False)  # (arm, k, blocks, steps, draw[, "mean"]) -> (n, 3, H, W)
-    per_image: dict = field(default_factory=dict, repr=False)  # (ablation, arm, k, blocks, steps, draw) -> {metric: (n,)}
+    claim = "critical"
 
-    # -- per-image values and their intervals -------------------------------------------------
-    def _condition(self, k, blocks, steps) -> tuple:
-        conds = self.conditions()
-        if not conds:
-            raise ValueError("the result holds no edited rows")
-        blocks = conds[0][1] if blocks is None else blocks
-        steps = conds[0][2] if steps is None else steps
-        ks = sorted({c[0] for c in conds if c[1] == blocks and c[2] == steps})
-        if not ks:
-            raise ValueError(f"no rows for blocks {blocks!r}, steps {steps!r}; have {sorted({c[1:] for c in conds})}")
-        k = max(ks) if k is None else k
-        if k not in ks:
-            raise ValueError(f"k {k!r} was not run for blocks {blocks!r}, steps {steps!r}; available: {ks}")
-        return k, blocks, steps
+    def __init__(self, conditions, per_item, scalars, meta: dict, prompts: Sequence[str], seeds: Sequence[int],
+                 images: dict | None = None):
+        super().__init__(conditions, per_item, scalars, item="image", meta=meta)
+        self.prompts, self.seeds = list(prompts), list(seeds)
+        self.images = {} if images is None else images
 
-    def values(self, metric: str, arm: str, k: int | None = None, blocks: str | None = None,
-               steps: str | None = None, ablation: str = "zero", draw: int | None = None) -> np.ndarray:
-        """One metric per image for one arm and condition (arm "none": the clean images).
-
-        Args:
-            metric: one of ``PER_IMAGE_METRICS`` that the model's metrics provide.
-            arm: "none", or a run arm ("top", "bottom", "random", "energy").
-            k, blocks, steps: the condition (default: the largest k of the first blocks/steps run).
-            ablation: "zero" or "mean" (ignored for "none").
-            draw: a random/energy draw (None: the mean over draws, per image).
-        Returns:
-            float64 array (n,), in prompt order.
-        """
-        if not self.per_image:
-            raise ValueError("this result keeps no per-image values (it was built without them): run probe again")
-        if metric not in PER_IMAGE_METRICS:
-            raise ValueError(f"metric {metric!r} has no per-image values; choose one of {PER_IMAGE_METRICS} "
-                             "(toy_fid and clip_score are measured on the whole set)")
-        if arm == "none":
-            vals = self.per_image[("none", "none", 0, "none", "none", None)]
-            if metric not in vals:
-                raise ValueError(f"metric {metric!r} is not available with this model's metrics; available: "
-                                 f"{sorted(vals)}")
-            return vals[metric]
-        arms = sorted({key[1] for key in self.per_image if key[1] != "none"})
-        if arm not in arms:
-            raise ValueError(f"arm {arm!r} was not run; run arms: {arms} (or 'none' for the clean images)")
-        abls = sorted({key[0] for key in self.per_image if key[0] != "none"})
-        if ablation not in abls:
-            raise ValueError(f"ablation {ablation!r} was not run; run ablations: {abls}")
-        k, blocks, steps = self._condition(k, blocks, steps)
-        keys = [key for key in self.per_image if key[:5] == (ablation, arm, k, blocks, steps)
-                and (draw is None or key[5] == draw)]
-        if not keys:
-            have = sorted({key[5] for key in self.per_image if key[:5] == (ablation, arm, k, blocks, steps)},
-                          key=lambda d: -1 if d is None else d)
-            raise ValueError(f"no {arm}-{k} images (ablation {ablation}, blocks {blocks}, steps {steps}, draw "
-                             f"{draw}); draws run: {have}")
-        if metric not in self.per_image[keys[0]]:
-            raise ValueError(f"metric {metric!r} is not available with this model's metrics; available: "
-                             f"{sorted(self.per_image[keys[0]])}")
-        return np.mean([self.per_image[key][metric] for key in keys], axis=0)
-
-    def estimate(self, metric: str, arm: str, k: int | None = None, blocks: str | None = None,
-                 steps: str | None = None, ablation: str = "zero", draw: int | None = None, **kwargs) -> Estimate:
-        """The mean of one metric over the images with its bootstrap interval.
-
-        Args:
-            metric, arm, k, blocks, steps, ablation, draw: as in ``values``.
-            **kwargs: passed to ``stats.bootstrap_mean`` (n_resamples, confidence, seed).
-        Returns:
-            a ``stats.Estimate``.
-        """
-        return bootstrap_mean(self.values(metric, arm, k, blocks, steps, ablation, draw), **kwargs)
-
-    def difference(self, metric: str, arm_a: str, arm_b: str, k: int | None = None, blocks: str | None = None,
-                   steps: str | None = None, ablation_a: str = "zero", ablation_b: str | None = None,
-                   **kwargs) -> Estimate:
-        """The paired difference a - b of one metric on the same images, with its interval.
-
-        E.g. ``difference("caption_accuracy", "random", "top", k=8)`` > 0: top-8 lowers caption
-        accuracy more than random-8; ``difference("caption_accuracy", "none", "top")``: the drop
-        of top against the clean images; ``difference(m, "top", "top", ablation_a="mean",
-        ablation_b="zero")``: mean ablation against zeroing of the same channels.
-
-        Args:
-            metric: one of ``PER_IMAGE_METRICS``.
-            arm_a, arm_b: arms ("none" = clean), evaluated at the same condition.
-            k, blocks, steps: the condition (default: the largest k of the first blocks/steps).
-            ablation_a, ablation_b: the ablation of each arm (ablation_b None: ablation_a).
-            **kwargs: passed to ``stats.bootstrap_mean``.
-        Returns:
-            a ``stats.Estimate`` of the mean of a_i - b_i.
-        """
-        ablation_b = ablation_a if ablation_b is None else ablation_b
-        a = self.values(metric, arm_a, k, blocks, steps, ablation_a)
-        b = self.values(metric, arm_b, k, blocks, steps, ablation_b)
-        return paired_difference(a, b, **kwargs)
-
-    def _row_values(self, row: dict, per_draw: bool) -> dict:
-        if row["arm"] == "none":
-            return self.per_image.get(("none", "none", 0, "none", "none", None), {})
-        key = (row.get("ablation", "zero"), row["arm"], row["k"], row["blocks"], row["steps"])
-        keys = [kk for kk in self.per_image if kk[:5] == key and (not per_draw or kk[5] == row.get("draw"))]
-        if not keys:
-            return {}
-        return {m: np.mean([self.per_image[kk][m] for kk in keys], axis=0) for m in self.per_image[keys[0]]}
+    def table(self, draws: str = "mean", ndigits: int | None = None) -> Rows:
+        """``Results.table`` with ``n_images`` on every row (the set the set-level numbers were measured on)."""
+        rows = super().table(draws, ndigits)
+        for r in rows:
+            r["n_images"] = len(self.prompts)
+        return rows
 
     @property
     def baseline(self) -> dict:
-        return next(r for r in self.rows if r["arm"] == "none")
+        """The clean images' row of ``table()``."""
+        return self.select(**CLEAN).table().first()
+
+    def edited_conditions(self) -> list[tuple]:
+        """The distinct (k, blocks, steps) of the edited conditions, in run order."""
+        return list(dict.fromkeys((c["k"], c["blocks"], c["steps"]) for c in self._conditions if c["arm"] != "none"))
 
     def merged(self, other: "ProbeResult") -> "ProbeResult":
         """This probe and another on the same images (same prompts, seeds and clean images),
         as one result: e.g. a dose-response over k beside mean ablation at one k, without
-        running the shared conditions twice. Rows the two share (the baseline, a condition
-        run by both) are kept once, from this result.
+        running the shared conditions twice. Conditions the two share (the clean images, a
+        condition run by both) are kept once, from this result.
 
         Raises:
             ValueError when the two were not run on the same images or steps.
@@ -404,53 +267,27 @@ class ProbeResult:
         if not same:
             raise ValueError("merged needs two probes of the same prompts, seeds, steps and clean images "
                              "(pass baseline_images=first.clean_images to the second probe)")
-        key = lambda r: tuple(r.get(c) for c in _KEY + ("draw",))  # noqa: E731
-        have = {key(r) for r in self.rows}
-        rows = list(self.rows) + [r for r in other.rows if key(r) not in have]
+        key = lambda c: tuple(c.get(col) for col in _KEY + ("draw",))  # noqa: E731
+        have = {key(c) for c in self._conditions}
+        new = [i for i, c in enumerate(other._conditions) if key(c) not in have]
         meta = dict(self.meta)
         for field_ in ("ks", "arms", "ablations"):
             meta[field_] = list(dict.fromkeys(list(self.meta[field_]) + list(other.meta[field_])))
         meta["draws"] = max(self.meta["draws"], other.meta["draws"])
-        return ProbeResult(rows, meta, list(self.prompts), list(self.seeds), {**other.images, **self.images},
-                           {**other.per_image, **self.per_image})
+        return ProbeResult(self._conditions + [other._conditions[i] for i in new],
+                           self._per_item + [other._per_item[i] for i in new],
+                           self._scalars + [other._scalars[i] for i in new], meta, self.prompts, self.seeds,
+                           {**other.images, **self.images})
 
     @property
     def clean_images(self) -> torch.Tensor:
         return self.images[("none", 0, "none", "none", None)]
 
-    def table(self, aggregate_draws: bool = True) -> Rows:
-        """The rows, random draws aggregated (mean and ``<metric>_std``) unless asked not to.
-
-        Every row carries ``n`` (images) and ``<metric>_ci`` ([low, high], a 95% bootstrap
-        interval over the images; for aggregated random rows over the per-image mean across
-        draws; None for set-level metrics such as toy_fid)."""
-        rows = aggregate(self.rows) if aggregate_draws else [dict(r) for r in self.rows]
-        if self.per_image:
-            rows = [_ci_columns(r, self._row_values(r, not aggregate_draws)) for r in rows]
-        return Rows(rows)
-
-    def select(self, aggregate_draws: bool = True, **where) -> Rows:
-        """Rows of ``table()`` meeting ``where`` (e.g. ``select(arm="top", steps="all")``; see ``Rows.select``)."""
-        return self.table(aggregate_draws).select(**where)
-
-    def to_pandas(self, aggregate_draws: bool = True):
-        """A pandas DataFrame of ``table()`` (pandas is optional: an ImportError says so when absent)."""
-        return self.table(aggregate_draws).to_pandas()
-
-    def conditions(self) -> list[tuple]:
-        """The distinct (k, blocks, steps) of the edited rows, in run order."""
-        seen = []
-        for r in self.rows:
-            key = (r["k"], r["blocks"], r["steps"])
-            if r["arm"] != "none" and key not in seen:
-                seen.append(key)
-        return seen
-
     def grid(self, k: int | None = None, blocks: str | None = None, steps: str | None = None, n: int = 4,
              draw: int = 0) -> tuple[torch.Tensor, list[str]]:
         """Images (rows clean / top / bottom / random, n seeds each) for one condition (default:
         the largest k of the first blocks/steps) and the row labels."""
-        conds = self.conditions()
+        conds = self.edited_conditions()
         if not conds:
             raise ValueError("the result holds no edited images")
         blocks = conds[0][1] if blocks is None else blocks
@@ -562,9 +399,8 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     from tqdm.auto import tqdm
 
     images: dict = {("none", 0, "none", "none", None): baseline_images}
-    rows = [{"arm": "none", "k": 0, "blocks": "none", "steps": "none", "ablation": "none", "draw": None,
-             **measure(baseline_images), "n_images": n}]
-    per_image = {("none", "none", 0, "none", "none", None): measure.per_image(baseline_images)}
+    conditions, per_item, scalars = [dict(CLEAN, draw=None)], [measure.per_image(baseline_images)], \
+        [measure(baseline_images)]
     for chunk in tqdm(chunks, desc="critical probe", disable=not progress, leave=False):
         g = generate(model, prompts * len(chunk), seeds * len(chunk), num_steps=num_steps, guidance=guidance,
                      edits=[e for _, e in chunk])
@@ -572,9 +408,9 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
             ims = g.images[i * n:(i + 1) * n]
             key = tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))
             images[key if fields["ablation"] == "zero" else key + (fields["ablation"],)] = ims
-            rows.append({**fields, **measure(ims), "n_images": n})
-            per_image[(fields["ablation"],) + tuple(fields[c] for c in ("arm", "k", "blocks", "steps", "draw"))] = \
-                measure.per_image(ims)
+            conditions.append(fields)
+            per_item.append(measure.per_image(ims))
+            scalars.append(measure(ims))
     meta = {"statistic": statistic, "num_steps": num_steps, "guidance": guidance if guidance is not None
             else model.default_guidance, "ks": [int(k) for k in ks], "arms": list(arms), "ablations": list(ablations),
             "draws": draws,
@@ -586,7 +422,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
             "notes": measure.notes + ["toy FID is biased upwards for small sets: compare rows of equal n_images",
                                       "<metric>_ci: 95% percentile bootstrap interval over the images "
                                       "(massact.stats); caption accuracy per image = caption_scores"]}
-    return ProbeResult(rows, meta, prompts, seeds, images, per_image)
+    return ProbeResult(conditions, per_item, scalars, meta, prompts, seeds, images)
 
 
 # -- the signature of a massive channel: does the network need the largest channel? ----------
@@ -621,30 +457,21 @@ def top1_ablation(model, calibration: Calibration, prompts: Sequence[str], seeds
     score = calibration.score(res.meta["statistic"])
     out: dict = {"k": 1, "n": len(res.prompts), "blocks": "all", "steps": "all", "num_steps": res.meta["num_steps"],
                  "top_channel": [int(c) for c in score.argmax(dim=1)]}
-    available = res.per_image[("none", "none", 0, "none", "none", None)]
+    available = res.metrics
+    top = lambda ab: condition("top", 1, ablation=ab)  # noqa: E731
     if "caption_accuracy" in available:
         for ab in ("zero", "mean"):
-            out[f"caption_accuracy_{ab}"] = res.difference("caption_accuracy", "none", "top", k=1,
-                                                           ablation_b=ab).summary()
-        out["caption_accuracy_zero_minus_mean"] = res.difference("caption_accuracy", "top", "top", k=1,
-                                                                 ablation_a="mean", ablation_b="zero").summary()
+            out[f"caption_accuracy_{ab}"] = res.difference("caption_accuracy", CLEAN, top(ab)).summary()
+        out["caption_accuracy_zero_minus_mean"] = res.difference("caption_accuracy", top("mean"),
+                                                                 top("zero")).summary()
     if "pixel_mse" in available:
         for ab in ("zero", "mean"):
-            out[f"pixel_mse_{ab}"] = res.estimate("pixel_mse", "top", k=1, ablation=ab).summary(6)
-        out["pixel_mse_zero_minus_mean"] = res.difference("pixel_mse", "top", "top", k=1, ablation_a="zero",
-                                                          ablation_b="mean").summary(6)
+            out[f"pixel_mse_{ab}"] = res.estimate("pixel_mse", **top(ab)).summary(6)
+        out["pixel_mse_zero_minus_mean"] = res.difference("pixel_mse", top("zero"), top("mean")).summary(6)
     return out
 
 
 # -- one step past the paper: early vs late, and which attributes break ------------------------
-def early_late(model, calibration: Calibration, prompts, seeds=0, k: int = 8, blocks="all",
-               arms=("top", "bottom", "random"), draws: int = 2, **kwargs) -> ProbeResult:
-    """The probe at one k with the zeroing restricted to the early half, the late half and
-    all of the denoising steps."""
-    return probe(model, calibration, prompts, seeds, ks=(k,), arms=arms, blocks=blocks,
-                 steps=["early", "late", "all"], draws=draws, **kwargs)
-
-
 def attribute_breakdown(*results: ProbeResult) -> list[dict]:
     """Per (arm, k, blocks, steps): the drop of each attribute's accuracy against the clean
     images (positive = the attribute breaks), the per-group drops (ATTRIBUTE_GROUPS) and

@@ -1,8 +1,8 @@
 """Result rows: a list of dicts that filters itself.
 
-Every claim that returns a table of rows (the probe's ``ProbeResult.table()``, the spatial
-``SpatialResult.rows()``, the transport ``Sweep.rows``) returns a ``Rows``, so a notebook
-asks ``rows.select(arm="top", k=4)`` instead of writing a comprehension.
+Every table of rows (``Results.table()`` of every claim, a result's ``conditions``) is a
+``Rows``, so a notebook asks ``rows.select(arm="top", k=4)`` instead of writing a
+comprehension.
 """
 from __future__ import annotations
 

@@ -9,15 +9,15 @@ When the result keeps per-image values (every ``probe`` result does), the status
 from the paired bootstrap intervals of the differences top - control (``massact.stats.verdict``
 on the extra harm of top over bottom and over random, the weaker of the two; a caption
 accuracy difference must reach ``WEAK_DROP`` to count as "reproduced"), and the sentences
-quote them ("top-8 lowers caption accuracy 0.12 [0.08, 0.16] more than random-8"). Results
-without per-image values fall back to the point-estimate thresholds below.
+quote them ("top-8 lowers caption accuracy 0.12 [0.08, 0.16] more than random-8"). A metric
+measured only on the whole set (a CLIP score) falls back to the point-estimate thresholds below.
 """
 from __future__ import annotations
 
 import math
 
 from .. import stats
-from ..claims.critical import ARMS, ATTRIBUTE_GROUPS, PER_IMAGE_METRICS, ProbeResult
+from ..claims.critical import ARMS, ATTRIBUTE_GROUPS, PER_IMAGE_METRICS, ProbeResult, condition
 
 #: reading thresholds, in caption-accuracy points (fraction of attributes): a drop of at least
 #: STRONG_DROP is "collapse-like", below WEAK_DROP it is "no clear effect"
@@ -53,7 +53,7 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
         "baseline_fid", "status"}; status is one of ``massact.stats.VERDICTS`` ("reproduced",
         "weak", "not reproduced") or "no top arm".
     """
-    conds = result.conditions()
+    conds = result.edited_conditions()
     if not conds:
         raise ValueError("the result holds no edited rows")
     blocks = conds[0][1] if blocks is None else blocks
@@ -62,7 +62,7 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
     base = result.baseline
     key, name, higher = _main_metric(base)
     zeroed = lambda v: v in (None, "zero")  # noqa: E731  (rows of mean ablation are read apart)
-    arms = {r["arm"]: r for r in result.select(k=k, blocks=blocks, steps=steps, ablation=zeroed)}
+    arms = {r["arm"]: r for r in result.select(k=k, blocks=blocks, steps=steps, ablation=zeroed).table()}
 
     def drop(arm):  # positive = worse than clean
         r = arms.get(arm)
@@ -80,7 +80,7 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
     if top is None:
         out["status"] = "no top arm"
         return out
-    if result.per_image and key in PER_IMAGE_METRICS:
+    if key in PER_IMAGE_METRICS and key in result.metrics:
         return _interval_verdict(result, out, key, higher, k, blocks, steps)
     others = [v for v in (bot, rnd) if v is not None]
     worst_other = max(others) if others else 0.0
@@ -100,15 +100,14 @@ def verdict(result: ProbeResult, k: int | None = None, blocks: str | None = None
 def harm(result: ProbeResult, metric: str, higher: bool, arm_a: str, arm_b: str, k, blocks, steps,
          ablation_a: str = "zero", ablation_b: str = "zero") -> stats.Estimate:
     """How much more arm_a damages the images than arm_b, per image, paired (> 0: a hurts more)."""
-    if higher:
-        return result.difference(metric, arm_b, arm_a, k, blocks, steps, ablation_a=ablation_b, ablation_b=ablation_a)
-    return result.difference(metric, arm_a, arm_b, k, blocks, steps, ablation_a=ablation_a, ablation_b=ablation_b)
+    a, b = condition(arm_a, k, blocks, steps, ablation_a), condition(arm_b, k, blocks, steps, ablation_b)
+    return result.difference(metric, b, a) if higher else result.difference(metric, a, b)
 
 
 def _interval_verdict(result, out: dict, key: str, higher: bool, k, blocks, steps) -> dict:
     minimum = 0.0 if key == "pixel_mse" else WEAK_DROP
     # what was run at this condition (a merged result may hold controls at one k only)
-    here = {kk[:2] for kk in result.per_image if kk[2:5] == (k, blocks, steps)}
+    here = {(c["ablation"], c["arm"]) for c in result.conditions if (c["k"], c["blocks"], c["steps"]) == (k, blocks, steps)}
     run = {arm for ab, arm in here if ab == "zero"}
     abl = {ab for ab, arm in here if arm == "top"}
     diffs, verdicts = {}, {}
@@ -126,7 +125,7 @@ def _interval_verdict(result, out: dict, key: str, higher: bool, k, blocks, step
     out.update({"status": overall, "verdict_rule": "intervals", "minimum": minimum,
                 "intervals": {name: e.summary() for name, e in diffs.items()},
                 "interval_verdicts": verdicts, "n": diffs["top-clean"].n,
-                "estimates": {a: result.estimate(key, a, k, blocks, steps).summary()
+                "estimates": {a: result.estimate(key, **condition(a, k, blocks, steps)).summary()
                               for a in ["none"] + [a for a in ALL_READ if a in run]}})
     return out
 
@@ -337,7 +336,8 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
                      "has little room to register a collapse; the pixel numbers below matter more.")
     mse = {}
     for a in ARMS:
-        rs = result.select(arm=a, k=v["k"], blocks=v["blocks"], steps=v["steps"], ablation=lambda x: x in (None, "zero"))
+        rs = result.select(arm=a, k=v["k"], blocks=v["blocks"], steps=v["steps"],
+                           ablation=lambda x: x in (None, "zero")).table()
         if rs and rs[0].get("pixel_mse") is not None:
             mse[a] = rs[0]["pixel_mse"]
     if v["metric"] != "pixel_mse" and "top" in mse:
@@ -370,7 +370,7 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
         parts.append("The claim does not reproduce here: zeroing the top channels hurts no more than the controls.")
     # dose-response: does the top arm degrade monotonically with k?
     tops = sorted((r["k"], r.get(v["metric"])) for r in result.select(arm="top", blocks=v["blocks"], steps=v["steps"],
-                                                                       ablation=lambda x: x in (None, "zero")))
+                                                                       ablation=lambda x: x in (None, "zero")).table())
     if len(tops) >= 3 and all(t[1] is not None for t in tops):
         vs = [t[1] for t in tops]
         mono = all(a >= b - 0.02 for a, b in zip(vs, vs[1:])) if v["metric"] != "pixel_mse" else \

@@ -24,6 +24,7 @@ from ..claims import critical as C
 from ..claims import spatial as S
 from ..claims import transport as T
 from ..claims import use_cases as U
+from ..claims.results import rounded
 from ..generation import generate
 from ..plots import block_ratios, channel_profile, image_data_uri
 from ..plots.massive import step_profile_figure
@@ -225,10 +226,6 @@ def sizes_of(ctx: ReportContext) -> Sizes:
 INDEPENDENCE_SEED_BASE = CALIBRATION_SEED_BASE + 500
 
 
-def _clean_row(r: dict) -> dict:
-    return {k: (round(v, C.ROW_DECIMALS) if isinstance(v, float) else v) for k, v in r.items() if k != "draws"}
-
-
 def _probe_calibration(ctx: ReportContext, num_steps: int):
     """The calibration at the probe's sampler steps (cached): mean ablation sets each channel
     to its calibration mean at that step, so the calibration must have the probe's steps."""
@@ -312,15 +309,15 @@ def critical_section(ctx: ReportContext) -> Section:
     if ec["k_run"] is not None and ec["k_run"] != k_c:
         controls_text += " " + readings.critical_controls(combined, k=ec["k_run"])
     text = readings.critical(res, breakdown, ind) + " " + controls_text + _energy_text(ec)
-    rows = [_clean_row(r) for r in combined.table()]
+    rows = list(combined.table(ndigits=C.ROW_DECIMALS))
     control_rows = [r for r in rows if r["k"] == k_c or r["arm"] in ("none", "energy")]
-    results = {"rows": rows, "baseline": _clean_row(res.baseline), "n_images": len(prompts),
+    results = {"rows": rows, "baseline": rounded(res.baseline, C.ROW_DECIMALS), "n_images": len(prompts),
                "verdict": readings.critical_verdict(res),
                "controls": {"k": k_c, "rows": control_rows, "verdict": readings.critical_verdict(combined, k=k_c),
                             "reading": controls_text},
                "energy_control": ec,
-               "early_late": [_clean_row(r) for r in el.table()],
-               "attribute_breakdown": [_clean_row(r) for r in breakdown],
+               "early_late": list(el.table(ndigits=C.ROW_DECIMALS)),
+               "attribute_breakdown": rounded(breakdown, C.ROW_DECIMALS),
                "prompt_independence": {k: v for k, v in ind.items() if k != "per_block"} | {
                    "per_block": [{k: v for k, v in b.items() if k != "step_vs_pooled"} for b in ind["per_block"]]},
                "meta": res.meta, "reading": text}
