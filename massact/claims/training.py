@@ -33,6 +33,7 @@ from ..calibration import calibrate, evaluation_seeds
 from ..checks import check_int
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from . import critical, spatial, transport
+from .results import interval, rounded
 
 __all__ = ["TrainingProtocol", "CheckpointMeasure", "measure_checkpoint", "across_training"]
 
@@ -82,11 +83,9 @@ class CheckpointMeasure:
         return max(self.massive_ratio)
 
     def row(self, ndigits: int = 4) -> dict:
-        r = lambda v: round(float(v), ndigits)  # noqa: E731
-
         def put(out: dict, name: str, est: Estimate) -> None:
-            out[name] = r(est.mean)
-            out[f"{name}_ci"] = [r(est.ci[0]), r(est.ci[1])]
+            out[name] = rounded(est.mean, ndigits)
+            out[f"{name}_ci"] = interval(est, ndigits)
 
         row: dict = {"step": int(self.step), "massive_ratio": [round(v, 2) for v in self.massive_ratio],
                      "best_massive_ratio": round(self.best_massive_ratio, 2), "top_channel": self.top_channel,
@@ -138,15 +137,11 @@ def measure_checkpoint(model, step: int, protocol: TrainingProtocol = TrainingPr
     # critical: one probe, every block and step, the three arms at one k
     probe = critical.probe(model, cal, prompts, seeds, ks=(P.critical_k,), arms=("top", "bottom", "random"),
                            draws=1, num_steps=P.num_steps, random_seed=P.random_seed, progress=progress)
-    clean = metrics.caption_scores(probe.clean_images, prompts)
-    scores = {}
-    for key, ims in probe.images.items():
-        arm = key[0]
-        if arm != "none":
-            scores[arm] = metrics.caption_scores(ims, prompts)
-    drop = {arm: paired_difference(clean, s) for arm, s in scores.items()}
-    diff = {"top-bottom": paired_difference(scores["bottom"], scores["top"]),
-            "top-random": paired_difference(scores["random"], scores["top"])}
+    clean = critical.CLEAN
+    drop = {arm: probe.difference("caption_accuracy", clean, critical.condition(arm))
+            for arm in ("top", "bottom", "random")}
+    diff = {f"top-{c}": probe.difference("caption_accuracy", critical.condition(c), critical.condition("top"))
+            for c in ("bottom", "random")}
 
     # spatial: the last step, every block, top vs bottom
     last = P.num_steps - 1
@@ -174,7 +169,7 @@ def measure_checkpoint(model, step: int, protocol: TrainingProtocol = TrainingPr
     tdiff = paired_difference(adopt["top"][ok], adopt["bottom"][ok])
 
     return CheckpointMeasure(int(step), [float(v) for v in ratio], [int(c) for c in top_channel],
-                             bootstrap_mean(clean), drop, diff, int(sres.blocks[bi]), miou, sdiff, tadopt, tdiff,
+                             probe.estimate("caption_accuracy", **clean), drop, diff, int(sres.blocks[bi]), miou, sdiff, tadopt, tdiff,
                              int(ok.sum()))
 
 
