@@ -1,7 +1,7 @@
 """Result rows: a list of dicts that filters itself.
 
 Every claim that returns a table of rows (the probe's ``ProbeResult.table()``, the spatial
-``SpatialResult.rows()``, the transport ``Sweep.rows``) returns a ``Rows``, so a notebook
+``SpatialResult.table()``, the transport ``Sweep.rows``) returns a ``Rows``, so a notebook
 asks ``rows.select(arm="top", k=4)`` instead of writing a comprehension.
 """
 from __future__ import annotations
