@@ -287,22 +287,27 @@ def test_spatial_estimates_rows_and_diagnostics():
     cap = S.SpatialCapture(captions, list(range(5)), torch.from_numpy((imgs + 1) / 2), {(0, 0): x}, (16, 16), 1)
     score = x.mean(1).abs().mean(0)[None]
     res = S.evaluate(cap, score, masks, k=5, arms=("top", "bottom", "random"), random_draws=2)
-    e = res.estimate("top", 0, 0)
+    e = res.estimate("miou", arm="top", block=0, step=0)
     assert e.n == 5 and math.isclose(e.mean, float(res.miou("top")[0, 0]), rel_tol=1e-9)
-    d = res.difference("top", "bottom", 0, 0)
-    np.testing.assert_allclose(d.mean, float((res.per_image("top", 0) - res.per_image("bottom", 0)).mean()))
-    assert res.difference("top", "top", 0).ci == (0.0, 0.0)
-    for r in res.rows():
+    d = res.difference("miou", dict(arm="top"), dict(arm="bottom"), block=0, step=0)
+    np.testing.assert_allclose(d.mean, float((res.per_item("miou", arm="top", block=0, step=0)
+                                              - res.per_item("miou", arm="bottom", block=0, step=0)).mean()))
+    assert res.difference("miou", dict(arm="top"), dict(arm="top"), block=0, step=0).ci == (0.0, 0.0)
+    for r in res.table(ndigits=4):
         assert r["n"] == 5 and r["miou_ci"][0] - 1e-4 <= r["miou"] <= r["miou_ci"][1] + 1e-4
     top = res.failure_modes("top").first(block=0)
     assert top["offset_channels"] == [4] and len(top["offset_cv"]) == 5
     assert res.failure_modes("bottom").first(block=0)["offset_channels"] == []
-    with pytest.raises(ValueError, match="block 3 was not evaluated"):
-        res.estimate("top", 3)
+    with pytest.raises(ValueError, match="no condition with.*'block': 3.*holds"):
+        res.estimate("miou", arm="top", block=3, step=0)
+    with pytest.raises(ValueError, match="no condition with.*'arm': 'energy'.*holds"):
+        res.difference("miou", dict(arm="energy"), dict(arm="top"), block=0, step=0)
     with pytest.raises(ValueError, match="arm 'energy' was not evaluated"):
-        res.difference("energy", "top", 0)
+        res.curve("energy")
+    with pytest.raises(ValueError, match="'miou_majority' was not measured.*miou_oracle"):
+        res.estimate("miou_majority", arm="top", block=0, step=0)
     with pytest.raises(ValueError, match="unknown rule"):
-        res.estimate("top", 0, rule="majority")
+        res.miou("top", "majority")
 
 
 # -- transport: adoption by kind of attribute, per pair ---------------------------------------------

@@ -19,10 +19,13 @@ How this module measures it:
    three ways: the border rule, the *oracle* (the better of the mask and its complement:
    what a perfect polarity choice would give) and the naive *activation* rule (the cluster
    with the higher summed activation is the foreground), which flips.
-4. ``SpatialResult.rows()`` / ``.select(...)``: the numbers as rows, each with ``n`` and a 95%
-   bootstrap interval per mIoU column (``miou_ci``, ...); ``.estimate(arm, block, step)`` and
-   ``.difference(arm_a, arm_b, block, step)`` give the per-image IoU's mean and the paired
-   difference of two arms on the same images (``massact.stats``).
+4. ``SpatialResult`` is a ``Results`` (``massact.claims.results``): per image, under one
+   condition per (arm, draw, block, step), the IoU by each rule (``miou``, ``miou_oracle``,
+   ``miou_activation_rule``: ``RULE_METRIC``) and the foreground's share of tokens.
+   ``.estimate("miou", arm="top", block=b, step=s)`` is the mIoU with its 95% bootstrap
+   interval, ``.difference("miou", dict(arm="top"), dict(arm="random"), block=b, step=s)`` the
+   paired difference on the same images, ``.table(ndigits=4)`` the rows with ``n`` and an
+   interval per column (``miou_ci``, ...), random draws pooled.
 5. ``SpatialResult.diagnostics``: the failure modes beside the success, per (arm, block,
    step): channels that are a constant offset across tokens (spread below ``OFFSET_CV`` of
    their mean: they carry no mask, DiTF 2025) and "speckle" clusterings (one cluster holds
@@ -34,7 +37,7 @@ section is ``massact.report.sections``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -46,13 +49,15 @@ from ..generation import generate
 from ..ranking import ARMS
 from ..selection import Selection, resolve_blocks, resolve_steps
 from ..specs import CaptureSpec
-from ..stats import Estimate, bootstrap_mean, paired_difference
+from .results import DRAW, Results
 from .rows import Rows
 
 #: k channels per block: a small fraction of the width, the paper's regime (k = 12 of 3072 in a reproduction)
 DEFAULT_K = 8
 DEFAULT_RANDOM_DRAWS = 3
 RULES = ("border", "oracle", "activation")
+#: the per-image metric (and row column) of each polarity rule
+RULE_METRIC = {"border": "miou", "oracle": "miou_oracle", "activation": "miou_activation_rule"}
 #: a channel whose spread over tokens (std) is below OFFSET_CV (1%) of its |mean| (median over images)
 #: is a constant offset: it shifts every token alike and carries no mask
 OFFSET_CV = 0.01
@@ -197,86 +202,63 @@ def truth_masks(images: torch.Tensor, metrics=None, mask_fn: Callable | None = N
 
 
 # -- 3. the evaluation ---------------------------------------------------------------------------
-@dataclass
-class SpatialResult:
-    """IoU of every image for every (arm, draw, block, step) and rule.
+class SpatialResult(Results):
+    """The spatial claim's ``Results``: per image, under one condition per (arm, draw, block, step).
 
-    ``iou[rule][arm]`` is (draws, blocks, steps, images) (one draw for top and bottom);
-    None everywhere when no foreground mask was available."""
+    Conditions have the columns arm, k, block, step and draw (None for top and bottom, the
+    draw index for random and energy). The metrics per image are ``miou`` (IoU of the border
+    rule's mask with the true foreground), ``miou_oracle``, ``miou_activation_rule`` (one per
+    rule of ``RULES``, named by ``RULE_METRIC``; only with true masks) and ``foreground_share``
+    (the share of tokens the border rule calls foreground; always). So
+    ``res.estimate("miou", arm="top", block=3, step=19)`` is the mIoU with its 95% interval,
+    ``res.difference("miou", dict(arm="top"), dict(arm="random"), block=3, step=19)`` the paired
+    lead over the random draws' per-image mean, and ``res.table(ndigits=4)`` the rows.
 
-    k: int
-    K: int
-    arms: tuple[str, ...]
-    blocks: tuple[int, ...]
-    steps: tuple[int, ...]
-    random_draws: int
-    num_images: int
-    iou: dict | None
-    foreground_fraction: float | None = None  # mean share of pixels in the true mask
-    grid_ceiling: float | None = None  # mIoU of the majority-vote token mask (about the grid's best)
-    sets: list = field(default_factory=list, repr=False)  # [(arm, draw, {block: channels})]
-    diagnostics: list = field(default_factory=list, repr=False)  # failure modes, see ``failure_modes``
-    #: arm -> (draws, blocks, steps, images): the share of tokens the border rule calls foreground
-    #: (measured with or without true masks)
-    foreground_share: dict | None = field(default=None, repr=False)
+    Args:
+        conditions, per_item: as in ``Results``.
+        k: channels per set.
+        K: clusters.
+        random_draws: draws of the random (and energy) arm.
+        num_images: images per condition.
+        foreground_fraction: mean share of pixels in the true masks (None without masks).
+        grid_ceiling: mIoU of the majority-vote token mask, about the best the token grid
+          allows (None without masks).
+        sets: [(arm, draw, {block: channels})], the channel sets clustered on.
+        diagnostics: the failure modes per (arm, block, step) of draw 0 (see ``failure_modes``).
+    """
 
-    def per_image(self, arm: str, block: int, step: int | None = None, rule: str = "border") -> np.ndarray:
-        """(images,): the IoU of each image at (block, step) (random: the mean over draws).
+    claim = "spatial"
 
-        Args:
-            arm: an evaluated arm.
-            block: an evaluated block.
-            step: an evaluated step (None: the last).
-            rule: one of ``RULES``.
-        """
-        self.miou(arm, rule)  # checks scored, arm and rule
-        step = self.curve_step if step is None else step
-        if block not in self.blocks:
-            raise ValueError(f"block {block!r} was not evaluated; evaluated blocks: {list(self.blocks)}")
-        if step not in self.steps:
-            raise ValueError(f"step {step!r} was not evaluated; evaluated steps: {list(self.steps)}")
-        return self.iou[rule][arm][:, self.blocks.index(block), self.steps.index(step)].mean(axis=0)
+    def __init__(self, conditions: Sequence[dict], per_item: Sequence[dict], k: int, K: int, random_draws: int,
+                 num_images: int, foreground_fraction: float | None = None, grid_ceiling: float | None = None,
+                 sets: Sequence = (), diagnostics: Sequence[dict] = ()):
+        self.k, self.K, self.random_draws, self.num_images = int(k), int(K), int(random_draws), int(num_images)
+        self.foreground_fraction, self.grid_ceiling = foreground_fraction, grid_ceiling
+        self.sets, self.diagnostics = list(sets), list(diagnostics)
+        super().__init__(conditions, per_item, item="image",
+                         meta={"k": self.k, "K": self.K, "random_draws": self.random_draws,
+                               "num_images": self.num_images, "foreground_fraction": foreground_fraction,
+                               "grid_ceiling": grid_ceiling})
 
-    def estimate(self, arm: str, block: int, step: int | None = None, rule: str = "border", **kwargs) -> Estimate:
-        """The mIoU of one arm at (block, step) with its bootstrap interval over the images.
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """The evaluated arms, in run order."""
+        return tuple(dict.fromkeys(c["arm"] for c in self._conditions))
 
-        Args:
-            arm, block, step, rule: as in ``per_image``.
-            **kwargs: passed to ``stats.bootstrap_mean``.
-        Returns:
-            a ``stats.Estimate``.
-        """
-        return bootstrap_mean(self.per_image(arm, block, step, rule), **kwargs)
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        """The evaluated blocks, in run order."""
+        return tuple(dict.fromkeys(c["block"] for c in self._conditions))
 
-    def difference(self, arm_a: str, arm_b: str, block: int, step: int | None = None, rule: str = "border",
-                   **kwargs) -> Estimate:
-        """The paired difference of IoU, arm_a - arm_b, on the same images at (block, step).
-
-        Args:
-            arm_a, arm_b: evaluated arms.
-            block, step, rule: as in ``per_image``.
-            **kwargs: passed to ``stats.bootstrap_mean``.
-        Returns:
-            a ``stats.Estimate`` (> 0 when arm_a finds the subject better).
-        """
-        return paired_difference(self.per_image(arm_a, block, step, rule), self.per_image(arm_b, block, step, rule),
-                                 **kwargs)
-
-    def failure_modes(self, arm: str = "top", step: int | None = None) -> Rows:
-        """The diagnostics of one arm (random: draw 0) at one step (None: the last), one row
-        per block: offset_channels (constant-offset channels), offset_cv (per channel, median
-        over images of std / |mean| over tokens), speckle_images (count), speckle_share,
-        minority_share (mean over images of the smaller cluster's share of tokens)."""
-        step = self.curve_step if step is None else step
-        if arm not in self.arms:
-            raise ValueError(f"arm {arm!r} was not evaluated; evaluated arms: {self.arms}")
-        if step not in self.steps:
-            raise ValueError(f"step {step!r} was not evaluated; evaluated steps: {list(self.steps)}")
-        return Rows(self.diagnostics).select(arm=arm, step=step)
+    @property
+    def steps(self) -> tuple[int, ...]:
+        """The evaluated steps, in run order."""
+        return tuple(dict.fromkeys(c["step"] for c in self._conditions))
 
     @property
     def scored(self) -> bool:
-        return self.iou is not None
+        """Whether true masks were given, so that there is an IoU."""
+        return RULE_METRIC["border"] in self.metrics
 
     @property
     def curve_step(self) -> int:
@@ -288,83 +270,67 @@ class SpatialResult:
         """IoU of the trivial 'everything is foreground' mask (a chance reference)."""
         return self.foreground_fraction
 
-    def miou(self, arm: str, rule: str = "border") -> np.ndarray:
-        """(blocks, steps): mean IoU over images (and random draws)."""
+    def failure_modes(self, arm: str = "top", step: int | None = None) -> Rows:
+        """The diagnostics of one arm (random: draw 0) at one step (None: the last), one row
+        per block: offset_channels (constant-offset channels), offset_cv (per channel, median
+        over images of std / |mean| over tokens), speckle_images (count), speckle_share,
+        minority_share (mean over images of the smaller cluster's share of tokens)."""
+        self._check_arm(arm)
+        return Rows(self.diagnostics).select(arm=arm, step=self._step(step))
+
+    # -- arrays over blocks and steps, for the curves and the readings --------------------------------
+    def _check_arm(self, arm: str) -> None:
+        if arm not in self.arms:
+            raise ValueError(f"arm {arm!r} was not evaluated; evaluated arms: {self.arms}")
+
+    def _step(self, step: int | None) -> int:
+        """The step asked for (None: the curve step), checked."""
+        step = self.curve_step if step is None else step
+        if step not in self.steps:
+            raise ValueError(f"step {step!r} was not evaluated; evaluated steps: {list(self.steps)}")
+        return step
+
+    def _rule_values(self, arm: str, rule: str) -> np.ndarray:
+        """(draws, blocks, steps, images): the IoU of one arm by one rule, gathered from the per-image values."""
         if not self.scored:
             raise ValueError("no foreground masks were given, so there is no IoU (pass mask_fn=...)")
         if rule not in RULES:
             raise ValueError(f"unknown rule {rule!r}; choose one of {RULES}")
-        if arm not in self.arms:
-            raise ValueError(f"arm {arm!r} was not evaluated; evaluated arms: {self.arms}")
-        return self.iou[rule][arm].mean(axis=(0, 3))
+        self._check_arm(arm)
+        blocks, steps = self.blocks, self.steps
+        mine = [(c, p) for c, p in zip(self._conditions, self._per_item) if c["arm"] == arm]
+        draws = sorted({c[DRAW] or 0 for c, _ in mine})
+        out = np.full((len(draws), len(blocks), len(steps), self.num_images), np.nan)
+        for c, p in mine:
+            out[draws.index(c[DRAW] or 0), blocks.index(c["block"]), steps.index(c["step"])] = p[RULE_METRIC[rule]]
+        return out
+
+    def miou(self, arm: str, rule: str = "border") -> np.ndarray:
+        """(blocks, steps): mean IoU over images (and random draws).
+
+        Args:
+            arm: an evaluated arm.
+            rule: one of ``RULES``.
+        """
+        return self._rule_values(arm, rule).mean(axis=(0, 3))
 
     def curve(self, arm: str, rule: str = "border", step: int | None = None) -> np.ndarray:
         """(blocks,): the mIoU over blocks at one step (default: the last captured)."""
-        step = self.curve_step if step is None else step
-        if step not in self.steps:
-            raise ValueError(f"step {step} was not evaluated; evaluated steps: {list(self.steps)}")
-        return self.miou(arm, rule)[:, self.steps.index(step)]
+        return self.miou(arm, rule)[:, self.steps.index(self._step(step))]
 
     def flip_rate(self, arm: str, rule: str, step: int | None = None) -> np.ndarray:
         """(blocks,): the share of images (and draws) where the rule scores below the oracle at
         one step, i.e. (for K = 2) picked the wrong cluster as the foreground."""
-        self.miou(arm, rule)  # checks
-        j = self.steps.index(self.curve_step if step is None else step)
-        return (self.iou[rule][arm][:, :, j] < self.iou["oracle"][arm][:, :, j] - 1e-9).mean(axis=(0, 2))
+        j = self.steps.index(self._step(step))
+        v, oracle = self._rule_values(arm, rule)[:, :, j], self._rule_values(arm, "oracle")[:, :, j]
+        return (v < oracle - 1e-9).mean(axis=(0, 2))
 
     def random_spread(self, rule: str = "border") -> np.ndarray:
         """(blocks, steps): the standard deviation of the random arm's mIoU across draws."""
-        return self.iou[rule]["random"].mean(axis=3).std(axis=0)
-
-    def rows(self) -> Rows:
-        """One row per arm, block and step: arm, k, block, step, miou (border rule),
-        miou_oracle, miou_activation_rule with intervals and n. Without true masks the rows
-        say what was measured instead: miou None, ``scored`` False, the share of tokens the
-        border rule calls foreground (``foreground_share`` with its interval over images) and
-        the failure modes of draw 0 (``minority_share``, ``speckle_share``,
-        ``offset_channels``)."""
-        if not self.scored:
-            return self._unscored_rows()
-        out = []
-        names = {"border": "miou", "oracle": "miou_oracle", "activation": "miou_activation_rule"}
-        for arm in self.arms:
-            m = {r: self.miou(arm, r) for r in RULES}
-            for i, b in enumerate(self.blocks):
-                for j, s in enumerate(self.steps):
-                    row = {"arm": arm, "k": int(self.k), "block": int(b), "step": int(s),
-                           "miou": round(float(m["border"][i, j]), 4),
-                           "miou_oracle": round(float(m["oracle"][i, j]), 4),
-                           "miou_activation_rule": round(float(m["activation"][i, j]), 4), "n": int(self.num_images)}
-                    for r, name in names.items():
-                        ci = bootstrap_mean(self.iou[r][arm][:, i, j].mean(axis=0)).ci
-                        row[f"{name}_ci"] = [round(ci[0], 4), round(ci[1], 4)]
-                    out.append(row)
-        return Rows(out)
-
-    def _unscored_rows(self) -> Rows:
-        out = []
-        diag = {(d["arm"], d["block"], d["step"]): d for d in self.diagnostics}
-        for arm in self.arms:
-            for i, b in enumerate(self.blocks):
-                for j, s in enumerate(self.steps):
-                    row = {"arm": arm, "k": int(self.k), "block": int(b), "step": int(s), "miou": None,
-                           "scored": False, "n": int(self.num_images)}
-                    if self.foreground_share is not None:
-                        est = bootstrap_mean(self.foreground_share[arm][:, i, j].mean(axis=0))
-                        row["foreground_share"] = round(est.mean, 4)
-                        row["foreground_share_ci"] = [round(est.ci[0], 4), round(est.ci[1], 4)]
-                    d = diag.get((arm, int(b), int(s)))
-                    if d is not None:
-                        row.update(minority_share=round(d["minority_share"], 4),
-                                   speckle_share=round(d["speckle_share"], 4), offset_channels=d["offset_channels"])
-                    out.append(row)
-        return Rows(out)
-
-    def select(self, **where) -> Rows:
-        """The rows meeting ``where``, e.g. ``select(arm="top", step=19)`` (see ``Rows.select``)."""
-        return self.rows().select(**where)
+        return self._rule_values("random", rule).mean(axis=3).std(axis=0)
 
     def best_block(self, arm: str = "top", rule: str = "border", step: int | None = None) -> int:
+        """The block where the arm's mIoU curve peaks at one step (None: the curve step)."""
         return self.blocks[int(np.argmax(self.curve(arm, rule, step)))]
 
 
@@ -420,23 +386,25 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
     shape = (len(sets), len(blocks), len(steps), R) + tuple(cap.grid)
     diag = _diagnostics(sets, blocks, steps, xs, np.asarray(labels).reshape(len(xs), R, n), K)
     share = np.asarray(masks["border"]).reshape(shape).mean(axis=(-2, -1))  # (sets, blocks, steps, images)
-    shares = {a: share[[i for i, (arm, _, _) in enumerate(sets) if arm == a]] for a in arms}
-    if truth is None:
-        return SpatialResult(k, K, arms, blocks, steps, random_draws, R, None, sets=sets, diagnostics=diag,
-                             foreground_share=shares)
-    truth = np.asarray(truth, bool)
-    if truth.shape[0] != R:
-        raise ValueError(f"{truth.shape[0]} foreground masks for {R} images")
-    iou = _ious(upsample_mask(masks["border"].reshape(shape), cap.image_size),
-                upsample_mask(masks["activation"].reshape(shape), cap.image_size), truth)
-    out = {r: {} for r in RULES}
-    for r in RULES:
-        for a in arms:
-            sel = [i for i, (arm, _, _) in enumerate(sets) if arm == a]
-            out[r][a] = iou[r][sel]
-    ceiling = float(grid_ceiling_iou(truth, cap.grid).mean())
-    return SpatialResult(k, K, arms, blocks, steps, random_draws, R, out, float(truth.mean()),
-                         grid_ceiling=ceiling, sets=sets, diagnostics=diag, foreground_share=shares)
+    iou, extra = None, {}
+    if truth is not None:
+        truth = np.asarray(truth, bool)
+        if truth.shape[0] != R:
+            raise ValueError(f"{truth.shape[0]} foreground masks for {R} images")
+        iou = _ious(upsample_mask(masks["border"].reshape(shape), cap.image_size),
+                    upsample_mask(masks["activation"].reshape(shape), cap.image_size), truth)
+        extra = dict(foreground_fraction=float(truth.mean()),
+                     grid_ceiling=float(grid_ceiling_iou(truth, cap.grid).mean()))
+    conditions, per_item = [], []
+    for i, (arm, draw, _) in enumerate(sets):
+        for bi, b in enumerate(blocks):
+            for si, s in enumerate(steps):
+                conditions.append({"arm": arm, "k": int(k), "block": int(b), "step": int(s),
+                                   DRAW: draw if arm in ("random", "energy") else None})
+                values = {} if iou is None else {RULE_METRIC[r]: iou[r][i, bi, si] for r in RULES}
+                values["foreground_share"] = share[i, bi, si]
+                per_item.append(values)
+    return SpatialResult(conditions, per_item, k, K, random_draws, R, sets=sets, diagnostics=diag, **extra)
 
 
 def offset_cv(x: torch.Tensor) -> np.ndarray:

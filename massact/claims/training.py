@@ -149,10 +149,9 @@ def measure_checkpoint(model, step: int, protocol: TrainingProtocol = TrainingPr
     truth = metrics.foreground_mask(cap.images)
     sres = spatial.evaluate(cap, score, truth, k=P.spatial_k, arms=("top", "bottom"), random_draws=1,
                             seed=P.random_seed)
-    iou = {arm: sres.iou["border"][arm][0, :, 0, :] for arm in ("top", "bottom")}  # (blocks, images)
-    bi = int(np.argmax(iou["top"].mean(axis=1)))
-    miou = {arm: bootstrap_mean(v[bi]) for arm, v in iou.items()}
-    sdiff = paired_difference(iou["top"][bi], iou["bottom"][bi])
+    best = sres.best_block("top", step=last)
+    miou = {arm: sres.estimate("miou", arm=arm, block=best, step=last) for arm in ("top", "bottom")}
+    sdiff = sres.difference("miou", dict(arm="top"), dict(arm="bottom"), block=best, step=last)
 
     # transport: every block and step, top vs bottom
     pairs = world.caption_pairs(P.n_pairs)
@@ -169,8 +168,8 @@ def measure_checkpoint(model, step: int, protocol: TrainingProtocol = TrainingPr
     tdiff = paired_difference(adopt["top"][ok], adopt["bottom"][ok])
 
     return CheckpointMeasure(int(step), [float(v) for v in ratio], [int(c) for c in top_channel],
-                             probe.estimate("caption_accuracy", **clean), drop, diff, int(sres.blocks[bi]), miou, sdiff, tadopt, tdiff,
-                             int(ok.sum()))
+                             probe.estimate("caption_accuracy", **clean), drop, diff, int(best), miou, sdiff,
+                             tadopt, tdiff, int(ok.sum()))
 
 
 def across_training(models: Mapping[int, object] | Iterable[tuple[int, object]],

@@ -22,19 +22,16 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
     if not result.scored:
         text = ("No foreground masks were available, so the masks cannot be scored; "
                 "pass mask_fn=... (images -> bool masks) to measure IoU.")
-        rows = [r for r in result.rows() if r.get("foreground_share") is not None and r["step"] == result.curve_step]
-        if rows:
-            by_arm = {}
-            for r in rows:
-                by_arm.setdefault(r["arm"], []).append(r)
-            text += (f" What was measured without them, at step {result.curve_step}: the share of tokens the border "
-                     "rule calls foreground, per block, " + "; ".join(
-                         f"{a}-{result.k} " + ", ".join(f"{r['foreground_share']:.2f}" for r in rs)
-                         for a, rs in by_arm.items()) + f" (blocks {', '.join(str(b) for b in result.blocks)}).")
-            speck = [r for r in rows if r.get("speckle_share")]
-            if speck:
-                text += (f" Speckle (a tiny cluster of outlier tokens instead of a region) at {len(speck)} of "
-                         f"{len(rows)} (arm, block) settings.")
+        step = result.curve_step
+        rows = result.select(step=step).table(ndigits=4)
+        text += (f" What was measured without them, at step {step}: the share of tokens the border "
+                 "rule calls foreground, per block, " + "; ".join(
+                     f"{a}-{result.k} " + ", ".join(f"{r['foreground_share']:.2f}" for r in rows.select(arm=a))
+                     for a in result.arms) + f" (blocks {', '.join(str(b) for b in result.blocks)}).")
+        speck = [m for a in result.arms for m in result.failure_modes(a, step) if m["speckle_share"]]
+        if speck:
+            text += (f" Speckle (a tiny cluster of outlier tokens instead of a region) at {len(speck)} of "
+                     f"{len(rows)} (arm, block) settings.")
         return text
     if "top" not in result.arms:
         return "The top-k arm was not evaluated, so the claim cannot be read."
@@ -54,9 +51,9 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
     gap = min([top[bi] - v[bi] for v in others.values()] + [top[bi] - chance])
     wins = [all(top[i] >= v[i] + margin for v in others.values()) and top[i] >= chance + margin for i in range(nb)]
     # paired per-image differences at the best block: is the gap resolved from its noise?
-    diffs = {a: result.difference("top", a, bb, step) for a in others}
+    diffs = {a: result.difference("miou", dict(arm="top"), dict(arm=a), block=bb, step=step) for a in others}
     if chance is not None:
-        diffs["all-foreground"] = stats.bootstrap_mean(result.per_image("top", bb, step) - chance)
+        diffs["all-foreground"] = stats.bootstrap_mean(result.per_item("miou", arm="top", block=bb, step=step) - chance)
     if diffs:
         parts.append(f"Paired over the same {result.num_images} images (95% bootstrap intervals), top-{result.k} "
                      f"at block {bb} leads " + ", ".join(f"{a}{'' if a == 'all-foreground' else f'-{result.k}'} by "

@@ -334,6 +334,25 @@ def critical_section(ctx: ReportContext) -> Section:
 
 
 # -- claim 2: spatial --------------------------------------------------------------------------------
+def spatial_rows(res: S.SpatialResult):
+    """The spatial rows of results.json: ``res.table(ndigits=4)``. Without true masks each row
+    also says that there is no IoU (``miou`` None, ``scored`` False) and carries the failure
+    modes of draw 0 (``minority_share``, ``speckle_share``, ``offset_channels``).
+
+    Args:
+        res: a ``SpatialResult``.
+    Returns:
+        a ``Rows``, one row per arm, block and step.
+    """
+    rows = res.table(ndigits=4)
+    if not res.scored:
+        for r in rows:
+            modes = res.failure_modes(r["arm"], r["step"]).first(block=r["block"])
+            r.update(miou=None, scored=False, minority_share=rounded(modes["minority_share"], 4),
+                     speckle_share=rounded(modes["speckle_share"], 4), offset_channels=modes["offset_channels"])
+    return rows
+
+
 def spatial_section(ctx: ReportContext) -> Section:
     """Rows per arm, block and step, the curve, the heatmap and a grid of mask overlays."""
     sz = sizes_of(ctx)
@@ -346,7 +365,7 @@ def spatial_section(ctx: ReportContext) -> Section:
     cap = S.capture(model, prompts, seeds, steps=steps)
     truth = S.truth_masks(cap.images, ctx.metrics)
     res = S.evaluate(cap, score, truth, k=S.DEFAULT_K, random_draws=draws)
-    results = {"rows": res.rows(), "k": res.k, "K": res.K, "blocks": list(res.blocks), "steps": list(res.steps),
+    results = {"rows": spatial_rows(res), "k": res.k, "K": res.K, "blocks": list(res.blocks), "steps": list(res.steps),
                "curve_step": res.curve_step, "random_draws": draws, "num_images": res.num_images,
                "scored": res.scored, "ranking": "absmean on the calibration prompts, all steps",
                "rules": S.RULE_HELP}
