@@ -238,3 +238,15 @@ def test_the_run_button_shows_what_the_underlying_call_computes(tiny, cal, eval_
     assert torch.equal(ex.images, generate(tiny, ex.prompts, ex.seeds, num_steps=2, edits=[edit]).images)
     assert f"<td>{mse:.3g}</td>" in ex.html.value
     assert hooks_installed(tiny.transformer) == 0
+
+
+def test_the_verdict_over_k_names_every_k_run(tiny, cal, eval_prompts):
+    res = C.probe(tiny, cal, eval_prompts, [0, 1], ks=(1, 4), draws=2, num_steps=2)
+    ov = readings.critical_over_k(res)
+    assert [r["k"] for r in ov["per_k"]] == [1, 4]
+    for r in ov["per_k"]:  # each k's status is that k's own verdict
+        assert r["status"] == readings.critical_verdict(res, k=r["k"])["status"]
+        assert r["top-random"] == readings.critical_verdict(res, k=r["k"])["intervals"]["top-random"]
+    assert set(ov["holds"]) | set(ov["fails"]) <= {1, 4}
+    text = readings.critical(res)
+    assert "Over k" in text and "k = 1:" in text and "k = 4:" in text

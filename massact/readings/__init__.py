@@ -13,7 +13,8 @@ One function per claim result:
 
 * ``massive_set(ratio_rows)`` and ``step_profile(profile, block)`` (how massive, and over the steps);
 * ``critical(probe_result, breakdown=None, independence=None)`` and ``critical_verdict(...)``
-  (the numbers the sentences rest on), ``critical_controls(probe_result, k)`` (mean ablation,
+  (the numbers the sentences rest on), ``critical_over_k(probe_result)`` (the verdict at every
+  k run: where the claim holds and where not), ``critical_controls(probe_result, k)`` (mean ablation,
   energy-matched channels), ``top1_ablation(res)`` (zeroing against mean-setting the top-1 channel);
 * ``spatial(spatial_result)``;
 * ``transport(rows)``, ``what_moves(rows)`` (per attribute: does it follow the top-k?) and
@@ -29,6 +30,7 @@ from __future__ import annotations
 from ._critical import STRONG_DROP, WEAK_DROP, critical
 from ._critical import controls as critical_controls
 from ._critical import verdict as critical_verdict
+from ._critical import over_k as critical_over_k
 from ._critical import top1_ablation
 from ._massive import massive_set, step_profile
 from ._spatial import spatial
@@ -37,5 +39,5 @@ from ._transport import by_kind as transport_by_kind
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["massive_set", "step_profile", "critical", "critical_verdict", "critical_controls", "top1_ablation", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
+__all__ = ["massive_set", "step_profile", "critical", "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
            "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

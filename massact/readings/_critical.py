@@ -377,12 +377,59 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
             all(a <= b * 1.05 for a, b in zip(vs, vs[1:]))
         parts.append("The top arm degrades steadily as k grows." if mono else
                      "The top arm's curve is not monotone in k (small sets; read it with the spread).")
+    sentence = over_k_sentence(over_k(result, v["blocks"], v["steps"]))
+    if sentence:
+        parts.append(sentence)
     if breakdown:
         parts += _breakdown_sentences(breakdown)
     if independence:
         parts += _independence_sentences(independence)
     return " ".join(parts)
 
+
+
+def over_k(result: ProbeResult, blocks: str | None = None, steps: str | None = None) -> dict:
+    """The verdict at every k the probe ran (zeroing; the same blocks and steps), so a reading
+    names where the claim holds and where it does not instead of judging one k.
+
+    Args:
+        result: a ``ProbeResult``.
+        blocks, steps: the condition (default: the first run).
+    Returns:
+        {"blocks", "steps", "metric_name", "per_k": [{"k", "status", "top-random", "top-bottom"}]
+        (the paired interval summaries where run), "holds": [k...], "fails": [k...]} where
+        ``holds`` are the ks whose status is "reproduced" and ``fails`` those "not reproduced".
+    """
+    conds = result.edited_conditions()
+    if not conds:
+        raise ValueError("the result holds no edited rows")
+    blocks = conds[0][1] if blocks is None else blocks
+    steps = conds[0][2] if steps is None else steps
+    ks = sorted({c[0] for c in conds if c[1:] == (blocks, steps)})
+    per_k = []
+    for k in ks:
+        v = verdict(result, k, blocks, steps)
+        row = {"k": k, "status": v["status"]}
+        for c in ("top-random", "top-bottom"):
+            if c in v.get("intervals", {}):
+                row[c] = v["intervals"][c]
+        per_k.append(row)
+    return {"blocks": blocks, "steps": steps, "metric_name": verdict(result, ks[-1], blocks, steps)["metric_name"],
+            "per_k": per_k, "holds": [r["k"] for r in per_k if r["status"] == _REPRODUCED],
+            "fails": [r["k"] for r in per_k if r["status"] == _NOT_REPRODUCED]}
+
+
+def over_k_sentence(ov: dict) -> str:
+    """One sentence from ``over_k``: the status at every k, with top - random where it was run."""
+    if len(ov["per_k"]) < 2:
+        return ""
+    parts = []
+    for r in ov["per_k"]:
+        iv = r.get("top-random") or r.get("top-bottom")
+        ctrl = "random" if "top-random" in r else "bottom"
+        parts.append(f"k = {r['k']}: {r['status']}" + (f" (top - {ctrl} {_iv(iv)})" if iv else ""))
+    return (f"Over k (zeroing at blocks {ov['blocks']}, steps {ov['steps']}; extra harm to {ov['metric_name']}, "
+            "paired): " + "; ".join(parts) + ".")
 
 
 def top1_ablation(res: dict) -> str:

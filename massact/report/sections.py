@@ -312,7 +312,7 @@ def critical_section(ctx: ReportContext) -> Section:
     rows = list(combined.table(ndigits=C.ROW_DECIMALS))
     control_rows = [r for r in rows if r["k"] == k_c or r["arm"] in ("none", "energy")]
     results = {"rows": rows, "baseline": rounded(res.baseline, C.ROW_DECIMALS), "n_images": len(prompts),
-               "verdict": readings.critical_verdict(res),
+               "verdict": readings.critical_verdict(res), "over_k": readings.critical_over_k(res),
                "controls": {"k": k_c, "rows": control_rows, "verdict": readings.critical_verdict(combined, k=k_c),
                             "reading": controls_text},
                "energy_control": ec,
