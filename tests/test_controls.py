@@ -326,7 +326,6 @@ class _LabelMetrics(massact.metrics.Metrics):
 
 def test_adoption_by_kind_per_pair_and_sweep_intervals():
     from massact.claims import transport as T
-    from massact.claims.rows import Rows
 
     # 4 pairs; labels (position, size, shape, color, background); source/target/output ids
     table = {0: (0, 0, 0, 0, 0), 1: (1, 1, 1, 1, 1),  # source 0 / target 1 differ in everything
@@ -345,22 +344,28 @@ def test_adoption_by_kind_per_pair_and_sweep_intervals():
     np.testing.assert_allclose(lay["per_pair"]["adoption"]["background"], [0, 0, 0, 0])
     assert lay["adoption"] == {"layout": 0.75, "identity": 0.25, "background": 0.0}
     spec = {"arm": "top", "k": 4, "alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all"}
-    rows = Rows([T.sweep_row(spec, lay), T.sweep_row({**spec, "arm": "random"}, ide)])
-    sw = T.Sweep(rows, [lay, ide], None)
-    r = rows.first(arm="top")
+    sw = T.Sweep.from_measures([spec, {**spec, "arm": "random"}], [lay, ide])
+    r = sw.rows().first(arm="top")
     assert r["n"] == 4 and r["adoption"]["layout"] == 0.75
     lo, hi = r["adoption_ci"]["layout"]
     assert 0.0 <= lo <= 0.75 <= hi <= 1.0
     assert sw.estimate("layout", arm="top").mean == 0.75
     d = sw.difference("layout", dict(arm="top"), dict(arm="random"))
     assert d.mean == 0.75 and d.n == 4
-    assert sw.difference("color", dict(arm="top"), dict(arm="top")).ci == (0.0, 0.0)
-    with pytest.raises(ValueError, match="unknown or unmeasured metric 'texture'"):
+    color = T.adoption_metric("color")
+    assert sw.difference(color, dict(arm="top"), dict(arm="top")).ci == (0.0, 0.0)
+    # the kind "background" and the attribute "background" are two metrics
+    assert {"background", T.adoption_metric("background")} <= set(sw.metrics)
+    with pytest.raises(ValueError, match="metric 'texture' was not measured"):
         sw.estimate("texture", arm="top")
-    with pytest.raises(LookupError, match="no row"):
+    with pytest.raises(ValueError, match="no condition"):
         sw.estimate("layout", arm="bottom")
-    with pytest.raises(TypeError, match="row conditions"):
+    with pytest.raises(ValueError, match="name one of each"):
+        sw.estimate("layout")
+    with pytest.raises(TypeError):
         sw.difference("layout", "top", "random")
+    top = sw.select(arm="top")
+    assert type(top) is T.Sweep and top.rows() == [r]
 
 
 def test_transport_reading_quotes_the_kinds_with_intervals():

@@ -278,6 +278,37 @@ def test_report_section_schema(model):
     assert hooks_installed(model.transformer) == 0
 
 
+def test_the_sweep_is_one_result_shape_whose_rows_are_the_measured_numbers(model, score, clean):
+    import json
+
+    from massact.claims.results import Results, interval
+
+    specs = [T.TransportSpec("top", 4), T.TransportSpec("random", 4), T.TransportSpec("top", 4, mask="source")]
+    sw = T.sweep(model, SRC, TGT, SEEDS, specs, score, baselines=(0.5,), clean=clean, mask_at=(3, 1))
+    assert [c["arm"] for c in sw.conditions] == ["top", "random", "top", "pixel_blend", "embedding_lerp"]
+    rows = sw.rows()
+    assert all(set(r) == ROW_KEYS for r in rows) and len(rows) == len(sw)
+    metrics = model.metrics()
+    for cond, r, out in zip(sw.conditions, rows, list(sw.result.outputs) + list(sw.baselines.values())):
+        m = T.measure(metrics, sw.result.sources, sw.result.targets, out)  # the set-level numbers, measured again
+        assert r["n"] == len(SRC) and r["target_preservation"] == round(m["target_preservation"], 4)
+        assert r["pixel_mse_to_target"] == pytest.approx(m["pixel_mse_to_target"], rel=1e-3)
+        assert r["source_adoption"] == {a: None if v is None else round(v, 4) for a, v in m["source_adoption"].items()}
+        assert r["adoption"] == {kind: None if v is None else round(v, 4) for kind, v in m["adoption"].items()}
+        for a, v in m["source_adoption"].items():  # each interval is the estimate's, rounded one way
+            assert r["source_adoption_ci"][a] == (None if v is None else
+                                                  interval(sw.estimate(T.adoption_metric(a), **cond), 4))
+        est = sw.estimate("pixel_shift", **cond)
+        assert r["pixel_shift"] == round(est.mean, 4) and r["pixel_shift_ci"] == interval(est, 4)
+    d = sw.difference("pixel_shift", dict(arm="top"), dict(arm="random"), k=4, mask="none")
+    assert d.n == len(SRC)
+    top = sw.select(arm="top")
+    assert type(top) is T.Sweep and len(top) == 2 and top.rows() == rows.select(arm="top")
+    back = Results.from_json(json.loads(json.dumps(sw.to_json())))
+    assert back.table() == sw.table() and (back.claim, back.item) == ("transport", "pair")
+    assert hooks_installed(model.transformer) == 0
+
+
 def test_explorer_updates_its_image(model, score):
     from massact.widgets.transport import TransportExplorer
 
@@ -345,7 +376,8 @@ def test_pixel_shift_and_distances_on_hand_made_images():
         got = T.measure(m, src, tgt, out)
         assert got["pixel_shift"] == pytest.approx(shift, abs=1e-6)
         assert got["pixel_mse_to_target"] == pytest.approx(float(((out - tgt) ** 2).mean()), abs=1e-7)
-        row = T.sweep_row({"arm": "top", "k": 4, "alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all"}, got)
+        spec = {"arm": "top", "k": 4, "alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all"}
+        (row,) = T.Sweep.from_measures([spec], [got]).rows()
         assert row["pixel_shift"] == pytest.approx(shift, abs=1e-4) and row["source_adoption"] == {}
         assert row["pixel_shift_ci"][0] <= row["pixel_shift"] <= row["pixel_shift_ci"][1]
         assert row["pixel_mse_to_source"] == pytest.approx(got["pixel_mse_to_source"], abs=1e-4)

@@ -36,7 +36,8 @@ from ..generation import generate
 from ..models import require_sampler
 from ..selection import Selection
 from ..specs import CaptureSpec
-from .transport import DEFAULT_MASK_K, TransportSpec, _ci, _estimate_of
+from .results import interval, summary_of
+from .transport import DEFAULT_MASK_K, TransportSpec
 
 
 # -- references ---------------------------------------------------------------------------
@@ -294,7 +295,7 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
             for key, hit in (("carried", o == r), ("kept", o == c)):
                 vals = np.where(d, hit.astype(float), np.nan)
                 out["per_item"][key][a] = vals
-                out[f"{key}_ci"][a] = _ci(_estimate_of(vals))
+                out[f"{key}_ci"][a] = interval(summary_of(vals), 4)
             same += int((o[~d] == c[~d]).sum())
             total += int((~d).sum())
             same_i += (o == c) & ~d
@@ -302,7 +303,7 @@ def measure_transfer(metrics, reference: torch.Tensor, clean: torch.Tensor, outp
         out["stable"] = same / total if total else None
         with np.errstate(invalid="ignore", divide="ignore"):
             out["per_item"]["stable"] = np.where(total_i > 0, same_i / np.maximum(total_i, 1), np.nan)
-        out["stable_ci"] = _ci(_estimate_of(out["per_item"]["stable"]))
+        out["stable_ci"] = interval(summary_of(out["per_item"]["stable"]), 4)
     fg = metrics.foreground_mask(torch.cat([reference, clean, output]))
     if fg is not None:
         fg = np.asarray(fg, bool)

@@ -29,7 +29,7 @@ import numpy as np
 from ..stats import Estimate, bootstrap_mean, paired_difference
 from .rows import Rows, _matches
 
-__all__ = ["Results", "interval", "rounded", "DRAW"]
+__all__ = ["Results", "interval", "rounded", "significant", "summary_of", "DRAW"]
 
 #: the condition column that numbers replicates (seeded draws of a random arm)
 DRAW = "draw"
@@ -54,8 +54,35 @@ def interval(est: Estimate | None, ndigits: int | None = None):
     return None if est is None else rounded([est.ci[0], est.ci[1]], ndigits)
 
 
+def significant(v, digits: int = 4):
+    """The rounding of a magnitude that can lie far below ``rounded``'s decimals (a pixel MSE).
+
+    Args:
+        v: a number or None.
+        digits: significant figures.
+    Returns:
+        ``v`` to ``digits`` significant figures, None for None.
+    """
+    return None if v is None else float(f"{float(v):.{digits}g}")
+
+
 def _finite(v: np.ndarray) -> np.ndarray:
     return v[~np.isnan(v)]
+
+
+def summary_of(values) -> Estimate | None:
+    """The mean of per-item values with its 95% bootstrap interval, over the items that test
+    the quantity.
+
+    Args:
+        values: one number per item, NaN where an item does not test the quantity; or None.
+    Returns:
+        a ``stats.Estimate``, None when no item tests it (or ``values`` is None).
+    """
+    if values is None:
+        return None
+    v = _finite(np.asarray(values, dtype=np.float64).reshape(-1))
+    return bootstrap_mean(v) if v.size else None
 
 
 class Results:

@@ -42,12 +42,15 @@ By kind of attribute (``ATTRIBUTE_KINDS``): *layout* (position, size), *identity
 colour) and *background*; per pair, the share of that kind's differing attributes the
 output takes from the source, so the pairs are the paired unit of a bootstrap interval.
 
-``sweep`` runs many settings in one batched pass and returns a ``Sweep`` whose rows filter
-themselves (``sweep.select(arm="top", k=4)``); every row carries ``n`` (pairs) and intervals
-(``adoption_ci``, ``source_adoption_ci``, ``target_preservation_ci``), and
-``Sweep.estimate`` / ``Sweep.difference`` give them as ``massact.stats.Estimate``s, paired
-on the same caption pairs. The sentences built from the rows are
-``massact.readings.transport(rows)``; the report's section is ``massact.report.sections``.
+``sweep`` runs many settings in one batched pass and returns a ``Sweep``, the one result shape
+of every claim (``massact.claims.results.Results``) over the caption pairs: one condition per
+setting and baseline, one value per pair of each metric (``pair_metrics``), so
+``sw.estimate(metric, **where)`` and ``sw.difference(metric, a, b, **where)`` give
+``massact.stats.Estimate``s paired on the same pairs, and ``sw.select(**where)`` is a
+``Sweep`` again. ``sw.rows()`` are the rows of the report's ``results.json`` (``n`` pairs,
+``adoption_ci``, ``source_adoption_ci``, ``target_preservation_ci``, ...). The sentences built
+from them are ``massact.readings.transport(sw.rows())``; the report's section is
+``massact.report.sections``.
 """
 from __future__ import annotations
 
@@ -66,7 +69,7 @@ from ..models import require_sampler
 from ..ranking import ARMS  # noqa: F401  (T.ARMS: the arms the explorers offer)
 from ..selection import Selection, span_label
 from ..specs import CaptureSpec, check_alpha
-from ..stats import Estimate, bootstrap_mean, paired_difference
+from .results import Results, rounded, significant
 from .rows import Rows
 
 MASKS = ("none", "source", "target")
@@ -541,131 +544,141 @@ def measure(metrics, source_images: torch.Tensor, target_images: torch.Tensor, o
     return out
 
 
-def _estimate_of(values) -> Estimate | None:
-    """The bootstrap estimate over the pairs that test a quantity (non-NaN), None when none do."""
-    if values is None:
-        return None
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    return bootstrap_mean(v) if v.size else None
+# -- the sweep's result ---------------------------------------------------------------------
+#: how a ``Sweep`` names an attribute's source adoption: the toy's attribute "background" shares
+#: its name with the kind of attribute "background"
+_ADOPTION = "source_adoption_"
+#: the set-level numbers of ``measure`` that are not the mean of its per-pair values
+SET_LEVEL = ("target_preservation", "attribute_agreement", "mask_iou", "pixel_mse_to_target", "pixel_mse_to_source")
 
 
-def _sig(v, digits: int = 4) -> float | None:
-    """v to ``digits`` significant figures (pixel MSEs can be far below 1e-4), None as is."""
-    return None if v is None else float(f"{float(v):.{digits}g}")
+def adoption_metric(attribute: str) -> str:
+    """The per-pair metric of one attribute's source adoption in a ``Sweep``.
+
+    Args:
+        attribute: an attribute the metrics read ("position", "color", "background", ...).
+    Returns:
+        its metric name, e.g. "source_adoption_position" (prefixed, so that an attribute never
+        shares its name with a kind of attribute of ``ATTRIBUTE_KINDS``).
+    """
+    return _ADOPTION + attribute
 
 
-def _ci(est: Estimate | None, ndigits: int = 4):
-    return None if est is None else [round(est.ci[0], ndigits), round(est.ci[1], ndigits)]
+def baseline_condition(arm: str, alpha: float) -> dict:
+    """The condition of a baseline in a ``Sweep`` (the columns of ``TransportSpec.row``).
 
-
-def sweep_row(spec_row: dict, m: dict, ndigits: int = 4) -> dict:
-    """One row of a sweep: the setting's columns, source_adoption per attribute, adoption per
-    kind of attribute (``ATTRIBUTE_KINDS``) and target_preservation, rounded to ndigits; ``n``
-    (pairs) and the 95% bootstrap interval over the pairs of each (``<name>_ci``; per
-    attribute or kind a dict; over the pairs that differ in it; None where no pair does;
-    target preservation's interval is over the per-pair mean of attribute agreement and
-    mask IoU); the pixel distances of the outputs to the clean target and source
-    (``pixel_mse_to_target``, ``pixel_mse_to_source``) and ``pixel_shift`` with its interval
-    (``measure``), which every model has, with or without a judge."""
-    r = lambda v: None if v is None else round(float(v), ndigits)  # noqa: E731
-    pp = m.get("per_pair", {})
-    return {**spec_row, "source_adoption": {a: r(v) for a, v in m["source_adoption"].items()},
-            "target_preservation": r(m["target_preservation"]), "n": int(m["n"]),
-            "adoption": {kind: r(v) for kind, v in m.get("adoption", {}).items()},
-            "adoption_ci": {kind: _ci(_estimate_of(v), ndigits) for kind, v in pp.get("adoption", {}).items()},
-            "source_adoption_ci": {a: _ci(_estimate_of(v), ndigits)
-                                   for a, v in pp.get("source_adoption", {}).items()},
-            "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation")), ndigits),
-            "pixel_mse_to_target": _sig(m.get("pixel_mse_to_target")), "pixel_mse_to_source": _sig(m.get("pixel_mse_to_source")),
-            "pixel_shift": r(m.get("pixel_shift")), "pixel_shift_ci": _ci(_estimate_of(pp.get("pixel_shift")), ndigits)}
-
-
-def baseline_row(arm: str, alpha: float, m: dict) -> dict:
-    """A sweep row of a baseline ("pixel_blend" / "embedding_lerp") at alpha."""
+    Args:
+        arm: "pixel_blend" or "embedding_lerp".
+        alpha: its weight in [0, 1].
+    Returns:
+        {"arm", "k": None, "alpha", "mask": "none", "blocks": None, "steps": None}.
+    """
     if arm not in BASELINES:
         raise ValueError(f"unknown baseline {arm!r}; choose one of {BASELINES}")
-    return sweep_row({"arm": arm, "k": None, "alpha": float(alpha), "mask": "none", "blocks": None, "steps": None}, m)
+    return {"arm": arm, "k": None, "alpha": float(alpha), "mask": "none", "blocks": None, "steps": None}
+
+
+def pair_metrics(m: dict) -> tuple[dict[str, np.ndarray], dict]:
+    """One ``measure`` output as a ``Sweep`` keeps it.
+
+    Args:
+        m: a ``measure`` output.
+    Returns:
+        (per pair, set level): per pair, {metric: float array (pairs,)} with the adoption of
+        each kind of attribute (``ATTRIBUTE_KINDS``: "layout", "identity", "background"), each
+        attribute's source adoption (``adoption_metric``), "target_preservation" (where the
+        metrics measure it) and "pixel_shift", NaN where a pair does not test the metric; set
+        level, {name: number or None} for the names of ``SET_LEVEL``.
+    """
+    pp = m["per_pair"]
+    per_pair = dict(pp["adoption"])
+    per_pair.update({adoption_metric(a): v for a, v in pp["source_adoption"].items()})
+    if pp["target_preservation"] is not None:
+        per_pair["target_preservation"] = pp["target_preservation"]
+    per_pair["pixel_shift"] = pp["pixel_shift"]
+    return per_pair, {name: m[name] for name in SET_LEVEL}
 
 
 # -- sweeps ---------------------------------------------------------------------------------
-@dataclass
-class Sweep:
-    """The measured settings of one ``sweep``.
+class Sweep(Results):
+    """The measured settings of one ``sweep``: a ``Results`` whose items are the caption pairs.
 
-    Attributes:
-        rows: one row per setting, then the baselines (``sweep_row`` schema); filter with
-          ``select`` (``sweep.select(arm="top", k=4, mask="none")``).
-        measures: the full ``measure`` dict of each row, in the same order.
-        result: the ``TransportResult`` (clean images and outputs).
+    Conditions: one per setting (the columns of ``TransportSpec.row``: arm, k, alpha, mask,
+    blocks, steps), then one per baseline (``baseline_condition``). Per-pair metrics and
+    set-level numbers: ``pair_metrics``. Every question has the spelling of every claim::
+
+        where = dict(k=4, alpha=1.0, mask="none", blocks="all", steps="all")
+        sw.estimate("layout", arm="top", **where)                              # mean, 95% interval
+        sw.difference("pixel_shift", dict(arm="top"), dict(arm="random"), **where)  # paired
+        sw.select(arm="top").rows()                                            # results.json's rows
+
+    Args:
+        conditions, per_item, scalars, meta: as in ``Results`` (one item per caption pair).
+        result: the ``TransportResult`` of the whole sweep (clean images and the settings'
+          outputs), None without images.
         baselines: {(method, alpha): images} of the baselines.
     """
 
-    rows: Rows
-    measures: list[dict]
-    result: TransportResult
-    baselines: dict = field(default_factory=dict)
+    claim = "transport"
 
-    def select(self, **where) -> Rows:
-        """The rows meeting ``where`` (see ``Rows.select``)."""
-        return self.rows.select(**where)
+    def __init__(self, conditions: Sequence[dict], per_item: Sequence[dict], scalars: Sequence[dict] | None = None,
+                 result: TransportResult | None = None, baselines: dict | None = None, meta: dict | None = None):
+        super().__init__(conditions, per_item, scalars, item="pair", meta=meta)
+        self.result = result
+        self.baselines = {} if baselines is None else dict(baselines)
 
-    def per_pair(self, metric: str, **where) -> np.ndarray:
-        """(pairs,): one metric per caption pair for the first row meeting ``where`` (NaN
-        where the pair does not test it).
-
-        Args:
-            metric: a kind of attribute ("layout", "identity", "background"), an attribute
-              name ("position", "color", ...), "target_preservation" or "pixel_shift".
-            **where: row conditions, e.g. arm="top", k=16, mask="none".
-        """
-        if not where:
-            raise ValueError("name the row: e.g. per_pair('layout', arm='top', k=16)")
-        i = next((j for j, r in enumerate(self.rows) if r in self.rows.select(**where)), None)
-        if i is None:
-            self.rows.first(**where)  # raises, naming the values the table holds
-        pp = self.measures[i].get("per_pair", {})
-        if metric in ("target_preservation", "pixel_shift"):
-            v = pp.get(metric)
-        else:
-            v = pp.get("adoption", {}).get(metric, pp.get("source_adoption", {}).get(metric))
-        if v is None:
-            known = ["target_preservation", "pixel_shift"] + list(pp.get("adoption", {})) + list(pp.get("source_adoption", {}))
-            raise ValueError(f"unknown or unmeasured metric {metric!r}; this sweep has {known}")
-        return np.asarray(v, dtype=float)
-
-    def estimate(self, metric: str, **where) -> Estimate:
-        """The mean of one metric over the pairs that test it, with its bootstrap interval.
+    @classmethod
+    def from_measures(cls, conditions: Sequence[dict], measures: Sequence[dict], result: TransportResult | None = None,
+                      baselines: dict | None = None, meta: dict | None = None) -> "Sweep":
+        """A ``Sweep`` from one ``measure`` output per condition (``pair_metrics``).
 
         Args:
-            metric, **where: as in ``per_pair``.
+            conditions: one dict of columns per measured setting (``TransportSpec.row``,
+              ``baseline_condition``).
+            measures: the ``measure`` output of each, in the same order.
+            result, baselines, meta: as in ``Sweep``.
         Returns:
-            a ``stats.Estimate``.
-        Raises:
-            ValueError when no pair tests the metric (no pair differs in that attribute).
+            a ``Sweep``.
         """
-        est = _estimate_of(self.per_pair(metric, **where))
-        if est is None:
-            raise ValueError(f"no caption pair tests {metric!r} in the row {where} (no pair differs in it)")
-        return est
+        parts = [pair_metrics(m) for m in measures]
+        return cls(conditions, [p for p, _ in parts], [s for _, s in parts], result, baselines, meta)
 
-    def difference(self, metric: str, a: dict, b: dict, **kwargs) -> Estimate:
-        """The paired difference a - b of one metric over the caption pairs both rows test.
+    def rows(self, ndigits: int = 4) -> Rows:
+        """One row per setting, in the schema of the report's ``results.json``, built from ``table``.
+
+        Each row: the setting's columns; ``source_adoption`` {attribute: share} and ``adoption``
+        {kind of attribute: share}, with their 95% bootstrap intervals over the pairs that
+        differ in it (``source_adoption_ci``, ``adoption_ci``; None where no pair does);
+        ``target_preservation`` (set level) with ``target_preservation_ci`` (over the per-pair
+        mean of attribute agreement and mask IoU); ``n`` (pairs); ``pixel_mse_to_target`` and
+        ``pixel_mse_to_source`` (``results.significant``); ``pixel_shift`` with
+        ``pixel_shift_ci``. Every model has the pixel numbers, with or without a judge.
 
         Args:
-            metric: as in ``per_pair``.
-            a, b: row conditions, e.g. ``dict(arm="top", k=16)`` and ``dict(arm="random", k=16)``.
-            **kwargs: passed to ``stats.bootstrap_mean``.
+            ndigits: decimals of the shares and intervals (``results.rounded``).
         Returns:
-            a ``stats.Estimate`` (> 0: row a moves more of the source than row b).
+            a ``Rows``.
         """
-        if not isinstance(a, dict) or not isinstance(b, dict):
-            raise WrongType("a and b are row conditions, e.g. dict(arm='top', k=16)")
-        va, vb = self.per_pair(metric, **a), self.per_pair(metric, **b)
-        ok = ~(np.isnan(va) | np.isnan(vb))
-        if not ok.any():
-            raise ValueError(f"no caption pair tests {metric!r} in both rows")
-        return paired_difference(va[ok], vb[ok], **kwargs)
+        pairs = max((len(v) for p in self._per_item for v in p.values()), default=0)
+        attributes = [m[len(_ADOPTION):] for m in self.metrics if m.startswith(_ADOPTION)]
+        out = Rows()
+        for flat in self.table():
+            attrs = [a for a in attributes if adoption_metric(a) in flat]
+            kinds = [kind for kind in ATTRIBUTE_KINDS if kind in flat]
+            row = {c: flat[c] for c in self.columns if c in flat}
+            row.update({
+                "source_adoption": {a: rounded(flat[adoption_metric(a)], ndigits) for a in attrs},
+                "target_preservation": rounded(flat.get("target_preservation"), ndigits), "n": pairs,
+                "adoption": {kind: rounded(flat[kind], ndigits) for kind in kinds},
+                "adoption_ci": {kind: rounded(flat[f"{kind}_ci"], ndigits) for kind in kinds},
+                "source_adoption_ci": {a: rounded(flat[f"{adoption_metric(a)}_ci"], ndigits) for a in attrs},
+                "target_preservation_ci": rounded(flat.get("target_preservation_ci"), ndigits),
+                "pixel_mse_to_target": significant(flat.get("pixel_mse_to_target")),
+                "pixel_mse_to_source": significant(flat.get("pixel_mse_to_source")),
+                "pixel_shift": rounded(flat.get("pixel_shift"), ndigits),
+                "pixel_shift_ci": rounded(flat.get("pixel_shift_ci"), ndigits)})
+            out.append(row)
+        return out
 
 
 def sweep(model, sources, targets, seeds, specs: Sequence[TransportSpec], score, metrics=None,
@@ -681,23 +694,16 @@ def sweep(model, sources, targets, seeds, specs: Sequence[TransportSpec], score,
         baselines: alphas of the baselines (pixel blend always, embedding lerp where the
           model exposes its sampler).
     Returns:
-        a ``Sweep``.
+        a ``Sweep``: the settings in order, then the baselines.
     """
     metrics = metrics or model.metrics()
     res = transport(model, sources, targets, seeds, list(specs), score=score, clean=clean, mask_at=mask_at,
                     num_steps=num_steps, progress=progress, energy=energy)
-    rows, measures = Rows(), []
-    for s, o in zip(res.specs, res.outputs):
-        m = measure(metrics, res.sources, res.targets, o)
-        measures.append(m)
-        rows.append(sweep_row(s.row(model.num_blocks, res.clean.num_steps), m))
+    conditions = [s.row(model.num_blocks, res.clean.num_steps) for s in res.specs]
+    measures = [measure(metrics, res.sources, res.targets, o) for o in res.outputs]
     base = {}
     for a in baselines:
-        blend = pixel_blend(res.sources, res.targets, a)
-        m = measure(metrics, res.sources, res.targets, blend)
-        rows.append(baseline_row("pixel_blend", a, m))
-        measures.append(m)
-        base[("pixel_blend", a)] = blend
+        base[("pixel_blend", a)] = pixel_blend(res.sources, res.targets, a)
     if baselines:
         try:
             lerp = embedding_lerp(model, res.clean.sources, res.clean.targets, res.clean.seeds, list(baselines),
@@ -705,9 +711,11 @@ def sweep(model, sources, targets, seeds, specs: Sequence[TransportSpec], score,
         except NotImplementedError:
             lerp = None
         if lerp is not None:
-            for a, imgs in zip(baselines, lerp):
-                m = measure(metrics, res.sources, res.targets, imgs)
-                rows.append(baseline_row("embedding_lerp", a, m))
-                measures.append(m)
-                base[("embedding_lerp", a)] = imgs
-    return Sweep(rows, measures, res, base)
+            base.update({("embedding_lerp", a): imgs for a, imgs in zip(baselines, lerp)})
+    for (method, a), imgs in base.items():
+        conditions.append(baseline_condition(method, a))
+        measures.append(measure(metrics, res.sources, res.targets, imgs))
+    meta = {"sources": res.clean.sources, "targets": res.clean.targets, "seeds": res.clean.seeds,
+            "num_steps": res.clean.num_steps, "guidance": res.clean.guidance,
+            "mask_at": None if res.mask_at is None else list(res.mask_at)}
+    return Sweep.from_measures(conditions, measures, res, base, meta)

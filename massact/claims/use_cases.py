@@ -24,8 +24,9 @@ from .. import stats
 from ..models import require_sampler
 from ..world import world_of
 from . import inversion as inv_mod
-from .transport import (TransportSpec, _ci, _estimate_of, check_pairs, clean_pass, default_mask_at,
-                        embedding_lerp, measure, pixel_blend, transport)
+from .results import interval, rounded, significant, summary_of
+from .transport import (TransportSpec, check_pairs, clean_pass, default_mask_at, embedding_lerp, measure, pixel_blend,
+                        transport)
 
 METHODS = ("transport", "pixel_blend", "embedding_lerp")
 
@@ -46,16 +47,16 @@ def _point(x_name: str, x, m: dict) -> dict:
     """One measured point of a curve: its numbers, ``n`` (pairs) and the 95% bootstrap interval
     over the pairs of each (``<name>_ci``; mean adoption's resamples whole pairs and averages
     each attribute over the resampled pairs that differ in it)."""
-    r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
     pp = m.get("per_pair", {})
     table = _adoption_table(m)
-    return {x_name: x, "n": int(m["n"]), "source_adoption": {a: r(v) for a, v in m["source_adoption"].items()},
-            "mean_adoption": r(mean_adoption(m)),
-            "mean_adoption_ci": None if table is None else _ci(stats.bootstrap_statistic(table, stats.macro_mean)),
-            "target_preservation": r(m["target_preservation"]),
-            "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation"))),
-            "pixel_mse_to_target": float(f"{m['pixel_mse_to_target']:.4g}"), "pixel_shift": r(m.get("pixel_shift")),
-            "pixel_shift_ci": _ci(_estimate_of(pp.get("pixel_shift")))}
+    mean_est = None if table is None else stats.bootstrap_statistic(table, stats.macro_mean)
+    return {x_name: x, "n": int(m["n"]), "source_adoption": rounded(m["source_adoption"], 4),
+            "mean_adoption": rounded(mean_adoption(m), 4), "mean_adoption_ci": interval(mean_est, 4),
+            "target_preservation": rounded(m["target_preservation"], 4),
+            "target_preservation_ci": interval(summary_of(pp.get("target_preservation")), 4),
+            "pixel_mse_to_target": significant(m["pixel_mse_to_target"]),
+            "pixel_shift": rounded(m.get("pixel_shift"), 4),
+            "pixel_shift_ci": interval(summary_of(pp.get("pixel_shift")), 4)}
 
 
 def end_differences(measures: dict[str, dict]) -> dict:
@@ -82,7 +83,7 @@ def end_differences(measures: dict[str, dict]) -> dict:
             metric = "mean_adoption"
         else:
             a = np.asarray(t["per_pair"]["pixel_shift"], float) - np.asarray(m["per_pair"]["pixel_shift"], float)
-            est, metric = _estimate_of(a), "pixel_shift"
+            est, metric = summary_of(a), "pixel_shift"
         out[name] = None if est is None else {"metric": metric, **est.summary()}
     return out
 
@@ -210,14 +211,13 @@ def composition(model, attributes: Sequence[str] | None = None, per_attribute: i
     for a in attributes:
         idx = np.flatnonzero(owner == a)
         m = measure(metrics, res.sources[idx], res.targets[idx], res.outputs[0][idx])
-        r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
         pp = m.get("per_pair", {})
-        per[a] = {"adoption": r(m["source_adoption"].get(a)),
-                  "adoption_ci": _ci(_estimate_of(pp.get("source_adoption", {}).get(a))),
+        per[a] = {"adoption": rounded(m["source_adoption"].get(a), 4),
+                  "adoption_ci": interval(summary_of(pp.get("source_adoption", {}).get(a)), 4),
                   "differing_pairs": m["differing_pairs"].get(a, 0),
-                  "attribute_agreement": r(m["attribute_agreement"]), "mask_iou": r(m["mask_iou"]),
-                  "target_preservation": r(m["target_preservation"]),
-                  "target_preservation_ci": _ci(_estimate_of(pp.get("target_preservation"))),
+                  "attribute_agreement": rounded(m["attribute_agreement"], 4), "mask_iou": rounded(m["mask_iou"], 4),
+                  "target_preservation": rounded(m["target_preservation"], 4),
+                  "target_preservation_ci": interval(summary_of(pp.get("target_preservation")), 4),
                   "pairs": int(len(idx)), "n": int(len(idx))}
     return {"per_attribute": per, "pairs": pairs, "result": res, "spec": spec}
 

@@ -7,7 +7,7 @@ thresholds without generating anything::
 
     from massact import readings
     print(readings.critical(result, breakdown, independence))
-    print(readings.transport(sweep.rows))
+    print(readings.transport(sweep.rows()))
 
 One function per claim result:
 

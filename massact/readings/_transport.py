@@ -156,7 +156,7 @@ def transport(rows: Sequence[dict]) -> str:
     """Honest sentences built from the rows of a transport sweep.
 
     Args:
-        rows: ``Sweep.rows`` (``claims.transport.sweep``), or any rows of that schema.
+        rows: ``Sweep.rows()`` (``claims.transport.sweep``), or any rows of that schema.
     Returns:
         a paragraph: what follows the top-k channels, against the bottom-k and random-k
         controls, the spatial mask and the baselines ("no more than random" when so).

@@ -425,10 +425,11 @@ def transport_section(ctx: ReportContext) -> Section:
              [f"{a.replace('_', ' ')} {al:g}" for a, al in sw.baselines]
     grid = torch.stack(strip, 1).reshape(-1, *res.sources.shape[1:])  # rows = pairs, columns = settings
     images = [(f"each row a pair; columns: {'; '.join(labels)}", image_data_uri(grid, cols=len(strip)))]
-    text = readings.transport(sw.rows) + (
+    rows = sw.rows()
+    text = readings.transport(rows) + (
         f" ({len(sources)} pairs, {res.clean.num_steps} steps; the spatial mask is the source's, read at "
         f"block {res.mask_at[0]}, step {res.mask_at[1]}.)" if res.mask_at else "")
-    return Section(results=sw.rows, figures=[adoption_bars(sw.rows)], images=images, text=text, inputs=inputs)
+    return Section(results=rows, figures=[adoption_bars(rows)], images=images, text=text, inputs=inputs)
 
 
 # -- the use cases -------------------------------------------------------------------------------------
