@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import massact
-from massact import readings
+from massact import readings, stats
 from massact.claims import spatial as S
 from massact.claims.results import Results
 from tiny_models import hooks_installed
@@ -186,7 +186,10 @@ def test_report_section_rows_follow_the_schema(model):
             assert isinstance(r[key], float) and 0.0 <= r[key] <= 1.0
         assert r["miou"] <= r["miou_oracle"] + 1e-9
     json.dumps(sec.results)
-    assert len(sec.figures) == 2
+    assert len(sec.figures) == 3  # the curves over blocks, the heatmap, the curve over k
+    ov = sec.results["over_k"]
+    assert ov["ks"] == [k for k in S.OVER_K if k <= model.width // 2] and "Over k" in sec.text
+    assert all(set(r["miou"]) == {"top", "bottom", "random"} for r in ov["per_k"])
     assert sec.images and sec.images[0][1].startswith("data:image/png;base64,")
     assert sec.text
 
@@ -263,3 +266,27 @@ def test_the_spatial_run_button_shows_what_cluster_computes(model, monkeypatch):
     ex.K.value = 2
     assert ex.last_error is None and ex.status.value == "block 3, step 10: top-6 channels, K=2"
     shown(3, 10, 6, 2, "top", 0)
+
+
+def test_the_curve_over_k_compares_each_arm_at_its_own_best_block(planted):
+    cap, score, masks = planted
+    ov = S.over_k(cap, score, masks, ks=(1, 4, 12), random_draws=2)
+    assert ov["ks"] == [1, 4, 12] and ov["step"] == 3 and ov["minimum"] == S.OVER_K_MINIMUM
+    for row in ov["per_k"]:
+        res = S.evaluate(cap, score, masks, k=row["k"], random_draws=2, steps=(3,))
+        for arm, block in row["best_block"].items():
+            assert block == res.best_block(arm, step=3)
+            assert row["miou"][arm] == res.estimate("miou", arm=arm, block=block, step=3).summary()
+        d = res.difference("miou", dict(arm="top", block=row["best_block"]["top"]),
+                           dict(arm="random", block=row["best_block"]["random"]), step=3)
+        assert row["top-random"] == d.summary()
+        assert row["verdict"]["random"] == stats.verdict(d, S.OVER_K_MINIMUM)
+    # 12 of the 64 channels carry the subject: top-1 beats random-1 clearly, and the gap narrows as
+    # random draws of larger k pick planted channels too
+    assert ov["per_k"][0]["verdict"]["random"] == "reproduced"
+    gaps = [r["top-random"]["mean"] for r in ov["per_k"]]
+    assert gaps[0] > gaps[-1] > 0
+    text = readings.spatial_over_k(ov)
+    assert "Over k" in text and "k = 12" in text
+    with pytest.raises(ValueError, match="foreground masks"):
+        S.over_k(cap, score, None)

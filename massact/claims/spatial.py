@@ -49,6 +49,7 @@ from ..generation import generate
 from ..ranking import ARMS
 from ..selection import Selection, resolve_blocks, resolve_steps
 from ..specs import CaptureSpec
+from ..stats import verdict
 from .results import DRAW, Results
 from .rows import Rows
 
@@ -405,6 +406,48 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
                 values["foreground_share"] = share[i, bi, si]
                 per_item.append(values)
     return SpatialResult(conditions, per_item, k, K, random_draws, R, sets=sets, diagnostics=diag, **extra)
+
+
+#: the ks of the curve over k: from one channel (only the most massive) to 16
+OVER_K = (1, 2, 4, 8, 16)
+#: the smallest top - control mIoU difference that counts as a real effect in the curve's
+#: verdicts: 0.05 of IoU, the same share as the critical claim's 5 points of caption accuracy
+OVER_K_MINIMUM = 0.05
+
+
+def over_k(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray, ks: Sequence[int] = OVER_K, K: int = 2,
+           arms: Sequence[str] = ARMS, random_draws: int = DEFAULT_RANDOM_DRAWS, step: int | None = None,
+           seed: int = 0) -> dict:
+    """The spatial claim as a curve over k: at every k, each arm's mIoU at *its own* best block
+    (reusing the top arm's block for the controls would favour top), and the paired
+    differences top - control on the same images, with their verdicts.
+
+    Args:
+        cap: a ``capture`` of the images; truth: their foreground masks.
+        score: (blocks, channels) calibration scores.
+        ks: the channel counts (each at most the model's width).
+        K, arms, random_draws, seed: as in ``evaluate``.
+        step: the captured step (None: the last captured).
+    Returns:
+        {"step", "ks", "minimum", "per_k": [{"k", "best_block" {arm: block}, "miou" {arm:
+        Estimate summary}, "top-<control>" (difference summary), "verdict" {control: word}}]}.
+    """
+    if truth is None:
+        raise ValueError("the curve over k needs foreground masks (truth); this model's metrics give none")
+    step = cap.steps[-1] if step is None else int(step)
+    per_k = []
+    for k in ks:
+        res = evaluate(cap, score, truth, k=k, K=K, arms=arms, random_draws=random_draws, steps=(step,), seed=seed)
+        best = {arm: res.best_block(arm, step=step) for arm in res.arms}
+        row = {"k": int(k), "best_block": best,
+               "miou": {arm: res.estimate("miou", arm=arm, block=b, step=step).summary() for arm, b in best.items()},
+               "verdict": {}}
+        for c in (a for a in res.arms if a != "top"):
+            d = res.difference("miou", dict(arm="top", block=best["top"]), dict(arm=c, block=best[c]), step=step)
+            row[f"top-{c}"] = d.summary()
+            row["verdict"][c] = verdict(d, OVER_K_MINIMUM)
+        per_k.append(row)
+    return {"step": step, "ks": [int(k) for k in ks], "minimum": OVER_K_MINIMUM, "per_k": per_k}
 
 
 def offset_cv(x: torch.Tensor) -> np.ndarray:

@@ -57,6 +57,36 @@ def miou_curves(result, step: int | None = None, rules=("border", "oracle", "act
     return fig
 
 
+def over_k_figure(ov: dict, massive_set: float | None = None, title: str | None = None):
+    """The spatial claim over k: each arm's mIoU at its own best block against k, with 95%
+    intervals, and the massive set's size marked.
+
+    Args:
+        ov: ``claims.spatial.over_k``'s dict.
+        massive_set: the massive set's size (channels per block, e.g. the median over blocks), or None.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
+    fig = go.Figure()
+    ks = [r["k"] for r in ov["per_k"]]
+    for arm in ov["per_k"][0]["miou"]:
+        ys = [r["miou"][arm]["mean"] for r in ov["per_k"]]
+        lo = [r["miou"][arm]["ci"][0] for r in ov["per_k"]]
+        hi = [r["miou"][arm]["ci"][1] for r in ov["per_k"]]
+        fig.add_trace(go.Scatter(x=ks, y=ys, mode="lines+markers", name=arm,
+                                 line=dict(color=ARM_COLORS.get(arm, "black")),
+                                 error_y=dict(type="data", symmetric=False, array=[h - y for h, y in zip(hi, ys)],
+                                              arrayminus=[y - low for y, low in zip(ys, lo)])))
+    if massive_set is not None:
+        fig.add_vline(x=max(massive_set, min(ks)), line_dash="dot", line_color="crimson",
+                      annotation_text=f"massive set ({massive_set:g})", annotation_position="top")
+    fig.update_layout(title=title or f"spatial over k (step {ov['step']}, each arm at its own best block)",
+                      xaxis=dict(title="k (channels per block)", type="log", tickvals=ks, ticktext=[str(k) for k in ks]),
+                      yaxis_title="mIoU (border rule)", height=360)
+    return fig
+
+
 def miou_heatmap(result, rule: str = "border", arms=None, title: str | None = None):
     """Blocks x steps mIoU, one panel per arm, on a shared 0..1 colour scale.
 

@@ -16,7 +16,7 @@ One function per claim result:
   (the numbers the sentences rest on), ``critical_over_k(probe_result)`` (the verdict at every
   k run: where the claim holds and where not), ``critical_controls(probe_result, k)`` (mean ablation,
   energy-matched channels), ``top1_ablation(res)`` (zeroing against mean-setting the top-1 channel);
-* ``spatial(spatial_result)``;
+* ``spatial(spatial_result)`` and ``spatial_over_k(ov)`` (the curve over k, ``claims.spatial.over_k``);
 * ``transport(rows)``, ``what_moves(rows)`` (per attribute: does it follow the top-k?) and
   ``transport_by_kind(rows)`` (layout / identity / background, from the intervals);
 * ``interpolation(res)``, ``composition(comp)``, ``subject_transfer(inversion, measure)``;
@@ -34,10 +34,11 @@ from ._critical import over_k as critical_over_k
 from ._critical import top1_ablation
 from ._massive import massive_set, step_profile
 from ._spatial import spatial
+from ._spatial import over_k as spatial_over_k
 from ._training import training
 from ._transport import by_kind as transport_by_kind
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["massive_set", "step_profile", "critical", "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
+__all__ = ["massive_set", "step_profile", "critical", "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "spatial_over_k", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
            "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

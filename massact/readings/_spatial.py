@@ -108,3 +108,40 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
     return " ".join(parts)
 
 
+
+
+def _iv(summary: dict) -> str:
+    m, (lo, hi) = summary["mean"], summary["ci"]
+    return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def over_k(ov: dict) -> str:
+    """Sentences from ``claims.spatial.over_k``: where the claim holds over k and where it fades.
+
+    Args:
+        ov: the dict ``over_k`` returned.
+    Returns:
+        a paragraph naming the ks at which top beats every control (the verdict of the weaker
+        comparison) and quoting top - control for each control at each k.
+    """
+    rows = ov["per_k"]
+    if not rows:
+        return ""
+    status = {}
+    for r in rows:  # the weaker of the comparisons (VERDICTS runs strongest first)
+        status[r["k"]] = max(r["verdict"].values(), key=stats.VERDICTS.index) if r["verdict"] else None
+    parts = []
+    for r in rows:
+        diffs = ", ".join(f"top - {c} {_iv(r[f'top-{c}'])}" for c in r["verdict"])
+        parts.append(f"k = {r['k']}: top {r['miou']['top']['mean']:.2f} at block {r['best_block']['top']}"
+                     + (f", {diffs}" if diffs else "") + (f" ({status[r['k']]})" if status[r["k"]] else ""))
+    holds = [k for k, v in status.items() if v == stats.VERDICTS[0]]
+    text = (f"Over k (step {ov['step']}, each arm at its own best block, paired over the same images; a difference "
+            f"must reach {ov['minimum']:.2f} to count): " + "; ".join(parts) + ".")
+    if holds and len(holds) < len(rows):
+        text += f" The claim holds at k = {', '.join(str(k) for k in holds)} and not at the other ks."
+    elif holds:
+        text += " The claim holds at every k measured."
+    else:
+        text += " The claim is reproduced at no k measured."
+    return text

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .. import readings
@@ -29,7 +30,7 @@ from ..generation import generate
 from ..plots import block_ratios, channel_profile, image_data_uri
 from ..plots.massive import step_profile_figure
 from ..plots.critical import control_intervals_figure, dose_response_figure, early_late_figure
-from ..plots.spatial import miou_curves, miou_heatmap, overlay_panels
+from ..plots.spatial import miou_curves, miou_heatmap, over_k_figure, overlay_panels
 from ..plots.transport import adoption_bars, method_lines
 from ..ranking import ARMS, ENERGY_TOLERANCE, energy_match_ceiling
 from ..specs import CaptureSpec
@@ -375,7 +376,12 @@ def spatial_section(ctx: ReportContext) -> Section:
         results["best_block_top"] = best
         results["all_foreground_iou"] = round(res.all_foreground_iou, 4)
         results["grid_ceiling_iou"] = round(res.grid_ceiling, 4)
-        figures = [miou_curves(res), miou_heatmap(res)]
+        ks = [k for k in S.OVER_K if k <= model.width // 2]
+        ov = S.over_k(cap, score, truth, ks=ks, random_draws=draws)
+        sets = [r["massive_set_10x"] for r in calibration_stats(ctx).ratio_table()]
+        results["over_k"] = ov
+        results["massive_set_10x_median"] = float(np.median(sets))
+        figures = [miou_curves(res), miou_heatmap(res), over_k_figure(ov, float(np.median(sets)))]
     else:
         best = cap.blocks[len(cap.blocks) // 2]
     m = min(6, len(prompts))
@@ -384,7 +390,8 @@ def spatial_section(ctx: ReportContext) -> Section:
                                     truth=None if truth is None else truth[:m], score=cols[f"top-{res.k}"].score[:m])
     images.append((f"rows: images; columns: {', '.join(titles)} (block {best}, step {res.curve_step}, border rule)",
                    image_data_uri(panels, cols=len(titles))))
-    return Section(results=results, figures=figures, images=images, text=readings.spatial(res), inputs=inputs)
+    text = readings.spatial(res) + (" " + readings.spatial_over_k(results["over_k"]) if "over_k" in results else "")
+    return Section(results=results, figures=figures, images=images, text=text, inputs=inputs)
 
 
 # -- claim 3: transport --------------------------------------------------------------------------------
