@@ -396,8 +396,10 @@ def over_k(result: ProbeResult, blocks: str | None = None, steps: str | None = N
         result: a ``ProbeResult``.
         blocks, steps: the condition (default: the first run).
     Returns:
-        {"blocks", "steps", "metric_name", "per_k": [{"k", "status", "top-random", "top-bottom"}]
-        (the paired interval summaries where run), "holds": [k...], "fails": [k...]} where
+        {"blocks", "steps", "metric_name", "per_k": [{"k", "status", "top-random", "top-bottom",
+        "pixel_mse_top-random", "pixel_mse_top-bottom"}] (the paired interval summaries where run;
+        the pixel MSE to the clean images beside a judge's metric, which is blind at small k where
+        pixels still separate the arms), "holds": [k...], "fails": [k...]} where
         ``holds`` are the ks whose status is "reproduced" and ``fails`` those "not reproduced".
     """
     conds = result.edited_conditions()
@@ -413,6 +415,11 @@ def over_k(result: ProbeResult, blocks: str | None = None, steps: str | None = N
         for c in ("top-random", "top-bottom"):
             if c in v.get("intervals", {}):
                 row[c] = v["intervals"][c]
+        here = {c["arm"] for c in result.conditions if (c["k"], c["blocks"], c["steps"]) == (k, blocks, steps)}
+        if v["metric"] != "pixel_mse" and "pixel_mse" in result.metrics:  # pixels still separate where a judge is blind
+            for c in ("random", "bottom"):
+                if c in here:
+                    row[f"pixel_mse_top-{c}"] = harm(result, "pixel_mse", False, "top", c, k, blocks, steps).summary(6)
         per_k.append(row)
     return {"blocks": blocks, "steps": steps, "metric_name": verdict(result, ks[-1], blocks, steps)["metric_name"],
             "per_k": per_k, "holds": [r["k"] for r in per_k if r["status"] == _REPRODUCED],
@@ -427,7 +434,9 @@ def over_k_sentence(ov: dict) -> str:
     for r in ov["per_k"]:
         iv = r.get("top-random") or r.get("top-bottom")
         ctrl = "random" if "top-random" in r else "bottom"
-        parts.append(f"k = {r['k']}: {r['status']}" + (f" (top - {ctrl} {_iv(iv)})" if iv else ""))
+        px = r.get(f"pixel_mse_top-{ctrl}")
+        parts.append(f"k = {r['k']}: {r['status']}" + (f" (top - {ctrl} {_iv(iv)}" if iv else "")
+                     + (f"; pixel MSE {_iv(px, '.4f')}" if iv and px else "") + (")" if iv else ""))
     return (f"Over k (zeroing at blocks {ov['blocks']}, steps {ov['steps']}; extra harm to {ov['metric_name']}, "
             "paired): " + "; ".join(parts) + ".")
 

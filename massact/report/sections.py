@@ -199,7 +199,7 @@ SIZES: dict[str, Sizes] = {
                    interpolation_pairs=1, interpolation_points=3, composition_per_attribute=1,
                    composition_attributes=("position",), subject_references=1, use_case_num_steps=4,
                    training=dict(n_images=8, n_pairs=6, n_calibration=4, num_steps=6)),
-    "standard": Sizes(evaluation_prompts=16, critical_images=64, critical_ks=(2, 8, 16), critical_draws=2,
+    "standard": Sizes(evaluation_prompts=16, critical_images=64, critical_ks=(1, 2, 4, 8, 16), critical_draws=2,
                       critical_num_steps=8, control_k=8, early_late_arms=("top",), early_late_draws=1,
                       independence=(3, 3), grid_seeds=6,
                       spatial_images=64, spatial_draws=3, transport_pairs=32, transport_num_steps=10,
