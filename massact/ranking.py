@@ -118,9 +118,12 @@ def channel_set(score: torch.Tensor, k: int, arm: str = "top", blocks: Iterable[
 
 
 def _ranked(score: torch.Tensor, k: int, arm: str, blocks: Iterable[int], seed: int,
-            energy: torch.Tensor | None = None, tolerance: float = ENERGY_TOLERANCE) -> dict[int, tuple[int, ...]]:
+            energy: torch.Tensor | None = None, tolerance: float = ENERGY_TOLERANCE,
+            outside: int = 0) -> dict[int, tuple[int, ...]]:
     """{block: k channels} of one arm, from arguments already checked (by ``channel_set`` or
-    ``Selection.channels``); only the scores' values (NaN) are read here."""
+    ``Selection.channels``); only the scores' values (NaN) are read here. ``outside`` > 0: the
+    random arm draws from the channels outside each block's top-``outside`` (a draw's sets stay
+    nested across k for a fixed ``outside``)."""
     if arm == "energy":
         return _matched(score, energy, k, blocks, seed, tolerance, ENERGY_RESTARTS)
     width = score.shape[1]
@@ -131,6 +134,10 @@ def _ranked(score: torch.Tensor, k: int, arm: str, blocks: Iterable[int], seed: 
             idx = s.topk(k).indices
         elif arm == "bottom":
             idx = (-s).topk(k).indices
+        elif outside:
+            g = torch.Generator("cpu").manual_seed(seed * 100_003 + int(b))
+            rest = (-s).topk(width - outside).indices  # every channel but the top-``outside``
+            idx = rest[torch.randperm(width - outside, generator=g)[:k]]
         else:
             g = torch.Generator("cpu").manual_seed(seed * 100_003 + int(b))
             idx = torch.randperm(width, generator=g)[:k]

@@ -9,8 +9,9 @@ Vocabulary (stable; tests pin it):
 * **row** – one prompt of the batch being generated;
 * **arm** – which k channels of each block are chosen: ``"top"`` (highest calibration
   score), ``"bottom"`` (lowest) or ``"random"`` (a seeded uniform draw, another per block);
-* **selection** – arm + k + blocks + steps + seed: everything that names one edit's
-  channels, as a frozen ``Selection``.
+* **selection** – arm + k + blocks + steps + seed (and, for a clean random arm, the top
+  channels it leaves ``outside``): everything that names one edit's channels, as a frozen
+  ``Selection``.
 
 ``Selection`` is the one way the claims and the explorers name an arm's channels
 (``Selection.channels``) and build an edit on them (``Selection.edit``: zeroing, mean
@@ -192,8 +193,11 @@ class Selection:
           sequence of ints); stored as a string or a tuple of ints.
         steps: a step specification (the same forms; "all" = every step).
         seed: the random arm's draw (an int >= 0; top and bottom ignore it).
+        outside: for the random arm, draw only among the channels outside each block's
+          top-``outside`` (0: among all channels, so a draw may hold massive channels). A curve
+          over k uses its largest k, so that no random arm contains a top channel.
 
-    Syntax is checked at construction (arm, k >= 1, seed, blocks, steps); ranges when
+    Syntax is checked at construction (arm, k >= 1, seed, outside, blocks, steps); ranges when
     resolved (``block_indices``, ``step_indices``, ``channels``, ``edit``): once each, and
     trusted by the ranking and the edit below.
     """
@@ -203,11 +207,15 @@ class Selection:
     blocks: object = "all"
     steps: object = "all"
     seed: int = 0
+    outside: int = 0
 
     def __post_init__(self):
         check_choice("arm", self.arm, ALL_ARMS)
         object.__setattr__(self, "k", check_int("k", self.k, 1, what="channels per block"))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0))
+        object.__setattr__(self, "outside", check_int("outside", self.outside, 0, what="top channels left out"))
+        if self.outside and self.arm != "random":
+            raise ValueError(f"outside={self.outside} applies to the random arm only, not {self.arm!r}")
         for name, noun in (("blocks", "block"), ("steps", "step")):
             p = _parse(getattr(self, name), noun, None)
             object.__setattr__(self, name, p if isinstance(p, str) else tuple(sorted(set(p))))
@@ -228,6 +236,11 @@ class Selection:
         """
         if width is not None:
             limit, what = _max_k(self.arm, width)
+            if self.outside >= width:
+                raise ValueError(f"outside {self.outside} leaves no channel to draw from: at most {width - 1} "
+                                 f"of the {width} channels")
+            if self.outside:
+                limit, what = width - self.outside, f"the channels outside the top-{self.outside}"
             if self.k > limit:  # k's type and lower bound were checked when the selection was built
                 raise ValueError(f"k {self.k} out of range: k must be in 1..{limit} ({what})")
         return resolve_blocks(self.blocks, num_blocks)
@@ -253,7 +266,7 @@ class Selection:
         blocks = self.block_indices(nb, width)
         if self.arm == "energy":
             _check_energy(energy, (nb, width))
-        return _ranked(score, self.k, self.arm, blocks, self.seed, energy)
+        return _ranked(score, self.k, self.arm, blocks, self.seed, energy, outside=self.outside)
 
     def edit(self, score: torch.Tensor, num_steps: int, op: str = "zero", *, alpha: float = 1.0,
              rows: Sequence[int] | None = None, source_rows: Sequence[tuple[int, int]] = (),
@@ -286,12 +299,14 @@ class Selection:
     def label(self) -> str:
         """Short text, e.g. "top-4, blocks all, steps early" (random: "..., seed 2")."""
         s = f"{self.arm}-{self.k}, blocks {_spec_text(self.blocks)}, steps {_spec_text(self.steps)}"
-        return s + (f", seed {self.seed}" if self.arm in ("random", "energy") else "")
+        s += f", seed {self.seed}" if self.arm in ("random", "energy") else ""
+        return s + (f", outside the top-{self.outside}" if self.outside else "")
 
     def summary(self) -> dict:
-        """A JSON-able description: arm, k, blocks, steps ("all", "early", ... or a list), seed."""
+        """A JSON-able description: arm, k, blocks, steps ("all", "early", ... or a list), seed (and
+        ``outside`` when the random arm leaves out the top channels)."""
         return {"arm": self.arm, "k": self.k, "blocks": _spec_json(self.blocks), "steps": _spec_json(self.steps),
-                "seed": self.seed}
+                "seed": self.seed, **({"outside": self.outside} if self.outside else {})}
 
     def __str__(self) -> str:
         return self.label

@@ -250,3 +250,16 @@ def test_the_verdict_over_k_names_every_k_run(tiny, cal, eval_prompts):
     assert set(ov["holds"]) | set(ov["fails"]) <= {1, 4}
     text = readings.critical(res)
     assert "Over k" in text and "k = 1:" in text and "k = 4:" in text
+
+
+def test_the_clean_random_arm_is_recorded_and_not_merged_with_a_uniform_one(tiny, cal, eval_prompts):
+    common = dict(ks=(2,), arms=("random",), draws=1, num_steps=2)
+    clean = C.probe(tiny, cal, eval_prompts, [0, 1], random_outside=4, **common)
+    uniform = C.probe(tiny, cal, eval_prompts, [0, 1], baseline_images=clean.clean_images, **common)
+    assert clean.meta["random_outside"] == 4 and uniform.meta["random_outside"] == 0
+    with pytest.raises(ValueError, match="random control"):
+        clean.merged(uniform)
+    # the edit zeroed channels outside every block's top-4 (the seed-0 draw of Selection)
+    chans = C.Selection("random", 2, outside=4).channels(cal.score("absmean"))
+    top4 = C.Selection("top", 4).channels(cal.score("absmean"))
+    assert all(not set(chans[b]) & set(top4[b]) for b in chans)

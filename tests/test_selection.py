@@ -123,7 +123,7 @@ def test_vocabulary_is_written_down():
         assert _defines(selection.__doc__, term), term
     assert "num_steps`` is a count" in selection.__doc__
     assert "arm + k + blocks + steps + seed" in selection.__doc__
-    assert [f.name for f in dataclasses.fields(Selection)] == ["arm", "k", "blocks", "steps", "seed"]
+    assert [f.name for f in dataclasses.fields(Selection)] == ["arm", "k", "blocks", "steps", "seed", "outside"]
 
 
 def test_counts_are_num_steps_and_indices_are_steps():
@@ -142,3 +142,24 @@ def test_counts_are_num_steps_and_indices_are_steps():
         assert "steps" in {f.name for f in dataclasses.fields(cls)}
         assert "num_steps" not in {f.name for f in dataclasses.fields(cls)}
     assert calibration.CALIBRATION_SEED_BASE == 1000 and calibration.EVALUATION_SEED_BASE == 0
+
+
+def test_the_clean_random_arm_draws_outside_the_top_channels():
+    g = torch.Generator().manual_seed(3)
+    score = torch.rand(4, 64, generator=g)
+    top16 = Selection("top", 16).channels(score)
+    for seed in range(5):
+        clean = Selection("random", 8, seed=seed, outside=16).channels(score)
+        small = Selection("random", 4, seed=seed, outside=16).channels(score)
+        for b in range(4):
+            assert not set(clean[b]) & set(top16[b]) and len(clean[b]) == 8
+            assert set(small[b]) <= set(clean[b])  # nested across k, as the top sets are
+    # the contaminated draw stays the default, and the same draw as before
+    assert Selection("random", 8, seed=1).channels(score) == Selection("random", 8, seed=1, outside=0).channels(score)
+    assert "outside the top-16" in Selection("random", 8, outside=16).label
+    with pytest.raises(ValueError, match="random arm only"):
+        Selection("top", 8, outside=16)
+    with pytest.raises(ValueError, match=r"1\.\.48"):
+        Selection("random", 49, outside=16).channels(score)
+    with pytest.raises(ValueError, match="leaves no channel"):
+        Selection("random", 1, outside=64).channels(score)

@@ -263,9 +263,10 @@ class ProbeResult(Results):
             raise TypeError(f"merged takes a ProbeResult, got {type(other).__name__}")
         same = (self.prompts == other.prompts and list(self.seeds) == list(other.seeds)
                 and self.meta["num_steps"] == other.meta["num_steps"]
+                and self.meta.get("random_outside", 0) == other.meta.get("random_outside", 0)
                 and torch.equal(self.clean_images, other.clean_images))
         if not same:
-            raise ValueError("merged needs two probes of the same prompts, seeds, steps and clean images "
+            raise ValueError("merged needs two probes of the same prompts, seeds, steps, random control and clean images "
                              "(pass baseline_images=first.clean_images to the second probe)")
         key = lambda c: tuple(c.get(col) for col in _KEY + ("draw",))  # noqa: E731
         have = {key(c) for c in self._conditions}
@@ -313,7 +314,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
           blocks="all", steps="all", draws: int = DEFAULT_DRAWS, statistic: str = "absmean",
           num_steps: int | None = None, guidance: float | None = None, metrics: Metrics | None = None,
           random_seed: int = 0, baseline_images: torch.Tensor | None = None, batch_rows: int = 32,
-          progress: bool = False, ablation=("zero",)) -> ProbeResult:
+          progress: bool = False, ablation=("zero",), random_outside: int = 0) -> ProbeResult:
     """Zero each arm's k channels per block at ``blocks`` x ``steps`` while generating
     ``prompts`` (one seed each, or one int), and measure against the clean images.
 
@@ -328,6 +329,10 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     ``massact.ranking.energy_matched``); ablation: ``"zero"``, ``"mean"`` (set the channels to
     their calibration mean at that block and step: needs a calibration with the same
     num_steps) or both, each arm run with each ablation on the same images.
+
+    random_outside: the random arm draws outside each block's top-``random_outside`` channels
+    (0: among all of them, so a draw may hold the massive channels; a curve over k passes its
+    largest k, the clean control).
 
     Each condition's channels and edit are ``Selection(arm, k, blocks, steps, seed=random_seed +
     draw).edit(...)`` ("zero", or "set" to the calibration mean), all built (and so arm, k and
@@ -378,7 +383,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
                 for arm in arms:
                     for d in (range(draws) if arm in ("random", "energy") else [None]):
                         sel = Selection(arm, k, blocks=bl, steps="all" if st is None else st,
-                                        seed=random_seed + (d or 0))
+                                        seed=random_seed + (d or 0), outside=random_outside if arm == "random" else 0)
                         for ab in ablations:
                             fields = {"arm": sel.arm, "k": sel.k, "blocks": blocks_label(bl, model.num_blocks),
                                       "steps": steps_label(sspec, st), "ablation": ab, "draw": d}
@@ -414,7 +419,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     meta = {"statistic": statistic, "num_steps": num_steps, "guidance": guidance if guidance is not None
             else model.default_guidance, "ks": [int(k) for k in ks], "arms": list(arms), "ablations": list(ablations),
             "draws": draws,
-            "random_seed": random_seed, "blocks": [blocks_label(b, model.num_blocks) for b, _ in block_specs],
+            "random_seed": random_seed, "random_outside": random_outside, "blocks": [blocks_label(b, model.num_blocks) for b, _ in block_specs],
             "steps": [steps_label(s, st) for st, s in step_specs],
             "step_numbers": {steps_label(s, st): (list(st) if st is not None else "all") for st, s in step_specs},
             "n_images": n, "calibration_prompts": list(calibration.prompts),

@@ -232,14 +232,15 @@ class SpatialResult(Results):
 
     def __init__(self, conditions: Sequence[dict], per_item: Sequence[dict], k: int, K: int, random_draws: int,
                  num_images: int, foreground_fraction: float | None = None, grid_ceiling: float | None = None,
-                 sets: Sequence = (), diagnostics: Sequence[dict] = ()):
+                 sets: Sequence = (), diagnostics: Sequence[dict] = (), random_outside: int = 0):
         self.k, self.K, self.random_draws, self.num_images = int(k), int(K), int(random_draws), int(num_images)
+        self.random_outside = int(random_outside)
         self.foreground_fraction, self.grid_ceiling = foreground_fraction, grid_ceiling
         self.sets, self.diagnostics = list(sets), list(diagnostics)
         super().__init__(conditions, per_item, item="image",
                          meta={"k": self.k, "K": self.K, "random_draws": self.random_draws,
                                "num_images": self.num_images, "foreground_fraction": foreground_fraction,
-                               "grid_ceiling": grid_ceiling})
+                               "grid_ceiling": grid_ceiling, "random_outside": self.random_outside})
 
     @property
     def arms(self) -> tuple[str, ...]:
@@ -338,7 +339,7 @@ class SpatialResult(Results):
 def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None, k: int = DEFAULT_K, K: int = 2,
              arms: Sequence[str] = ARMS, random_draws: int = DEFAULT_RANDOM_DRAWS,
              blocks: Sequence[int] | None = None, steps: Sequence[int] | None = None, seed: int = 0,
-             energy: torch.Tensor | None = None) -> SpatialResult:
+             energy: torch.Tensor | None = None, random_outside: int = 0) -> SpatialResult:
     """Cluster every image at every (block, step) on every channel set and score it.
 
     All clusterings run as one batch (``clustering.kmeans``). The channel sets are
@@ -356,6 +357,8 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
         seed: the k-means seed.
         energy: for the "energy" arm, (blocks, channels) squared activations
           (``calibration.stats.energy()``).
+        random_outside: the random arm draws outside each block's top-``random_outside``
+          channels (0: among all of them; see ``Selection.outside``).
     Returns:
         a ``SpatialResult``.
     """
@@ -369,7 +372,8 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
     arms = (arms,) if isinstance(arms, str) else tuple(arms)
     if not arms:
         raise ValueError(f"no arm given; choose from {ARMS} (or 'energy', with energy=)")
-    sets = [(arm, j, Selection(arm, k, blocks=blocks, seed=j).channels(score, energy))
+    sets = [(arm, j, Selection(arm, k, blocks=blocks, seed=j, outside=random_outside if arm == "random" else 0)
+             .channels(score, energy))
             for arm in arms for j in range(random_draws if arm in ("random", "energy") else 1)]
     any_x = cap.tokens(blocks[0], steps[0])
     R, n, d = any_x.shape
@@ -405,7 +409,8 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
                 values = {} if iou is None else {RULE_METRIC[r]: iou[r][i, bi, si] for r in RULES}
                 values["foreground_share"] = share[i, bi, si]
                 per_item.append(values)
-    return SpatialResult(conditions, per_item, k, K, random_draws, R, sets=sets, diagnostics=diag, **extra)
+    return SpatialResult(conditions, per_item, k, K, random_draws, R, sets=sets, diagnostics=diag,
+                         random_outside=random_outside, **extra)
 
 
 #: the ks of the curve over k: from one channel (only the most massive) to 16
@@ -417,7 +422,7 @@ OVER_K_MINIMUM = 0.05
 
 def over_k(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray, ks: Sequence[int] = OVER_K, K: int = 2,
            arms: Sequence[str] = ARMS, random_draws: int = DEFAULT_RANDOM_DRAWS, step: int | None = None,
-           seed: int = 0) -> dict:
+           seed: int = 0, random_outside: int | None = None) -> dict:
     """The spatial claim as a curve over k: at every k, each arm's mIoU at *its own* best block
     (reusing the top arm's block for the controls would favour top), and the paired
     differences top - control on the same images, with their verdicts.
@@ -428,16 +433,21 @@ def over_k(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray, ks: Sequ
         ks: the channel counts (each at most the model's width).
         K, arms, random_draws, seed: as in ``evaluate``.
         step: the captured step (None: the last captured).
+        random_outside: the random arm draws outside each block's top-``random_outside``
+          channels (None: the largest k, so that no random set holds a top channel of the
+          curve; 0: among all channels, the contaminated control).
     Returns:
-        {"step", "ks", "minimum", "per_k": [{"k", "best_block" {arm: block}, "miou" {arm:
+        {"step", "ks", "minimum", "random_outside", "per_k": [{"k", "best_block" {arm: block}, "miou" {arm:
         Estimate summary}, "top-<control>" (difference summary), "verdict" {control: word}}]}.
     """
     if truth is None:
         raise ValueError("the curve over k needs foreground masks (truth); this model's metrics give none")
     step = cap.steps[-1] if step is None else int(step)
+    outside = max(int(k) for k in ks) if random_outside is None else random_outside
     per_k = []
     for k in ks:
-        res = evaluate(cap, score, truth, k=k, K=K, arms=arms, random_draws=random_draws, steps=(step,), seed=seed)
+        res = evaluate(cap, score, truth, k=k, K=K, arms=arms, random_draws=random_draws, steps=(step,), seed=seed,
+                       random_outside=outside)
         best = {arm: res.best_block(arm, step=step) for arm in res.arms}
         row = {"k": int(k), "best_block": best,
                "miou": {arm: res.estimate("miou", arm=arm, block=b, step=step).summary() for arm, b in best.items()},
@@ -447,7 +457,8 @@ def over_k(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray, ks: Sequ
             row[f"top-{c}"] = d.summary()
             row["verdict"][c] = verdict(d, OVER_K_MINIMUM)
         per_k.append(row)
-    return {"step": step, "ks": [int(k) for k in ks], "minimum": OVER_K_MINIMUM, "per_k": per_k}
+    return {"step": step, "ks": [int(k) for k in ks], "minimum": OVER_K_MINIMUM, "random_outside": outside,
+            "per_k": per_k}
 
 
 def offset_cv(x: torch.Tensor) -> np.ndarray:

@@ -421,7 +421,8 @@ def over_k(result: ProbeResult, blocks: str | None = None, steps: str | None = N
                 if c in here:
                     row[f"pixel_mse_top-{c}"] = harm(result, "pixel_mse", False, "top", c, k, blocks, steps).summary(6)
         per_k.append(row)
-    return {"blocks": blocks, "steps": steps, "metric_name": verdict(result, ks[-1], blocks, steps)["metric_name"],
+    return {"blocks": blocks, "steps": steps, "random_outside": result.meta.get("random_outside", 0),
+            "metric_name": verdict(result, ks[-1], blocks, steps)["metric_name"],
             "per_k": per_k, "holds": [r["k"] for r in per_k if r["status"] == _REPRODUCED],
             "fails": [r["k"] for r in per_k if r["status"] == _NOT_REPRODUCED]}
 
@@ -438,7 +439,14 @@ def over_k_sentence(ov: dict) -> str:
         parts.append(f"k = {r['k']}: {r['status']}" + (f" (top - {ctrl} {_iv(iv)}" if iv else "")
                      + (f"; pixel MSE {_iv(px, '.4f')}" if iv and px else "") + (")" if iv else ""))
     return (f"Over k (zeroing at blocks {ov['blocks']}, steps {ov['steps']}; extra harm to {ov['metric_name']}, "
-            "paired): " + "; ".join(parts) + ".")
+            f"paired; {random_words(ov.get('random_outside', 0))}): " + "; ".join(parts) + ".")
+
+
+def random_words(outside: int) -> str:
+    """What the random arm was, in words: which control a reading compared with."""
+    if outside:
+        return f"random channels drawn outside each block's top-{outside}"
+    return "random channels drawn from all channels, so a draw may hold top channels"
 
 
 def top1_ablation(res: dict) -> str:

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import stats
 from ..claims.spatial import SpatialResult
+from ._critical import random_words
 
 
 def spatial(result: SpatialResult, margin: float = 0.1) -> str:
@@ -136,8 +137,9 @@ def over_k(ov: dict) -> str:
         parts.append(f"k = {r['k']}: top {r['miou']['top']['mean']:.2f} at block {r['best_block']['top']}"
                      + (f", {diffs}" if diffs else "") + (f" ({status[r['k']]})" if status[r["k"]] else ""))
     holds = [k for k, v in status.items() if v == stats.VERDICTS[0]]
-    text = (f"Over k (step {ov['step']}, each arm at its own best block, paired over the same images; a difference "
-            f"must reach {ov['minimum']:.2f} to count): " + "; ".join(parts) + ".")
+    text = (f"Over k (step {ov['step']}, each arm at its own best block, paired over the same images; "
+            f"{random_words(ov.get('random_outside', 0))}; a difference must reach {ov['minimum']:.2f} to count): "
+            + "; ".join(parts) + ".")
     if holds and len(holds) < len(rows):
         text += f" The claim holds at k = {', '.join(str(k) for k in holds)} and not at the other ks."
     elif holds:

@@ -227,6 +227,14 @@ def sizes_of(ctx: ReportContext) -> Sizes:
 INDEPENDENCE_SEED_BASE = CALIBRATION_SEED_BASE + 500
 
 
+def clean_random_outside(ks, width: int) -> int:
+    """How many top channels per block the report's random arm leaves out: the largest k of the
+    section's curve, so that no random set holds a channel of any top set it is compared with;
+    0 (a uniform draw, which may hold massive channels) when the width is too small for that."""
+    largest = max(ks)
+    return largest if 2 * largest <= width else 0
+
+
 def _probe_calibration(ctx: ReportContext, num_steps: int):
     """The calibration at the probe's sampler steps (cached): mean ablation sets each channel
     to its calibration mean at that step, so the calibration must have the probe's steps."""
@@ -285,7 +293,9 @@ def critical_section(ctx: ReportContext) -> Section:
             clean = g.images[[idx[pair] for pair in zip(prompts, seeds)]]
     if clean is None and ctx.cache.get("probe_clean", (None,) * 4)[:3] == (tuple(prompts), tuple(seeds), num_steps):
         clean = ctx.cache["probe_clean"][3]  # the massive section's clean images of the same images
-    common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress)
+    # the clean random control: drawn outside the top set of the curve's largest k (where the width allows)
+    outside = clean_random_outside(sz.critical_ks, model.width)
+    common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress, random_outside=outside)
     res = C.probe(model, cal, prompts, seeds, ks=sz.critical_ks, draws=sz.critical_draws, baseline_images=clean,
                   **common)
     # the controls, on the same images (their zeroed rows are the dose-response's): mean ablation at
@@ -365,8 +375,10 @@ def spatial_section(ctx: ReportContext) -> Section:
     score = calibration_stats(ctx).score("absmean")
     cap = S.capture(model, prompts, seeds, steps=steps)
     truth = S.truth_masks(cap.images, ctx.metrics)
-    res = S.evaluate(cap, score, truth, k=S.DEFAULT_K, random_draws=draws)
-    results = {"rows": spatial_rows(res), "k": res.k, "K": res.K, "blocks": list(res.blocks), "steps": list(res.steps),
+    ks = [k for k in S.OVER_K if k <= model.width // 2]
+    outside = clean_random_outside(ks + [S.DEFAULT_K], model.width)
+    res = S.evaluate(cap, score, truth, k=S.DEFAULT_K, random_draws=draws, random_outside=outside)
+    results = {"rows": spatial_rows(res), "k": res.k, "random_outside": outside, "K": res.K, "blocks": list(res.blocks), "steps": list(res.steps),
                "curve_step": res.curve_step, "random_draws": draws, "num_images": res.num_images,
                "scored": res.scored, "ranking": "absmean on the calibration prompts, all steps",
                "rules": S.RULE_HELP}
@@ -376,8 +388,7 @@ def spatial_section(ctx: ReportContext) -> Section:
         results["best_block_top"] = best
         results["all_foreground_iou"] = round(res.all_foreground_iou, 4)
         results["grid_ceiling_iou"] = round(res.grid_ceiling, 4)
-        ks = [k for k in S.OVER_K if k <= model.width // 2]
-        ov = S.over_k(cap, score, truth, ks=ks, random_draws=draws)
+        ov = S.over_k(cap, score, truth, ks=ks, random_draws=draws, random_outside=outside)
         sets = [r["massive_set_10x"] for r in calibration_stats(ctx).ratio_table()]
         results["over_k"] = ov
         results["massive_set_10x_median"] = float(np.median(sets))
