@@ -79,11 +79,11 @@ def over_k_figure(ov: dict, massive_set: float | None = None, title: str | None 
                                  error_y=dict(type="data", symmetric=False, array=[h - y for h, y in zip(hi, ys)],
                                               arrayminus=[y - low for y, low in zip(ys, lo)])))
     if massive_set is not None:
-        # shapes on a log axis take log10 of the value
-        fig.add_vline(x=float(np.log10(max(massive_set, min(ks)))), line_dash="dot", line_color="crimson",
-                      annotation_text=f"massive set ({massive_set:g})", annotation_position="top")
-    fig.update_layout(title=title or f"spatial over k (step {ov['step']}, each arm at its own best block)",
-                      xaxis=dict(title="k (channels per block)", type="log", tickvals=ks, ticktext=[str(k) for k in ks]),
+        fig.add_vline(x=float(max(massive_set, min(ks))), line_dash="dot", line_color="crimson")
+    marked = "" if massive_set is None else f"<br><sub>dotted: the massive set, {massive_set:g} channels per block</sub>"
+    fig.update_layout(title=title or f"spatial over k (step {ov['step']}, each arm at its own best block){marked}",
+                      xaxis=dict(title="k (channels per block)", type="log", tickvals=ks, ticktext=[str(k) for k in ks],
+                                 range=[np.log10(min(ks)) - 0.15, np.log10(max(ks)) + 0.15]),  # log axes: log10 units
                       yaxis_title="mIoU (border rule)", height=360)
     return fig
 

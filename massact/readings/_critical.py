@@ -422,7 +422,7 @@ def over_k(result: ProbeResult, blocks: str | None = None, steps: str | None = N
                     row[f"pixel_mse_top-{c}"] = harm(result, "pixel_mse", False, "top", c, k, blocks, steps).summary(6)
         per_k.append(row)
     return {"blocks": blocks, "steps": steps, "random_outside": result.meta.get("random_outside", 0),
-            "metric_name": verdict(result, ks[-1], blocks, steps)["metric_name"],
+            "metric_name": v["metric_name"],
             "per_k": per_k, "holds": [r["k"] for r in per_k if r["status"] == _REPRODUCED],
             "fails": [r["k"] for r in per_k if r["status"] == _NOT_REPRODUCED]}
 

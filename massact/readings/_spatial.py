@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import stats
 from ..claims.spatial import SpatialResult
-from ._critical import random_words
+from ._critical import _iv, random_words
 
 
 def spatial(result: SpatialResult, margin: float = 0.1) -> str:
@@ -111,11 +111,6 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
 
 
 
-def _iv(summary: dict) -> str:
-    m, (lo, hi) = summary["mean"], summary["ci"]
-    return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-
-
 def over_k(ov: dict) -> str:
     """Sentences from ``claims.spatial.over_k``: where the claim holds over k and where it fades.
 
@@ -133,7 +128,7 @@ def over_k(ov: dict) -> str:
         status[r["k"]] = max(r["verdict"].values(), key=stats.VERDICTS.index) if r["verdict"] else None
     parts = []
     for r in rows:
-        diffs = ", ".join(f"top - {c} {_iv(r[f'top-{c}'])}" for c in r["verdict"])
+        diffs = ", ".join(f"top - {c} {_iv(r[f'top-{c}'], '+.2f')}" for c in r["verdict"])
         parts.append(f"k = {r['k']}: top {r['miou']['top']['mean']:.2f} at block {r['best_block']['top']}"
                      + (f", {diffs}" if diffs else "") + (f" ({status[r['k']]})" if status[r["k"]] else ""))
     holds = [k for k, v in status.items() if v == stats.VERDICTS[0]]
