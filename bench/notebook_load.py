@@ -8,7 +8,9 @@ chooser gives, the toy on a CPU) with a global forward pre-hook, installed by a
 ``*Transformer2DModel`` and the rows of its batch. It records per notebook: transformer
 calls, row-calls (rows summed over calls), the image-equivalents (row-calls over the toy's
 default steps times its rows per image and step, 2 with its batched guidance: how many
-default generations that work equals) and the wall time on this machine. ``massact.presets`` turns the image-equivalents into a rough
+default generations that work equals), the wall time on this machine, and the time of each
+section (the cells under each ``##`` heading, from the kernel's execution timestamps; the
+teacher's guide, docs/teaching.md, plans a lab with them). ``massact.presets`` turns the image-equivalents into a rough
 time per notebook on a card (seconds per image x images), so the numbers written to
 ``massact/data/notebook_load.json`` are what that estimate rests on.
 
@@ -59,6 +61,28 @@ atexit.register(_write)
 ''' % COUNTER_ENV
 
 
+def section_seconds(nb) -> list[dict]:
+    """Seconds per section of an executed notebook: the cells from one ``## `` heading to the
+    next (the cells before the first heading count as "setup"), from each code cell's
+    ``execution`` timestamps (busy to reply), which nbclient records."""
+    from datetime import datetime as dt
+
+    out = [{"section": "setup", "seconds": 0.0}]
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("## "):
+                    out.append({"section": line[3:].strip(), "seconds": 0.0})
+                    break
+            continue
+        ex = cell.get("metadata", {}).get("execution", {})
+        start, end = ex.get("iopub.status.busy"), ex.get("shell.execute_reply")
+        if start and end:
+            out[-1]["seconds"] += (dt.fromisoformat(end.replace("Z", "+00:00"))
+                                   - dt.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+    return [{"section": r["section"], "seconds": round(r["seconds"], 1)} for r in out]
+
+
 def run(path: Path, site: Path, counts_file: Path) -> dict:
     import nbformat
     from nbclient import NotebookClient
@@ -78,7 +102,8 @@ def run(path: Path, site: Path, counts_file: Path) -> dict:
         os.environ.clear()
         os.environ.update(env_before)
     counts = json.loads(counts_file.read_text())
-    return {"calls": counts["calls"], "row_calls": counts["rows"], "seconds_here": round(seconds, 1)}
+    return {"calls": counts["calls"], "row_calls": counts["rows"], "seconds_here": round(seconds, 1),
+            "sections": section_seconds(nb)}
 
 
 def main(argv=None) -> int:
@@ -110,6 +135,8 @@ def main(argv=None) -> int:
             print(f"{path.stem:26s} {row['calls']:6d} transformer calls, {row['row_calls']:7d} row-calls "
                   f"= {row['image_equivalents']:7.1f} images of {toy_steps} steps x {rows_per_image} rows; {row['seconds_here']:.0f} s here",
                   flush=True)
+            for sec in row["sections"]:
+                print(f"    {sec['seconds']:6.1f} s  {sec['section']}", flush=True)
     dest = Path(args.out) if args.out else DEFAULT_OUT
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(out, indent=1) + "\n")

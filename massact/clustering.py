@@ -292,18 +292,35 @@ def batch_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 
 def grid_ceiling_iou(truth: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """IoU of the majority-vote token mask (each token takes the majority of its pixels).
+    """The best IoU any token-level mask can reach: a strict upper bound on the mIoU of a mask
+    made of whole tokens (a clustering's), on coarse grids where a token covers a block of
+    pixels and shape edges cannot be followed exactly.
 
-    truth (..., H, W) bool -> (...). A reference for mIoU on coarse grids, where a token
-    covers a block of pixels and shape edges cannot be followed exactly: about the best a
-    token-level mask can do (not a strict bound: IoU is not additive over tokens)."""
+    A token mask A holding tokens with f_i foreground pixels out of c has IoU
+    sum f_i / (|truth| + sum (c - f_i)), a ratio that is maximised by a threshold set: the tokens
+    whose foreground share is above some level. So the best mask is a prefix of the tokens
+    sorted by foreground share, and the bound is the largest IoU over those prefixes (an empty
+    truth: 1, reached by the empty mask).
+
+    Args:
+        truth: (..., H, W) bool pixel masks, H and W multiples of the grid.
+        grid: (h, w) tokens.
+    Returns:
+        (...) float array of the bound per mask.
+    """
     truth = np.asarray(truth, bool)
     H, W = truth.shape[-2:]
     h, w = grid
     if H % h or W % w:
         raise ValueError(f"image size {(H, W)} is not a multiple of the token grid {(h, w)}")
-    blocks = truth.reshape(truth.shape[:-2] + (h, H // h, w, W // w)).mean(axis=(-3, -1))
-    return batch_iou(upsample_mask(blocks > 0.5, (H, W)), truth)
+    c = (H // h) * (W // w)
+    fg = truth.reshape(truth.shape[:-2] + (h, H // h, w, W // w)).sum(axis=(-3, -1)).reshape(truth.shape[:-2] + (-1,))
+    fg = -np.sort(-fg, axis=-1).astype(np.float64)  # tokens by foreground, most first
+    total = truth.sum(axis=(-2, -1)).astype(np.float64)
+    inter = np.cumsum(fg, axis=-1)
+    union = total[..., None] + np.cumsum(c - fg, axis=-1)
+    best = (inter / np.maximum(union, 1)).max(axis=-1)
+    return np.where(total > 0, best, 1.0)
 
 
 def upsample_mask(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:

@@ -164,10 +164,27 @@ def test_upsample_mask():
 def test_grid_ceiling_iou():
     truth = np.zeros((2, 8, 8), dtype=bool)
     truth[0, 0:4, 0:4] = True          # aligned with a 2x2 grid of 4x4 tokens: reachable exactly
-    truth[1, 1:4, 1:4] = True          # 9 of a token's 16 pixels: the majority token overshoots
+    truth[1, 1:4, 1:4] = True          # 9 of a token's 16 pixels: the best token mask overshoots
     ceiling = C.grid_ceiling_iou(truth, (2, 2))
     assert ceiling.shape == (2,)
     assert ceiling[0] == pytest.approx(1.0)
     assert ceiling[1] == pytest.approx(9 / 16)
+    # a small shape across four tokens (2, 2, 1 and 1 of their 16 pixels): a majority vote gives the
+    # empty mask (IoU 0); the best token mask takes the two tokens holding 2 pixels each
+    small = np.zeros((8, 8), dtype=bool)
+    small[2:5, 3] = small[2:5, 4] = True
+    assert C.grid_ceiling_iou(small, (2, 2)) == pytest.approx(4 / (6 + 2 * 14))
+
+
+def test_grid_ceiling_bounds_every_token_mask():
+    rng = np.random.default_rng(0)
+    truth = rng.random((6, 8, 8)) < 0.3
+    ceiling = C.grid_ceiling_iou(truth, (4, 4))
+    for bits in range(1 << 16):  # every mask of the 4x4 token grid
+        if bits % 97:  # a spread-out sample keeps the test fast
+            continue
+        tokens = np.array([(bits >> i) & 1 for i in range(16)], bool).reshape(4, 4)
+        iou = C.batch_iou(C.upsample_mask(tokens, (8, 8)), truth)
+        assert np.all(iou <= ceiling + 1e-12)
     with pytest.raises(ValueError, match="multiple of the token grid"):
         C.grid_ceiling_iou(truth, (3, 3))

@@ -11,7 +11,7 @@ import pytest
 import massact
 from massact.report import reproduce, sections
 
-TOP_LEVEL = {"inputs": dict, "failed": list, "model": dict, "timings_seconds": dict, "meta": dict}
+TOP_LEVEL = {"scoreboard": list, "inputs": dict, "failed": list, "model": dict, "timings_seconds": dict, "meta": dict}
 TRAINING_PROTOCOL = ("n_images", "n_pairs", "n_calibration", "num_steps", "critical_k", "spatial_k", "transport_k",
                      "random_seed")
 

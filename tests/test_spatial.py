@@ -73,7 +73,7 @@ def test_planted_top_k_finds_the_subject(planted):
         assert r["miou_activation_rule"] <= r["miou_oracle"] + 1e-9
     back = Results.from_json(json.loads(json.dumps(res.to_json())))
     assert back.claim == "spatial" and back.meta["k"] == 8 and back.table() == res.table()
-    assert "reproduces" in readings.spatial(res)
+    assert "Verdict at k = 8: reproduced" in readings.spatial(res)
     assert res.best_block() in (0, 1)
     assert ((res.flip_rate("top", "border") >= 0) & (res.flip_rate("top", "border") <= 1)).all()
 
@@ -271,7 +271,7 @@ def test_the_spatial_run_button_shows_what_cluster_computes(model, monkeypatch):
 def test_the_curve_over_k_compares_each_arm_at_its_own_best_block(planted):
     cap, score, masks = planted
     ov = S.over_k(cap, score, masks, ks=(1, 4, 12), random_draws=2)
-    assert ov["ks"] == [1, 4, 12] and ov["step"] == 3 and ov["minimum"] == S.OVER_K_MINIMUM
+    assert ov["ks"] == [1, 4, 12] and ov["step"] == 3 and ov["minimum"] == S.MINIMUM
     for row in ov["per_k"]:
         res = S.evaluate(cap, score, masks, k=row["k"], random_draws=2, steps=(3,), random_outside=12)
         for arm, block in row["best_block"].items():
@@ -280,7 +280,7 @@ def test_the_curve_over_k_compares_each_arm_at_its_own_best_block(planted):
         d = res.difference("miou", dict(arm="top", block=row["best_block"]["top"]),
                            dict(arm="random", block=row["best_block"]["random"]), step=3)
         assert row["top-random"] == d.summary()
-        assert row["verdict"]["random"] == stats.verdict(d, S.OVER_K_MINIMUM)
+        assert row["verdict"]["random"] == stats.verdict(d, S.MINIMUM)
     # 12 of the 64 channels carry the subject. The clean random arm (the default: drawn outside each
     # block's top-12) never holds one, so top beats it at every k; a uniform draw picks planted
     # channels more often as k grows, and the gap narrows

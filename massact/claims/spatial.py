@@ -222,8 +222,8 @@ class SpatialResult(Results):
         random_draws: draws of the random (and energy) arm.
         num_images: images per condition.
         foreground_fraction: mean share of pixels in the true masks (None without masks).
-        grid_ceiling: mIoU of the majority-vote token mask, about the best the token grid
-          allows (None without masks).
+        grid_ceiling: the mean over images of the best IoU a mask of whole tokens can reach
+          (``clustering.grid_ceiling_iou``): an upper bound on every arm's mIoU (None without masks).
         sets: [(arm, draw, {block: channels})], the channel sets clustered on.
         diagnostics: the failure modes per (arm, block, step) of draw 0 (see ``failure_modes``).
     """
@@ -416,8 +416,9 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
 #: the ks of the curve over k: from one channel (only the most massive) to 16
 OVER_K = (1, 2, 4, 8, 16)
 #: the smallest top - control mIoU difference that counts as a real effect in the curve's
-#: verdicts: 0.05 of IoU, the same share as the critical claim's 5 points of caption accuracy
-OVER_K_MINIMUM = 0.05
+#: the smallest mIoU difference that counts in every spatial verdict (``stats.verdict``): 0.05 of
+#: IoU, the same share as the critical claim's 5 points of caption accuracy
+MINIMUM = 0.05
 
 
 def over_k(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray, ks: Sequence[int] = OVER_K, K: int = 2,
@@ -455,9 +456,9 @@ def over_k(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray, ks: Sequ
         for c in (a for a in res.arms if a != "top"):
             d = res.difference("miou", dict(arm="top", block=best["top"]), dict(arm=c, block=best[c]), step=step)
             row[f"top-{c}"] = d.summary()
-            row["verdict"][c] = verdict(d, OVER_K_MINIMUM)
+            row["verdict"][c] = verdict(d, MINIMUM)
         per_k.append(row)
-    return {"step": step, "ks": [int(k) for k in ks], "minimum": OVER_K_MINIMUM, "random_outside": outside,
+    return {"step": step, "ks": [int(k) for k in ks], "minimum": MINIMUM, "random_outside": outside,
             "per_k": per_k}
 
 

@@ -49,7 +49,7 @@ def miou_curves(result, step: int | None = None, rules=("border", "oracle", "act
                       annotation_text="all-foreground mask", annotation_position="bottom right")
     if result.grid_ceiling is not None:
         fig.add_hline(y=result.grid_ceiling, line_dash="dot", line_color="gray",
-                      annotation_text="majority-vote token mask", annotation_position="top right")
+                      annotation_text="best token-level mask", annotation_position="top right")
     fig.update_layout(title=title or f"mIoU with the true foreground, per block (step {step}, k={result.k}, "
                                      f"K={result.K}, {result.num_images} images)",
                       xaxis_title="block", yaxis_title="mIoU", yaxis_range=[0, 1], height=420,

@@ -9,6 +9,10 @@ thresholds without generating anything::
     print(readings.critical(result, breakdown, independence))
     print(readings.transport(sweep.rows()))
 
+The scoreboard, one line per claim from its curve over k: ``scoreboard(results)`` (a report's
+results), ``scoreboard_row(claim, over_k)`` (one claim, e.g. in a notebook) and
+``scoreboard_line(row)`` (a row as a sentence).
+
 One function per claim result:
 
 * ``massive_set(ratio_rows)`` and ``step_profile(profile, block)`` (how massive, and over the steps);
@@ -33,6 +37,7 @@ from ._critical import verdict as critical_verdict
 from ._critical import over_k as critical_over_k
 from ._critical import top1_ablation
 from ._massive import massive_set, step_profile
+from ._scoreboard import scoreboard, scoreboard_line, scoreboard_row
 from ._spatial import spatial
 from ._spatial import over_k as spatial_over_k
 from ._training import training
@@ -40,5 +45,5 @@ from ._transport import by_kind as transport_by_kind
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["massive_set", "step_profile", "critical", "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "spatial_over_k", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
+__all__ = ["scoreboard", "scoreboard_row", "scoreboard_line", "massive_set", "step_profile", "critical", "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "spatial_over_k", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
            "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

@@ -4,21 +4,25 @@ from __future__ import annotations
 import numpy as np
 
 from .. import stats
-from ..claims.spatial import SpatialResult
+from ..claims.spatial import MINIMUM, SpatialResult
 from ._critical import _iv, random_words
+from ._text import bullets
 
 
 def spatial(result: SpatialResult, margin: float = 0.1) -> str:
     """Sentences built from a spatial evaluation's numbers.
 
-    Does top-k beat bottom-k, random-k and the trivial all-foreground mask, where, by more
-    than the noise of the per-image differences, and how the polarity rules compare.
+    Does top-k beat bottom-k, random-k and the trivial all-foreground mask at its best block,
+    by more than the noise of the per-image differences? The verdict is ``stats.verdict`` of
+    each paired difference with ``claims.spatial.MINIMUM`` (the rule of the curve over k too),
+    the weaker comparison deciding. Then how the polarity rules compare.
 
     Args:
         result: a ``SpatialResult`` (``claims.spatial.evaluate``).
-        margin: the mIoU gap that counts as "clearly better".
+        margin: the mIoU gap by which a polarity rule counts as clearly worse than the oracle.
     Returns:
-        a paragraph.
+        lines (``_text.bullets``): the result against the controls, its paired verdict, the
+        polarity rules, the failure modes, the steps.
     """
     if not result.scored:
         text = ("No foreground masks were available, so the masks cannot be scored; "
@@ -36,7 +40,7 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
         return text
     if "top" not in result.arms:
         return "The top-k arm was not evaluated, so the claim cannot be read."
-    step, nb = result.curve_step, len(result.blocks)
+    step = result.curve_step
     top = result.curve("top", "border")
     bi = int(np.argmax(top))
     bb = result.blocks[bi]
@@ -44,37 +48,25 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
     parts = [f"At the last evaluated step ({step}), clustering on the top-{result.k} channels (border rule) reaches "
              f"mIoU {top[bi]:.2f} at its best block, {bb} (blocks range {top.min():.2f}-{top.max():.2f}); "
              f"marking every pixel as foreground would score {chance:.2f}"
-             + (f", and the token grid's own reference mask (each token the majority of its pixels) scores "
+             + (f", and the best mask made of whole tokens (the ceiling of any clustering on this grid) "
                 f"{result.grid_ceiling:.2f}." if result.grid_ceiling is not None else ".")]
     others = {a: result.curve(a, "border") for a in ("bottom", "random") if a in result.arms}
     if others:
         parts.append(f"At block {bb}: " + ", ".join(f"{a}-{result.k} {v[bi]:.2f}" for a, v in others.items()) + ".")
-    gap = min([top[bi] - v[bi] for v in others.values()] + [top[bi] - chance])
-    wins = [all(top[i] >= v[i] + margin for v in others.values()) and top[i] >= chance + margin for i in range(nb)]
     # paired per-image differences at the best block: is the gap resolved from its noise?
     diffs = {a: result.difference("miou", dict(arm="top"), dict(arm=a), block=bb, step=step) for a in others}
     if chance is not None:
         diffs["all-foreground"] = stats.bootstrap_mean(result.per_item("miou", arm="top", block=bb, step=step) - chance)
+    head, parts = parts, []
     if diffs:
+        words = {a: stats.verdict(e, MINIMUM) for a, e in diffs.items()}
+        status = max(words.values(), key=stats.VERDICTS.index)
         parts.append(f"Paired over the same {result.num_images} images (95% bootstrap intervals), top-{result.k} "
                      f"at block {bb} leads " + ", ".join(f"{a}{'' if a == 'all-foreground' else f'-{result.k}'} by "
                                                        f"{e:.2f}" for a, e in diffs.items()) + ".")
-    unresolved = [a for a, e in diffs.items() if stats.direction(e) != 1]
-    if unresolved:
-        parts.append(f"The interval of the lead over {', '.join(unresolved)} reaches zero, and the best block was "
-                     "picked on the same images: this is not evidence for the claim on this model.")
-    elif gap >= margin:
-        parts.append(f"The claim reproduces on this model: at its best block top-k beats every control and the "
-                     f"all-foreground mask by at least {margin:.2f} (by {gap:.2f}), and it does so at {sum(wins)} of "
-                     f"{nb} blocks.")
-    elif gap > 0:
-        parts.append(f"The claim holds only weakly on this model: top-k is ahead at its best block, but by {gap:.2f}, "
-                     f"less than the {margin:.2f} margin.")
-    else:
-        who = "the all-foreground mask" if top[bi] - chance <= min([top[bi] - v[bi] for v in others.values()] + [1]) \
-            else "a control channel set"
-        parts.append(f"The claim does not reproduce on this model: even at top-k's best block, {who} does as well "
-                     f"or better (gap {gap:.2f}).")
+        parts.append(f"Verdict at k = {result.k}: {status} (every lead must lie above 0 and reach {MINIMUM:.2f}; "
+                     "the best block was picked on the same images, which flatters top).")
+    verdict, parts = parts, []
     orc, act = result.curve("top", "oracle"), result.curve("top", "activation")
     fa, fb = result.flip_rate("top", "activation").mean(), result.flip_rate("top", "border").mean()
     parts.append(f"Polarity (top-k, averaged over blocks): border rule {top.mean():.2f}, activation rule "
@@ -92,6 +84,7 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
         parts.append(f"The border rule loses {orc[worst] - top[worst]:.2f} against the oracle at block "
                      f"{result.blocks[worst]}: a polarity rule is still a guess where the clusters are not "
                      "subject and background.")
+    polarity, parts = parts, []
     diag = result.failure_modes("top", step) if result.diagnostics else []
     offset = [(r["block"], r["offset_channels"]) for r in diag if r["offset_channels"]]
     speck = [(r["block"], r["speckle_images"]) for r in diag if r["speckle_images"]]
@@ -102,13 +95,13 @@ def spatial(result: SpatialResult, margin: float = 0.1) -> str:
     if speck:
         parts.append("Failure mode, speckle: at " + ", ".join(f"block {b} ({n} images)" for b, n in speck[:4])
                      + " one k-means cluster is only a few high-norm tokens, not a region.")
+    over_steps = ""
     if len(result.steps) > 1:
         m = result.miou("top", "border")
-        parts.append(f"Over steps, block {bb} scores best at step {result.steps[int(np.argmax(m[bi]))]} "
-                     f"({m[bi].max():.2f}) and worst at step {result.steps[int(np.argmin(m[bi]))]} ({m[bi].min():.2f}).")
-    return " ".join(parts)
-
-
+        over_steps = (f"Over steps, block {bb} scores best at step {result.steps[int(np.argmax(m[bi]))]} "
+                      f"({m[bi].max():.2f}) and worst at step {result.steps[int(np.argmin(m[bi]))]} "
+                      f"({m[bi].min():.2f}).")
+    return bullets(head, verdict, polarity, parts, over_steps)
 
 
 def over_k(ov: dict) -> str:
@@ -117,8 +110,8 @@ def over_k(ov: dict) -> str:
     Args:
         ov: the dict ``over_k`` returned.
     Returns:
-        a paragraph naming the ks at which top beats every control (the verdict of the weaker
-        comparison) and quoting top - control for each control at each k.
+        two lines (``_text.bullets``): the ks at which top beats every control (the verdict of the
+        weaker comparison), then top - control for each control at each k.
     """
     rows = ov["per_k"]
     if not rows:
@@ -126,19 +119,14 @@ def over_k(ov: dict) -> str:
     status = {}
     for r in rows:  # the weaker of the comparisons (VERDICTS runs strongest first)
         status[r["k"]] = max(r["verdict"].values(), key=stats.VERDICTS.index) if r["verdict"] else None
+    by = {v: [k for k, s in status.items() if s == v] for v in stats.VERDICTS}
+    said = [f"{v} at k = {', '.join(str(k) for k in ks)}" for v, ks in by.items() if ks]
+    summary = (f"Over k, the spatial claim is {'; '.join(said)}" if said else "Over k, no control arm was run")
+    summary += (f" (step {ov['step']}, each arm at its own best block, paired over the same images; "
+                f"{random_words(ov.get('random_outside', 0))}; a difference must reach {ov['minimum']:.2f} to count).")
     parts = []
     for r in rows:
         diffs = ", ".join(f"top - {c} {_iv(r[f'top-{c}'], '+.2f')}" for c in r["verdict"])
         parts.append(f"k = {r['k']}: top {r['miou']['top']['mean']:.2f} at block {r['best_block']['top']}"
-                     + (f", {diffs}" if diffs else "") + (f" ({status[r['k']]})" if status[r["k"]] else ""))
-    holds = [k for k, v in status.items() if v == stats.VERDICTS[0]]
-    text = (f"Over k (step {ov['step']}, each arm at its own best block, paired over the same images; "
-            f"{random_words(ov.get('random_outside', 0))}; a difference must reach {ov['minimum']:.2f} to count): "
-            + "; ".join(parts) + ".")
-    if holds and len(holds) < len(rows):
-        text += f" The claim holds at k = {', '.join(str(k) for k in holds)} and not at the other ks."
-    elif holds:
-        text += " The claim holds at every k measured."
-    else:
-        text += " The claim is reproduced at no k measured."
-    return text
+                     + (f", {diffs}" if diffs else ""))
+    return bullets(summary, "; ".join(parts) + ".")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ._text import bullets
+
 #: (row key of a paired top-vs-control difference, what it measures)
 EFFECTS = (
     ("critical_drop_top_minus_bottom", "critical (accuracy drop, top-k minus bottom-k zeroing)"),
@@ -33,7 +35,7 @@ def training(rows: Sequence[dict]) -> str:
     Args:
         rows: ``CheckpointMeasure.row()`` dicts, one per checkpoint.
     Returns:
-        a paragraph of sentences built from the numbers.
+        lines (``_text.bullets``): the checkpoints and the ratio, one line per effect, the summary.
     """
     rows = sorted(rows, key=lambda r: r["step"])
     if not rows:
@@ -61,10 +63,8 @@ def training(rows: Sequence[dict]) -> str:
         if signs[-1] > 0:
             held_late.append(what.split(" ")[0])
     strengthened = sorted(set(strengthened))
-    if strengthened:
-        out.append(f"So, on this run, the {' and '.join(strengthened)} effect(s) grew as the outliers grew.")
-    else:
-        out.append("So, on this run, no effect is shown to grow with the outliers.")
+    summary = [f"So, on this run, the {' and '.join(strengthened)} effect(s) grew as the outliers grew." if strengthened
+               else "So, on this run, no effect is shown to grow with the outliers."]
     if not held_late:
-        out.append("At the last checkpoint no effect is distinguishable from its control.")
-    return " ".join(out)
+        summary.append("At the last checkpoint no effect is distinguishable from its control.")
+    return bullets(*out, summary)

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..claims.inversion import InversionResult, psnr
 from ..stats import bootstrap_mean
+from ._text import bullets
 
 
 def _pct(v, ci=None) -> str:
@@ -59,6 +60,7 @@ def interpolation(res: dict) -> str:
             f"{a(t[0])} -> {a(t[mid])} -> {a(t[-1])} from the first to the middle to the last "
             f"point, target preservation {_pct(t[0]['target_preservation'], t[0].get('target_preservation_ci'))} -> "
             f"{_pct(t[-1]['target_preservation'], t[-1].get('target_preservation_ci'))}.")
+    text += "\n"
     for name in ("pixel_blend", "embedding_lerp"):
         if name in cur:
             c = cur[name]
@@ -68,7 +70,7 @@ def interpolation(res: dict) -> str:
     if less and all(d["ci"][1] < 0 for d in less):
         text += (" At full strength transport takes less of the source than every baseline: it moves some "
                  "attributes and keeps others, not the whole prompt.")
-    return text
+    return bullets(*text.split("\n"))
 
 
 def _pixel_interpolation(res: dict) -> str:
@@ -80,12 +82,12 @@ def _pixel_interpolation(res: dict) -> str:
     text = (f"This model's metrics read no attribute, so adoption is not measured: pixel distances only "
             f"(the share of the way from the target to the source, pixel MSE to the target over the sum of the MSEs "
             f"to target and source: 0 is the target, 1 the source). Transport by {res['by']}: {f(t[0])} -> "
-            f"{f(t[mid])} -> {f(t[-1])} from the first to the middle to the last point.")
+            f"{f(t[mid])} -> {f(t[-1])} from the first to the middle to the last point.\n")
     for name in ("pixel_blend", "embedding_lerp"):
         if name in cur and cur[name][-1].get("pixel_shift") is not None:
             c = cur[name]
             text += f" {name.replace('_', ' ')}: {f(c[mid])} at the middle point, {f(c[-1])} at the end."
-    return text + _compare_end(res, f)
+    return bullets(*(text + _compare_end(res, f)).split("\n"))
 
 
 def composition(comp: dict) -> str:
@@ -129,7 +131,7 @@ def subject_transfer(inv: InversionResult, m: dict) -> str:
         inv: the ``InversionResult`` (its round-trip error is read first).
         m: ``claims.inversion.measure_transfer(...)``.
     Returns:
-        a paragraph.
+        two lines (``_text.bullets``): the inversion's round trip, then what was carried.
     """
     fix = f", {inv.refine} fixed-point corrections per step" if inv.refine else ""
     per = [float(v) for v in (inv.per_image_mse or [])]
@@ -154,6 +156,7 @@ def subject_transfer(inv: InversionResult, m: dict) -> str:
         text += ", a faithful round trip." if inv.psnr >= 25 else (
             ", a rough round trip." if inv.psnr >= 15 else
             ", a poor round trip: the recorded trajectory is not the reference's.")
+    text += "\n"
     carried = {a: v for a, v in m["carried"].items() if v is not None}
     if carried:
         cis = m.get("carried_ci") or {}
@@ -168,4 +171,4 @@ def subject_transfer(inv: InversionResult, m: dict) -> str:
             text += " No attribute is carried in most cases."
     if m.get("stable") is not None:
         text += f" Attributes the two already share stay in {_pct(m['stable'], m.get('stable_ci'))} of cases."
-    return text
+    return bullets(*text.split("\n"))

@@ -2,7 +2,8 @@
 
 The sections are one static table (``report.sections.SECTIONS``); which prompts, seeds
 and pairs each uses follows one rule (``report.context``), and each section records its
-inputs. A section that fails is reported as failed, on the page and in results.json
+inputs. The page and results.json open with the scoreboard (``readings.scoreboard``: one line
+per claim, read from the sections' curves over k). A section that fails is reported as failed, on the page and in results.json
 (``"failed"``, and its entry holds the error); the others still run. Both files are
 rewritten after every section, so an interrupted run leaves what it finished.
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .. import readings
 from ..checks import check_int, check_prompts
 from ..metrics import RealMetrics
 from ..models import MassactModel
@@ -97,7 +99,7 @@ def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", pro
     out.mkdir(parents=True, exist_ok=True)
     todo = [s for s in sections.SECTIONS if only is None or s.name in only or s.name == "model"]
     done: list[Section] = []
-    results: dict = {"inputs": {"calibration": ctx.calibration_note()}, "failed": []}
+    results: dict = {"scoreboard": [], "inputs": {"calibration": ctx.calibration_note()}, "failed": []}
     from tqdm.auto import tqdm
 
     for row in tqdm(todo, desc="reproduce", disable=not progress):
@@ -114,6 +116,7 @@ def reproduce(model: MassactModel | str = "toy", out: str | Path = "report", pro
         meta = {"model": model.name, "date": time.strftime("%Y-%m-%d %H:%M"), "seconds": time.time() - t0}
         results["meta"] = {**meta, "size": size, "sizes": sections.SIZES[size].summary(), "prompts": ctx.prompts, "prompts_from": ctx.prompt_label, "seeds": ctx.seeds,
                            "torch": torch.__version__}
+        results["scoreboard"] = readings.scoreboard(results)
         (out / "results.json").write_text(json.dumps(results, indent=1))
-        write_html(done, out / "index.html", meta)
+        write_html(done, out / "index.html", meta, results["scoreboard"])
     return results

@@ -401,7 +401,7 @@ def spatial_section(ctx: ReportContext) -> Section:
                                     truth=None if truth is None else truth[:m], score=cols[f"top-{res.k}"].score[:m])
     images.append((f"rows: images; columns: {', '.join(titles)} (block {best}, step {res.curve_step}, border rule)",
                    image_data_uri(panels, cols=len(titles))))
-    text = readings.spatial(res) + (" " + readings.spatial_over_k(results["over_k"]) if "over_k" in results else "")
+    text = readings.spatial(res) + ("\n" + readings.spatial_over_k(results["over_k"]) if "over_k" in results else "")
     return Section(results=results, figures=figures, images=images, text=text, inputs=inputs)
 
 
@@ -482,7 +482,7 @@ def use_cases_section(ctx: ReportContext) -> Section:
     if world is None or not world.attributes or not ctx.metrics.attributes:
         why = "they need a world with named attributes and metrics that read them; this model has none"
         inputs["composition"] = inputs["subject_transfer"] = {"skipped": True, "why": why}
-        return Section(results=results, figures=figures, images=images, text=" ".join(texts), inputs=inputs)
+        return Section(results=results, figures=figures, images=images, text="\n".join(texts), inputs=inputs)
     comp = U.composition(model, per_attribute=sz.composition_per_attribute, spec=T.TransportSpec(), score=score,
                          metrics=ctx.metrics, num_steps=num_steps, attributes=sz.composition_attributes)
     results["composition"] = {"spec": T.TransportSpec().row(), "steps": num_steps, **comp["per_attribute"]}
@@ -502,7 +502,7 @@ def use_cases_section(ctx: ReportContext) -> Section:
     results["subject_transfer"] = {
         "inversion": {"steps": inv.num_steps, "guidance": inv.guidance, "mse": rr(inv.mse), "psnr": rr(inv.psnr),
                       "per_reference_mse": [rr(v) for v in inv.per_image_mse],
-                      "median_mse": rr(float(torch.tensor(inv.per_image_mse).median())) if inv.per_image_mse else None,
+                      "median_mse": rr(float(np.median(inv.per_image_mse))) if inv.per_image_mse else None,
                       "mse_ci": (bootstrap_mean(inv.per_image_mse).summary()["ci"] if inv.per_image_mse else None),
                       "n": len(inv.per_image_mse), "prompt": "caption"},
         "spec": tr.spec.row(), "guidance": tr.guidance,
@@ -519,7 +519,7 @@ def use_cases_section(ctx: ReportContext) -> Section:
     images.append(("subject transfer; columns: reference, its reconstruction from the inverted noise, "
                    "the new caption, the new caption with the reference's channels", image_data_uri(grid, cols=4)))
     texts.append(readings.subject_transfer(inv, m))
-    return Section(results=results, figures=figures, images=images, text=" ".join(texts), inputs=inputs)
+    return Section(results=results, figures=figures, images=images, text="\n".join(texts), inputs=inputs)
 
 
 # -- the table -----------------------------------------------------------------------------------------
