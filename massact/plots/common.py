@@ -231,20 +231,27 @@ def channel_profile(score_row, top: int = 5, title: str = "", stat_label: str = 
     return fig
 
 
+#: what a student reads for the ratio table's keys (the keys stay the statistics' short names)
+RATIO_LABELS = {"top1_over_median_absmean": "top-1 / median, by |mean| (the ranking's score)",
+                "top1_over_median_meanabs": "top-1 / median, by mean |x|",
+                "max_over_median": "largest |x| / median channel's mean |x| (Sun et al.)"}
+
+
 def block_ratios(rows: list[dict], keys=("top1_over_median_absmean", "top1_over_median_meanabs", "max_over_median"),
                  title: str = "How massive: top channel / median channel, per block"):
     """Line chart of the per-block ratio table (``ChannelStats.ratio_table``).
 
     Args:
         rows: report rows (dicts).
-        keys: ratio-table keys to draw.
+        keys: ratio-table keys to draw (legend: ``RATIO_LABELS``).
         title: the figure title (None: a default).
     Returns:
         a plotly ``Figure``.
     """
     fig = go.Figure()
     for k in keys:
-        fig.add_trace(go.Scatter(x=[r["block"] for r in rows], y=[r[k] for r in rows], mode="lines+markers", name=k))
+        fig.add_trace(go.Scatter(x=[r["block"] for r in rows], y=[r[k] for r in rows], mode="lines+markers",
+                                 name=RATIO_LABELS.get(k, k)))
     fig.update_layout(title=title, xaxis_title="block", yaxis_title="ratio", yaxis_type="log", height=380,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
