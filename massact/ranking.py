@@ -9,10 +9,11 @@ NaN scores are never ranked: a block that was not captured (all NaN) or a score 
 some NaN or infinite entries is refused with an error, instead of sorting NaN as "top".
 
 A control past the three arms: ``"energy"`` draws k random channels *outside* the top-k
-whose summed squared activation (``ChannelStats.energy()``) matches the top-k's within a
-relative ``tolerance`` (default ``ENERGY_TOLERANCE`` = 5%), separating "large" from
-"special". How much of a token's squared norm a set holds, from kept tokens:
-``token_energy_share``; per block from the statistics: ``ChannelStats.ratio_table``.
+(or outside a larger top-n, ``outside=n``: the clean control of a curve over k) whose summed
+squared activation (``ChannelStats.energy()``) matches the top-k's within a relative
+``tolerance`` (default ``ENERGY_TOLERANCE`` = 5%), separating "large" from "special". How
+much of a token's squared norm a set holds, from kept tokens: ``token_energy_share``; per
+block from the statistics: ``ChannelStats.ratio_table``.
 """
 from __future__ import annotations
 
@@ -57,6 +58,17 @@ def _check_energy(energy, shape: tuple[int, int]) -> None:
                          "(shape (blocks, channels))")
     if _check_score(energy, "energy") != tuple(shape):
         raise ValueError(f"energy has shape {tuple(energy.shape)}; the score is {tuple(shape)} (blocks, channels)")
+
+
+def _check_energy_outside(outside, k: int, width: int) -> int:
+    """The energy arm's pool, from a k already checked against ``_max_k``: 0 (the set avoids the
+    top-k) or n in k..width - k (it avoids the top-n: at least the top-k, and leaves k channels)."""
+    outside = check_int("outside", outside, 0, what="top channels left out")
+    if outside and not k <= outside <= width - k:
+        raise ValueError(f"outside {outside} out of range for the energy arm at k={k}: give 0 (the set avoids the "
+                         f"top-{k}) or {k}..{width - k} (the top channels it avoids: at least the top-{k}, leaving "
+                         f"at least {k} of the {width} channels to draw from)")
+    return outside
 
 
 def _check_tolerance(tolerance) -> float:
@@ -123,9 +135,9 @@ def _ranked(score: torch.Tensor, k: int, arm: str, blocks: Iterable[int], seed: 
     """{block: k channels} of one arm, from arguments already checked (by ``channel_set`` or
     ``Selection.channels``); only the scores' values (NaN) are read here. ``outside`` > 0: the
     random arm draws from the channels outside each block's top-``outside`` (a draw's sets stay
-    nested across k for a fixed ``outside``)."""
+    nested across k for a fixed ``outside``), the energy arm matches among them."""
     if arm == "energy":
-        return _matched(score, energy, k, blocks, seed, tolerance, ENERGY_RESTARTS)
+        return _matched(score, energy, k, blocks, seed, tolerance, ENERGY_RESTARTS, outside)
     width = score.shape[1]
     out = {}
     for b in blocks:
@@ -171,13 +183,13 @@ def massive_ratio(score: torch.Tensor) -> torch.Tensor:
 
 
 # -- the energy-matched control --------------------------------------------------------------
-def _match_block(e: np.ndarray, top: np.ndarray, k: int, target: float, tol: float, gen: torch.Generator,
+def _match_block(e: np.ndarray, left_out: np.ndarray, k: int, target: float, tol: float, gen: torch.Generator,
                  restarts: int) -> tuple[np.ndarray, float]:
-    """(best set of k channels outside top, its energy): a random start, then random-order
+    """(best set of k channels not in left_out, its energy): a random start, then random-order
     swaps, each replacing one member by a random outside channel that lands the sum within
     the tolerance (or, when none does, by the one that brings it closest); restarts from
     another random start when stuck."""
-    cand = np.setdiff1d(np.arange(e.size), top)
+    cand = np.setdiff1d(np.arange(e.size), left_out)
     best, best_err = None, np.inf
     for _ in range(restarts):
         pick = torch.randperm(cand.size, generator=gen)[:k].numpy()
@@ -211,15 +223,17 @@ def _match_block(e: np.ndarray, top: np.ndarray, k: int, target: float, tol: flo
 
 
 def energy_matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: Iterable[int] | None = None,
-                   seed: int = 0, tolerance: float = ENERGY_TOLERANCE,
-                   restarts: int = ENERGY_RESTARTS) -> dict[int, tuple[int, ...]]:
-    """Per block, k random channels outside the top-k whose summed energy matches the top-k's.
+                   seed: int = 0, tolerance: float = ENERGY_TOLERANCE, restarts: int = ENERGY_RESTARTS,
+                   outside: int = 0) -> dict[int, tuple[int, ...]]:
+    """Per block, k random channels outside the top-k (or the top-``outside``) whose summed
+    energy matches the top-k's.
 
     The energy-matched control: if zeroing these hurts as much as zeroing the top-k, what
     matters is how *large* the removed activations are, not *which* channels they are.
-    Each block's set starts as a seeded uniform draw of k non-top channels and is improved by
-    swaps until |E(set) - E(top-k)| <= tolerance x E(top-k), where E sums ``energy`` over the
-    set. The same (score, energy, k, seed) gives the same sets.
+    Each block's set starts as a seeded uniform draw of k channels of the pool (those outside
+    the top-k, or outside the top-``outside``) and is improved by swaps until
+    |E(set) - E(top-k)| <= tolerance x E(top-k), where E sums ``energy`` over the set. The same
+    (score, energy, k, seed, outside) gives the same sets.
 
     Args:
         score: (blocks, channels) ranking scores (the top-k are taken from it).
@@ -230,11 +244,14 @@ def energy_matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: It
         seed: the draw (an int >= 0); another seed, another set.
         tolerance: the relative tolerance, a finite number in (0, 1].
         restarts: random starts tried per block before giving up.
+        outside: 0 (the pool is every channel outside the top-k) or n in k..channels - k (outside
+          the top-n: the same pool for every k of a curve, as the clean random arm's).
     Returns:
-        {block: ascending tuple of k channel indices}, disjoint from that block's top-k.
+        {block: ascending tuple of k channel indices}, disjoint from that block's top-k (top-n).
     Raises:
-        ValueError when some block has no such set within the tolerance; the message gives
-        the closest energy found and the tolerance that it would need.
+        ValueError when some block has no such set within the tolerance (the message gives
+        the closest energy found and the tolerance that it would need), or for an outside
+        out of its range (the message names the range).
     """
     nb, width = _check_score(score)
     _check_energy(energy, (nb, width))
@@ -243,13 +260,15 @@ def energy_matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: It
     seed = check_int("seed", seed, 0)
     restarts = check_int("restarts", restarts, 1)
     tolerance = _check_tolerance(tolerance)
+    outside = _check_energy_outside(outside, k, width)
     blocks = range(nb) if blocks is None else check_indices("block", blocks, nb)
-    return _matched(score, energy, k, blocks, seed, tolerance, restarts)
+    return _matched(score, energy, k, blocks, seed, tolerance, restarts, outside)
 
 
 def _matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: Iterable[int], seed: int, tolerance: float,
-             restarts: int) -> dict[int, tuple[int, ...]]:
+             restarts: int, outside: int = 0) -> dict[int, tuple[int, ...]]:
     """``energy_matched`` on arguments already checked."""
+    n = max(k, outside)
     out = {}
     for b in blocks:
         s = _finite_block(score, b)
@@ -257,13 +276,14 @@ def _matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: Iterable
         if (e < 0).any():
             raise ValueError(f"energy of block {b} has negative entries: squared activations are >= 0")
         top = s.topk(k).indices.numpy()
+        left_out = np.union1d(top, s.topk(n).indices.numpy())
         target = float(e[top].sum())
         if target <= 0:
             raise ValueError(f"the top-{k} channels of block {b} have zero energy: nothing to match")
         g = torch.Generator("cpu").manual_seed(seed * 100_003 + int(b) + 7_919)  # not the random arm's stream
-        best, got = _match_block(e, top, k, target, tolerance, g, restarts)
+        best, got = _match_block(e, left_out, k, target, tolerance, g, restarts)
         if abs(got - target) > tolerance * target:
-            raise ValueError(f"no {k} channels of block {b} outside its top-{k} match the top-{k}'s summed energy "
+            raise ValueError(f"no {k} channels of block {b} outside its top-{n} match the top-{k}'s summed energy "
                              f"{target:.4g} within {tolerance:.0%}: the closest found sums to {got:.4g} "
                              f"({got / target:.1%} of it; it would need tolerance={abs(got - target) / target:.3f}). "
                              "The top channels hold more energy than any equal-size set of others: use a smaller k "
@@ -272,11 +292,12 @@ def _matched(score: torch.Tensor, energy: torch.Tensor, k: int, blocks: Iterable
     return out
 
 
-def energy_match_ceiling(score: torch.Tensor, energy: torch.Tensor, k: int) -> list[float]:
-    """Per block, the most of the top-k's summed energy that k other channels can hold.
+def energy_match_ceiling(score: torch.Tensor, energy: torch.Tensor, k: int, outside: int = 0) -> list[float]:
+    """Per block, the most of the top-k's summed energy that k channels of the control's pool can hold.
 
-    The k highest-energy channels outside the top-k (by ``score``) hold the largest energy
-    any equal-size control set can have; this returns that sum over the top-k's. Below
+    The k highest-energy channels outside the top-k (or the top-``outside``; by ``score``) hold
+    the largest energy any equal-size control set drawn there can have; this returns that sum
+    over the top-k's. Below
     ``1 - ENERGY_TOLERANCE`` no energy-matched control exists at this k (``energy_matched``
     raises): the top channels are then larger than any k others, which is itself the answer
     to "large or special?" at that size.
@@ -285,19 +306,26 @@ def energy_match_ceiling(score: torch.Tensor, energy: torch.Tensor, k: int) -> l
         score: (blocks, channels) ranking scores.
         energy: (blocks, channels) squared activations (``calibration.stats.energy()``).
         k: channels per block, 1..channels / 2.
+        outside: the pool, as ``energy_matched`` takes it: 0 (outside the top-k) or n in
+          k..channels - k (outside the top-n).
     Returns:
         one ratio per block (>= 1: a match may exist; < 1: the best possible fraction).
+    Raises:
+        ValueError for a k or an outside out of range (the message names the range).
     """
     nb, width = _check_score(score)
     if _check_score(energy, "energy") != (nb, width):
         raise ValueError(f"energy has shape {tuple(energy.shape)}; the score is {(nb, width)} (blocks, channels)")
     k = check_int("k", k, 1, width // 2, what="the number of channels, at most half the width")
+    n = max(k, _check_energy_outside(outside, k, width))
     out = []
     for b in range(nb):
         e = _finite_block(energy, b, "energy").double()
-        top = _finite_block(score, b).topk(k).indices
+        s = _finite_block(score, b)
+        top = s.topk(k).indices
         rest = torch.ones(width, dtype=torch.bool)
         rest[top] = False
+        rest[s.topk(n).indices] = False
         target = float(e[top].sum())
         out.append(float(e[rest].topk(k).values.sum()) / target if target > 0 else float("nan"))
     return out

@@ -9,9 +9,9 @@ Vocabulary (stable; tests pin it):
 * **row** – one prompt of the batch being generated;
 * **arm** – which k channels of each block are chosen: ``"top"`` (highest calibration
   score), ``"bottom"`` (lowest) or ``"random"`` (a seeded uniform draw, another per block);
-* **selection** – arm + k + blocks + steps + seed (and, for a clean random arm, the top
-  channels it leaves ``outside``): everything that names one edit's channels, as a frozen
-  ``Selection``.
+* **selection** – arm + k + blocks + steps + seed (and, for a clean random or energy-matched
+  arm, the top channels it leaves ``outside``): everything that names one edit's channels, as
+  a frozen ``Selection``.
 
 ``Selection`` is the one way the claims and the explorers name an arm's channels
 (``Selection.channels``) and build an edit on them (``Selection.edit``: zeroing, mean
@@ -37,7 +37,7 @@ from typing import Sequence
 import torch
 
 from .checks import WrongType, check_choice, check_index, check_int, is_int, valid_range
-from .ranking import ALL_ARMS, ARMS, _check_energy, _check_score, _max_k, _ranked
+from .ranking import ALL_ARMS, ARMS, _check_energy, _check_energy_outside, _check_score, _max_k, _ranked
 from .specs import EditSpec
 
 __all__ = ["ARMS", "STEP_RANGES", "resolve_blocks", "resolve_steps", "span_label", "blocks_label", "steps_label",
@@ -194,8 +194,10 @@ class Selection:
         steps: a step specification (the same forms; "all" = every step).
         seed: the random arm's draw (an int >= 0; top and bottom ignore it).
         outside: for the random arm, draw only among the channels outside each block's
-          top-``outside`` (0: among all channels, so a draw may hold massive channels). A curve
-          over k uses its largest k, so that no random arm contains a top channel.
+          top-``outside`` (0: among all channels, so a draw may hold massive channels); for the
+          energy arm, match only among them (0: outside the top-k; else at least k, and at most
+          the width - k when resolved). A curve over k uses its largest k, so that no control
+          set contains a top channel of any k it is compared at.
 
     Syntax is checked at construction (arm, k >= 1, seed, outside, blocks, steps); ranges when
     resolved (``block_indices``, ``step_indices``, ``channels``, ``edit``): once each, and
@@ -214,8 +216,11 @@ class Selection:
         object.__setattr__(self, "k", check_int("k", self.k, 1, what="channels per block"))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0))
         object.__setattr__(self, "outside", check_int("outside", self.outside, 0, what="top channels left out"))
-        if self.outside and self.arm != "random":
-            raise ValueError(f"outside={self.outside} applies to the random arm only, not {self.arm!r}")
+        if self.outside and self.arm not in ("random", "energy"):
+            raise ValueError(f"outside={self.outside} applies to the random and energy arms only, not {self.arm!r}")
+        if self.arm == "energy" and 0 < self.outside < self.k:
+            raise ValueError(f"outside {self.outside} leaves fewer top channels out than the energy arm's k={self.k}: "
+                             f"give 0 (the set avoids the top-{self.k}) or at least {self.k}")
         for name, noun in (("blocks", "block"), ("steps", "step")):
             p = _parse(getattr(self, name), noun, None)
             object.__setattr__(self, name, p if isinstance(p, str) else tuple(sorted(set(p))))
@@ -232,17 +237,19 @@ class Selection:
             a non-empty tuple of block numbers in 0..num_blocks-1.
         Raises:
             ValueError naming the valid range: a block out of range, k above the width (above
-            half of it for "energy").
+            half of it for "energy"), an outside that leaves too few channels.
         """
         if width is not None:
             limit, what = _max_k(self.arm, width)
-            if self.outside >= width:
-                raise ValueError(f"outside {self.outside} leaves no channel to draw from: at most {width - 1} "
-                                 f"of the {width} channels")
-            if self.outside:
+            if self.outside and self.arm == "random":
+                if self.outside >= width:
+                    raise ValueError(f"outside {self.outside} leaves no channel to draw from: at most {width - 1} "
+                                     f"of the {width} channels")
                 limit, what = width - self.outside, f"the channels outside the top-{self.outside}"
             if self.k > limit:  # k's type and lower bound were checked when the selection was built
                 raise ValueError(f"k {self.k} out of range: k must be in 1..{limit} ({what})")
+            if self.arm == "energy":
+                _check_energy_outside(self.outside, self.k, width)
         return resolve_blocks(self.blocks, num_blocks)
 
     def step_indices(self, num_steps: int) -> tuple[int, ...] | None:
@@ -304,7 +311,7 @@ class Selection:
 
     def summary(self) -> dict:
         """A JSON-able description: arm, k, blocks, steps ("all", "early", ... or a list), seed (and
-        ``outside`` when the random arm leaves out the top channels)."""
+        ``outside`` when the random or energy arm leaves out the top channels)."""
         return {"arm": self.arm, "k": self.k, "blocks": _spec_json(self.blocks), "steps": _spec_json(self.steps),
                 "seed": self.seed, **({"outside": self.outside} if self.outside else {})}
 

@@ -19,7 +19,7 @@ from massact.generation import generate
 from tiny_models import apply_edit
 from massact.channel_stats import ChannelStats
 from massact.specs import CaptureSpec, EditSpec
-from massact.ranking import ENERGY_TOLERANCE, channel_set, energy_matched, token_energy_share
+from massact.ranking import ENERGY_TOLERANCE, channel_set, energy_match_ceiling, energy_matched, token_energy_share
 from massact.selection import Selection
 from massact.toy import world
 
@@ -170,6 +170,44 @@ def test_energy_arm_errors():
     neg[0, 5] = -1.0
     with pytest.raises(ValueError, match="negative"):
         energy_matched(score, neg, 4)
+
+
+def test_the_energy_arm_under_the_clean_rule_never_holds_a_top_n_channel():
+    score, energy = _score_energy()
+    top16 = Selection("top", 16).channels(score)
+    held_top = False
+    for k in (1, 4, 8):
+        top = Selection("top", k).channels(score)
+        for seed in range(4):
+            clean = Selection("energy", k, seed=seed, outside=16).channels(score, energy)
+            assert clean == Selection("energy", k, seed=seed, outside=16).channels(score, energy)  # by seed
+            assert clean == energy_matched(score, energy, k, seed=seed, outside=16)  # one function underneath
+            for b, cs in clean.items():
+                assert len(cs) == k == len(set(cs)) and not set(cs) & set(top16[b])
+                target = float(energy[b, list(top[b])].sum())  # still the top-k's energy that is matched
+                assert abs(float(energy[b, list(cs)].sum()) - target) <= ENERGY_TOLERANCE * target
+            # outside the top-k only (the default), a draw may hold a channel of the top-16
+            held_top |= any(set(cs) & set(top16[b]) for b, cs in channel_set(score, k, "energy", energy=energy,
+                                                                             seed=seed).items())
+    assert held_top
+    assert Selection("energy", 8, seed=1, outside=8).channels(score, energy) == \
+        Selection("energy", 8, seed=1).channels(score, energy)  # outside = k is the default pool
+    assert Selection("energy", 4, outside=16).summary()["outside"] == 16
+    assert "outside the top-16" in Selection("energy", 4, outside=16).label
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda s, e: Selection("energy", 8, outside=4), r"outside 4 .* k=8: give 0 .* or at least 8"),
+    (lambda s, e: Selection("energy", 8, outside=57).channels(s, e), r"outside 57 out of range .* 8\.\.56"),
+    (lambda s, e: energy_matched(s, e, 8, outside=60), r"outside 60 out of range .* give 0 .* or 8\.\.56"),
+    (lambda s, e: energy_matched(s, e, 8, outside=5), r"outside 5 out of range .* 8\.\.56"),
+    (lambda s, e: energy_match_ceiling(s, e, 4, outside=61), r"outside 61 out of range .* 4\.\.60"),
+    (lambda s, e: Selection("bottom", 4, outside=8), "random and energy arms only"),
+])
+def test_a_bad_outside_of_the_energy_arm_names_the_valid_range(make, match):
+    score, energy = _score_energy()
+    with pytest.raises(ValueError, match=match):
+        make(score, energy)
 
 
 # -- the probe: both ablations, the energy arm, per-image intervals ---------------------------------

@@ -7,6 +7,7 @@ quality."""
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 import torch
@@ -168,6 +169,15 @@ def test_report_section_schema_quick(tiny):
     # the energy-matched arm runs exactly where an equal-size match exists (at the largest such k)
     ec = res["energy_control"]
     assert arms == {"none", "top", "bottom", "random"} | ({"energy"} if ec["k_run"] is not None else set())
+    # under the clean rule: the energy pool is the random arm's, outside the curve's largest k
+    assert ec["outside"] == res["meta"]["random_outside"] == max(res["meta"]["ks"])
+    # the curve over k marks the massive set (channels >= 10x the median, median over blocks)
+    sizes = [r["massive_set_10x"] for r in sections.calibration_stats(ctx).ratio_table()]
+    assert res["massive_set_10x_median"] == statistics.median(sizes)
+    curve = sec.figures[0]
+    ks = res["meta"]["ks"]
+    assert [s.x0 for s in curve.layout.shapes if s.x0 == s.x1 and s.xref == "x"] == [
+        min(max(res["massive_set_10x_median"], min(ks)), max(ks))]
     if ec["k_run"] is not None:
         assert {r["k"] for r in rows if r["arm"] == "energy"} == {ec["k_run"]}
         assert next(p for p in ec["per_k"] if p["k"] == ec["k_run"])["feasible"]
@@ -263,3 +273,71 @@ def test_the_clean_random_arm_is_recorded_and_not_merged_with_a_uniform_one(tiny
     chans = C.Selection("random", 2, outside=4).channels(cal.score("absmean"))
     top4 = C.Selection("top", 4).channels(cal.score("absmean"))
     assert all(not set(chans[b]) & set(top4[b]) for b in chans)
+
+
+def test_the_energy_arm_is_drawn_outside_the_same_top_channels_as_the_random_arm(tiny, cal, eval_prompts):
+    common = dict(ks=(2,), draws=1, num_steps=2, random_outside=4)
+    res = C.probe(tiny, cal, eval_prompts, [0, 1], arms=("top", "bottom", "energy"), **common)
+    assert res.meta["random_outside"] == 4
+    # the images are those of the energy Selection outside the top-4 (not outside the top-2)
+    score, energy = cal.score("absmean"), cal.stats.energy()
+    sel = Selection("energy", 2, outside=4)
+    chans, top4 = sel.channels(score, energy), Selection("top", 4).channels(score)
+    assert all(not set(chans[b]) & set(top4[b]) for b in chans)
+    want = real_generate(tiny, eval_prompts, [0, 1], num_steps=2, edits=[sel.edit(score, 2, energy=energy)]).images
+    assert torch.equal(res.images[("energy", 2, "all", "all", 0)], want)
+    # the reading says which pool the energy arm was drawn from
+    assert "outside each block's top-4 with the same summed squared activation as the top-2" in \
+        readings.critical_controls(res, k=2)
+    with pytest.raises(ValueError, match="at least 8"):  # the energy arm never leaves out fewer than its k
+        C.probe(tiny, cal, eval_prompts, [0, 1], ks=(8,), arms=("energy",), draws=1, num_steps=2, random_outside=4)
+
+
+# -- the figure over k ------------------------------------------------------------------------
+def _synthetic_probe(outside: int = 4, n: int = 5):
+    """A probe result with known per-image values: top drops accuracy by 0.1 k, random by 0.02 k
+    (draw 1 another 0.01), bottom not at all; pixel MSE in proportion."""
+    import numpy as np
+
+    conds, items = [dict(C.CLEAN, draw=None)], [{"caption_accuracy": np.ones(n), "pixel_mse": np.zeros(n),
+                                                   "detail_ratio": np.ones(n)}]
+    drop = {"top": 0.1, "bottom": 0.0, "random": 0.02}
+    for k in (1, 2, 4, 8):
+        for arm in ("top", "bottom", "random"):
+            for d in ((0, 1) if arm == "random" else (None,)):
+                conds.append({"arm": arm, "k": k, "blocks": "all", "steps": "all", "ablation": "zero", "draw": d})
+                acc = 1 - drop[arm] * k * np.linspace(0.5, 1.5, n) - 0.01 * (d or 0)
+                items.append({"caption_accuracy": acc, "pixel_mse": drop[arm] * k * np.arange(1, n + 1) / n,
+                              "detail_ratio": np.ones(n)})
+    meta = {"random_outside": outside, "num_steps": 2}
+    return C.ProbeResult(conds, items, [{} for _ in conds], meta, ["a prompt"] * n, list(range(n)))
+
+
+def test_the_curve_over_k_draws_three_arms_with_intervals_and_the_massive_set():
+    from massact.plots.critical import dose_response_figure
+
+    res = _synthetic_probe()
+    fig = dose_response_figure(res, massive_set=3.0)
+    by_panel = {(t.name, t.xaxis): t for t in fig.data}
+    names = ["top-k", "bottom-k", "random-k, outside the top-4"]
+    assert sorted(by_panel) == sorted((n, ax) for n in names for ax in ("x", "x2"))
+    top, rnd = by_panel[("top-k", "x")], by_panel[("random-k, outside the top-4", "x")]
+    assert list(top.x) == [1, 2, 4, 8] and list(top.y) == pytest.approx([0.1, 0.2, 0.4, 0.8])  # clean - zeroed
+    assert list(rnd.y) == pytest.approx([0.025, 0.045, 0.085, 0.165])  # the two draws averaged per image
+    paired = res.difference("caption_accuracy", C.CLEAN, C.condition("top", 4, "all", "all"))
+    assert top.error_y.array[2] == pytest.approx(paired.ci[1] - paired.mean)
+    assert top.error_y.arrayminus[2] == pytest.approx(paired.mean - paired.ci[0]) and top.error_y.array[2] > 0
+    mse = by_panel[("top-k", "x2")]
+    assert list(mse.y) == pytest.approx([res.estimate("pixel_mse", **C.condition("top", k)).mean for k in (1, 2, 4, 8)])
+    # the x axes are logarithmic with a tick at each k; the massive set is a vertical line in both panels
+    assert fig.layout.xaxis.type == fig.layout.xaxis2.type == "log" and list(fig.layout.xaxis.tickvals) == [1, 2, 4, 8]
+    lines = [s for s in fig.layout.shapes if s.x0 == s.x1 and s.xref in ("x", "x2")]
+    assert sorted(s.xref for s in lines) == ["x", "x2"] and all(s.x0 == 3.0 for s in lines)  # data units on a log axis
+    assert "massive set, 3 channels" in fig.layout.title.text
+    # a set smaller than the smallest k is drawn at it; no size, no line
+    assert {s.x0 for s in dose_response_figure(res, massive_set=0.0).layout.shapes if s.xref == "x"} == {1.0}
+    assert not [s for s in dose_response_figure(res).layout.shapes if s.x0 == s.x1 and s.xref == "x"]
+    uniform = dose_response_figure(_synthetic_probe(outside=0))
+    assert "random-k, from all channels" in {t.name for t in uniform.data}
+    with pytest.raises(ValueError, match="no zeroed rows at blocks 'late'"):
+        dose_response_figure(res, blocks="late")

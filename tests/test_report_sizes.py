@@ -18,7 +18,7 @@ from PIL import Image
 import massact
 from massact import cli
 from massact.plots import image_data_uri
-from massact.plots.critical import control_intervals_figure, dose_response_figure
+from massact.plots.critical import control_intervals_figure
 from massact.ranking import ENERGY_TOLERANCE, energy_match_ceiling
 from massact.report import ReportContext, sections
 from massact.report.sections import SIZES, energy_control
@@ -69,8 +69,13 @@ def test_energy_match_ceiling_known_answer():
     # a channel ranked low but large in energy makes a match possible
     energy2 = torch.tensor([[1.0, 1.0, 0.5, 0.5, 3.0, 0.1]])
     assert energy_match_ceiling(score, energy2, 2)[0] == pytest.approx(3.5 / 2)
+    # the clean rule: the pool leaves out the top-2 for k = 1 too, so the largest other is 3
+    assert energy_match_ceiling(score, energy, 1, outside=2) == pytest.approx([0.3])
+    assert energy_match_ceiling(score, energy2, 1, outside=3)[0] == pytest.approx(3.0)
     with pytest.raises(ValueError, match="at most half the width"):
         energy_match_ceiling(score, energy, 4)
+    with pytest.raises(ValueError, match=r"outside 6 out of range .* 1\.\.5"):
+        energy_match_ceiling(score, energy, 1, outside=6)
     with pytest.raises(ValueError, match="energy has shape"):
         energy_match_ceiling(score, energy[:, :3], 1)
 
@@ -92,6 +97,13 @@ def test_energy_control_reports_feasibility_per_k():
     assert ec["k_run"] is None and ec["tolerance"] == ENERGY_TOLERANCE
     assert all(not r["feasible"] and r["ceiling_min"] < 1 for r in ec["per_k"])
     assert "No energy-matched control exists" in sections._energy_text(ec)
+    assert "outside each block's top-k" in sections._energy_text(ec) and ec["outside"] == 0
+    # the clean rule: the same pool (outside the top-2) for every k; channel 4 (energy 3) stays in it
+    ec = energy_control(Cal(score, energy), ks=(1, 2), outside=2)
+    assert ec["outside"] == 2 and [r["ceiling_min"] for r in ec["per_k"]] == pytest.approx([3.0, 3.5 / 2])
+    ec = energy_control(Cal(score, torch.tensor([[10.0, 6.0, 3.0, 2.0, 1.0, 0.5]] * 2)), ks=(1, 2), outside=2)
+    assert ec["k_run"] is None and [r["ceiling_min"] for r in ec["per_k"]] == pytest.approx([0.3, 5 / 16])
+    assert "outside each block's top-2" in sections._energy_text(ec)
 
 
 # -- figures with intervals ---------------------------------------------------------------------------
@@ -110,9 +122,6 @@ def test_figures_draw_the_bootstrap_intervals():
     zero = next(t for t in fig.data if t.name == "zero ablation")
     assert list(zero.x) == ["top-8", "bottom-8"]
     assert zero.error_y.array[0] == pytest.approx(0.03) and zero.error_y.arrayminus[0] == pytest.approx(0.05)
-    dose = dose_response_figure([r for r in ROWS if r["ablation"] in ("none", "zero")])
-    top = next(t for t in dose.data if t.name == "top-k")
-    assert top.error_y.visible and top.error_y.arrayminus[0] == pytest.approx(0.05)
     with pytest.raises(ValueError, match="no edited rows"):
         control_intervals_figure(ROWS[:1])
 

@@ -157,7 +157,7 @@ def test_the_clean_random_arm_draws_outside_the_top_channels():
     # the contaminated draw stays the default, and the same draw as before
     assert Selection("random", 8, seed=1).channels(score) == Selection("random", 8, seed=1, outside=0).channels(score)
     assert "outside the top-16" in Selection("random", 8, outside=16).label
-    with pytest.raises(ValueError, match="random arm only"):
+    with pytest.raises(ValueError, match="random and energy arms only"):
         Selection("top", 8, outside=16)
     with pytest.raises(ValueError, match=r"1\.\.48"):
         Selection("random", 49, outside=16).channels(score)

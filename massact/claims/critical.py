@@ -31,8 +31,9 @@ Controls that decide between readings (one step past the paper):
   same channels to their calibration mean at that block and step (``EditSpec("set")``);
   harmless mean ablation with destructive zeroing reads as "bias-like", both destructive as
   "carries information";
-* the arm ``"energy"``: random channels outside the top-k whose summed squared activation
-  matches the top-k's (``massact.ranking.energy_matched``), separating "large" from "special".
+* the arm ``"energy"``: random channels outside the top-k (outside the top-``random_outside``
+  when given, the same pool as the clean random arm) whose summed squared activation matches the
+  top-k's (``massact.ranking.energy_matched``), separating "large" from "special".
 
 Uncertainty: every arm is run on the same (prompt, seed) images, so the result keeps each
 metric *per image* (caption score, pixel distance, detail ratio) and gives paired bootstrap
@@ -332,7 +333,9 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
 
     random_outside: the random arm draws outside each block's top-``random_outside`` channels
     (0: among all of them, so a draw may hold the massive channels; a curve over k passes its
-    largest k, the clean control).
+    largest k, the clean control), and the energy arm matches among the same channels (0:
+    outside the top-k; else at least every k the energy arm runs at). Recorded in
+    ``meta["random_outside"]``.
 
     Each condition's channels and edit are ``Selection(arm, k, blocks, steps, seed=random_seed +
     draw).edit(...)`` ("zero", or "set" to the calibration mean), all built (and so arm, k and
@@ -383,7 +386,8 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
                 for arm in arms:
                     for d in (range(draws) if arm in ("random", "energy") else [None]):
                         sel = Selection(arm, k, blocks=bl, steps="all" if st is None else st,
-                                        seed=random_seed + (d or 0), outside=random_outside if arm == "random" else 0)
+                                        seed=random_seed + (d or 0),
+                                        outside=random_outside if arm in ("random", "energy") else 0)
                         for ab in ablations:
                             fields = {"arm": sel.arm, "k": sel.k, "blocks": blocks_label(bl, model.num_blocks),
                                       "steps": steps_label(sspec, st), "ablation": ab, "draw": d}

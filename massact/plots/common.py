@@ -1,4 +1,5 @@
-"""Shared figure helpers: image grids, mask overlays, per-channel profiles."""
+"""Shared figure helpers: image grids, mask overlays, per-channel profiles, the k axis of a curve
+over k and its massive-set line."""
 from __future__ import annotations
 
 import base64
@@ -204,6 +205,36 @@ def image_data_uri(images, cols: int | None = None, cell_px: int = REPORT_CELL_P
     buf = io.BytesIO()
     Image.open(io.BytesIO(png)).convert("RGB").save(buf, format="JPEG", quality=int(quality), optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def log_k_axis(ks: Sequence[int]) -> dict:
+    """The x axis of a curve over k: logarithmic (powers of 2 equally spaced), a tick at each k,
+    the range padded around the ks (a log axis's range is given in log10 units).
+
+    Args:
+        ks: the ks of the curve, each >= 1.
+    Returns:
+        the axis settings, for ``update_xaxes(**...)`` or ``layout.xaxis``.
+    """
+    ks = sorted(int(k) for k in ks)
+    return dict(type="log", tickvals=ks, ticktext=[str(k) for k in ks],
+                range=[np.log10(ks[0]) - 0.15, np.log10(ks[-1]) + 0.15])
+
+
+def mark_massive_set(figure: go.Figure, massive_set: float, ks: Sequence[int], **where) -> None:
+    """A dotted vertical line at the massive set's size on a curve over k (``log_k_axis``).
+
+    Plotly places a shape on a log axis in data units, so the line's x is the size itself; it is
+    kept inside the ks' range (a set smaller than the smallest k is drawn at that k).
+
+    Args:
+        figure: the figure (changed in place).
+        massive_set: channels per block (e.g. the median over blocks of ``massive_set_10x``).
+        ks: the ks of the curve.
+        **where: ``row``/``col`` of a subplot (``"all"`` for every one).
+    """
+    x = float(min(max(massive_set, min(ks)), max(ks)))
+    figure.add_vline(x=x, line_dash="dot", line_color="crimson", **where)
 
 
 def channel_profile(score_row, top: int = 5, title: str = "", stat_label: str = "|mean over image tokens|"):

@@ -1,6 +1,6 @@
-"""Figures of claim 1 (critical): dose-response, the early/late attribute breakdown, the
-prompt/step independence of the ranking, and image grids (plotly, or PNG for the report and
-the widget)."""
+"""Figures of claim 1 (critical): the effect over k (dose-response), the controls at one k, the
+early/late attribute breakdown, the prompt/step independence of the ranking, and image grids
+(plotly, or PNG for the report and the widget)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -9,7 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import image_grid
+from ..claims.critical import CLEAN, condition
+from .common import image_grid, log_k_axis, mark_massive_set
 
 ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray", "energy": "darkorange"}
 METRIC_TITLES = {"caption_accuracy": "caption accuracy (judge, mean over attributes)",
@@ -40,46 +41,85 @@ def _error_bars(rows: Sequence[dict], metric: str, arm: str) -> dict:
     return dict(type="data", array=[r.get(f"{metric}_std") or 0.0 for r in rows], visible=arm == "random")
 
 
-def dose_response_figure(result_or_rows, metrics: Sequence[str] | None = None, blocks: str | None = None,
+#: the panels of the curve over k: (metric, axis title); the effect of zeroing, positive = worse
+EFFECT_TITLES = {"caption_accuracy": "caption accuracy drop (clean - zeroed)",
+                 "pixel_mse": "pixel MSE to the clean image"}
+
+
+def _effect(result, metric: str, arm: str, k: int, blocks: str, steps: str):
+    """The effect of zeroing one arm's k channels, per image, with its 95% bootstrap interval:
+    the paired drop of caption accuracy against the clean images, or the pixel MSE to them."""
+    zeroed = condition(arm, k, blocks, steps)
+    if metric == "caption_accuracy":
+        return result.difference(metric, CLEAN, zeroed)
+    return result.estimate(metric, **zeroed)
+
+
+def dose_response_figure(result, massive_set: float | None = None, blocks: str | None = None,
                          steps: str | None = None, title: str | None = None) -> go.Figure:
-    """k against each metric (default: caption accuracy and toy FID where available, else
-    pixel MSE), one line per arm with its 95% bootstrap interval over the images as error bars
-    (the random arm's spread over draws for metrics without one), the clean value dotted.
+    """The critical claim over k: the effect of zeroing k channels per block against k (a log axis,
+    a tick at each k), one line per arm (top, bottom, random) with its 95% bootstrap interval
+    over the same images, and the massive set's size as a dotted vertical line.
+
+    Panels, for the per-image metrics the probe measured: the drop of the judge's caption
+    accuracy against the clean images (clean - zeroed, paired per image) and the pixel MSE to
+    the clean image of the same seed. The random arm is the probe's (``meta["random_outside"]``:
+    the top channels it was drawn outside of), its draws averaged per image.
 
     Args:
-        result_or_rows: a ProbeResult or its table() rows.
-        metrics: the metric keys to plot (None: what the rows have).
-        blocks: the block-range label to keep (None: the first).
-        steps: the step-range label to keep (None: the first).
+        result: a ``ProbeResult`` (``claims.critical.probe``).
+        massive_set: the massive set's size in channels per block (e.g. the median over blocks of
+          ``massive_set_10x`` in ``ChannelStats.ratio_table()``), or None for no line.
+        blocks: the block-range label to draw (None: the first run).
+        steps: the step-range label to draw (None: the first run).
         title: the figure title (None: a default).
     Returns:
         a plotly ``Figure``.
+    Raises:
+        ValueError when the result holds no zeroed rows at those blocks and steps, or neither
+        per-image metric.
     """
-    base, edited = _baseline_and_edited(result_or_rows)
-    blocks = edited[0]["blocks"] if blocks is None else blocks
-    steps = edited[0]["steps"] if steps is None else steps
-    edited = [r for r in edited if r["blocks"] == blocks and r["steps"] == steps]
-    if metrics is None:
-        metrics = [m for m in ("caption_accuracy", "toy_fid") if edited[0].get(m) is not None] or ["pixel_mse"]
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[METRIC_TITLES.get(m, m) for m in metrics],
-                        horizontal_spacing=0.1)
+    conds = result.edited_conditions()
+    if not conds:
+        raise ValueError("no edited rows to plot")
+    blocks = conds[0][1] if blocks is None else blocks
+    steps = conds[0][2] if steps is None else steps
+    run = {(c["arm"], c["k"]) for c in result.conditions
+           if (c["blocks"], c["steps"], c["ablation"]) == (blocks, steps, "zero")}
+    ks = sorted({k for _, k in run})
+    if not ks:
+        raise ValueError(f"no zeroed rows at blocks {blocks!r}, steps {steps!r}; the result holds "
+                         f"{sorted({c[1:] for c in conds})} (blocks, steps)")
+    metrics = [m for m in EFFECT_TITLES if m in result.metrics]
+    if not metrics:
+        raise ValueError(f"the result measures neither {' nor '.join(EFFECT_TITLES)} per image: nothing to draw")
+    outside = result.meta.get("random_outside", 0)
+    names = {"top": "top-k", "bottom": "bottom-k",
+             "random": f"random-k, outside the top-{outside}" if outside else "random-k, from all channels"}
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=[EFFECT_TITLES[m] for m in metrics],
+                        horizontal_spacing=0.12)
     for j, m in enumerate(metrics, start=1):
         for arm in ("top", "bottom", "random"):
-            rs = sorted((r for r in edited if r["arm"] == arm and r.get(m) is not None), key=lambda r: r["k"])
-            if not rs:
+            arm_ks = [k for k in ks if (arm, k) in run]
+            if not arm_ks:
                 continue
+            est = [_effect(result, m, arm, k, blocks, steps) for k in arm_ks]
             fig.add_trace(go.Scatter(
-                x=[r["k"] for r in rs], y=[r[m] for r in rs], mode="lines+markers", name=f"{arm}-k",
-                legendgroup=arm, showlegend=j == 1, line=dict(color=ARM_COLORS[arm]),
-                error_y=_error_bars(rs, m, arm),
+                x=arm_ks, y=[e.mean for e in est], mode="lines+markers", name=names[arm], legendgroup=arm,
+                showlegend=j == 1, line=dict(color=ARM_COLORS[arm]),
+                error_y=dict(type="data", symmetric=False, array=[e.ci[1] - e.mean for e in est],
+                             arrayminus=[e.mean - e.ci[0] for e in est], visible=True),
                 hovertemplate=f"{arm}-%{{x}}: %{{y:.3g}}<extra></extra>"), row=1, col=j)
-        if base is not None and base.get(m) is not None:
-            fig.add_hline(y=base[m], line_dash="dot", line_color="black", row=1, col=j,
-                          annotation_text="clean", annotation_position="bottom right")
-        fig.update_xaxes(type="log", title_text="k (channels zeroed per block)", row=1, col=j,
-                         tickvals=sorted({r["k"] for r in edited}))
-    fig.update_layout(title=title or f"Dose-response: zeroing k channels per block (blocks {blocks}, steps {steps})",
-                      height=400, width=max(500, 480 * len(metrics)), margin=dict(l=50, r=20, t=70, b=50))
+        fig.add_hline(y=0.0, line_color="lightgray", row=1, col=j)
+        if massive_set is not None:
+            mark_massive_set(fig, massive_set, ks, row=1, col=j)
+        fig.update_xaxes(title_text="k (channels zeroed per block)", row=1, col=j, **log_k_axis(ks))
+    marked = ("" if massive_set is None else
+              f"; dotted: the massive set, {massive_set:g} channels per block")
+    fig.update_layout(title=title or f"Zeroing k channels per block (blocks {blocks}, steps {steps}, "
+                                     f"{len(result.prompts)} images)<br><sub>error bars: 95% bootstrap intervals "
+                                     f"over the same images{marked}</sub>",
+                      height=420, width=max(520, 480 * len(metrics)), margin=dict(l=50, r=20, t=80, b=50))
     return fig
 
 

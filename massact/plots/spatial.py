@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .common import image_grid, mask_overlay, to_uint8
+from .common import image_grid, log_k_axis, mark_massive_set, mask_overlay, to_uint8
 
 ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray"}
 RULE_DASH = {"border": "solid", "oracle": "dot", "activation": "dash"}
@@ -79,11 +79,10 @@ def over_k_figure(ov: dict, massive_set: float | None = None, title: str | None 
                                  error_y=dict(type="data", symmetric=False, array=[h - y for h, y in zip(hi, ys)],
                                               arrayminus=[y - low for y, low in zip(ys, lo)])))
     if massive_set is not None:
-        fig.add_vline(x=float(max(massive_set, min(ks))), line_dash="dot", line_color="crimson")
+        mark_massive_set(fig, massive_set, ks)
     marked = "" if massive_set is None else f"<br><sub>dotted: the massive set, {massive_set:g} channels per block</sub>"
     fig.update_layout(title=title or f"spatial over k (step {ov['step']}, each arm at its own best block){marked}",
-                      xaxis=dict(title="k (channels per block)", type="log", tickvals=ks, ticktext=[str(k) for k in ks],
-                                 range=[np.log10(min(ks)) - 0.15, np.log10(max(ks)) + 0.15]),  # log axes: log10 units
+                      xaxis=dict(title="k (channels per block)", **log_k_axis(ks)),
                       yaxis_title="mIoU (border rule)", height=360)
     return fig
 

@@ -142,8 +142,9 @@ def _iv(summary: dict, spec: str = ".2f") -> str:
     return f"{_num(summary['mean'], spec)} [{_num(summary['ci'][0], spec)}, {_num(summary['ci'][1], spec)}]"
 
 
-def _interval_sentences(v: dict) -> list[str]:
-    """The sentences that quote the paired intervals (see ``_interval_verdict``)."""
+def _interval_sentences(v: dict, outside: int = 0) -> list[str]:
+    """The sentences that quote the paired intervals (see ``_interval_verdict``); ``outside``:
+    the top channels the control arms left out (the probe's ``random_outside``)."""
     iv, k, name = v["intervals"], v["k"], v["metric_name"]
     spec = ".4f" if v["metric"] == "pixel_mse" else ".2f"
     verb = "raises" if v["metric"] == "pixel_mse" else "lowers"
@@ -153,28 +154,35 @@ def _interval_sentences(v: dict) -> list[str]:
         if f"top-{c}" in iv:
             out[-1] += f"; {_iv(iv[f'top-{c}'], spec)} more than {c}-{k}"
     out[-1] += "."
-    return out + _control_sentences(v)
+    return out + _control_sentences(v, outside)
 
 
-def _control_sentences(v: dict) -> list[str]:
-    """The controls' sentences: energy-matched channels and mean ablation (where run)."""
+def energy_words(outside: int, k: int) -> str:
+    """The energy-matched arm, in words: the pool it was drawn from (``outside``: the top channels
+    left out, 0 = the top-k) and what it matches."""
+    return (f"random channels drawn outside each block's top-{max(outside, k)} with the same summed squared "
+            f"activation as the top-{k}")
+
+
+def _control_sentences(v: dict, outside: int = 0) -> list[str]:
+    """The controls' sentences: energy-matched channels (drawn outside the top-``outside``, at
+    least the top-k) and mean ablation (where run)."""
     iv, k, name = v["intervals"], v["k"], v["metric_name"]
     spec = ".4f" if v["metric"] == "pixel_mse" else ".2f"
     verb = "raises" if v["metric"] == "pixel_mse" else "lowers"
     out = []
     if "top-energy" in iv:
         e, ev = iv["top-energy"], v["interval_verdicts"]["energy"]
+        words = energy_words(outside, k)
         if ev == _REPRODUCED:
-            out.append(f"Against random channels with the same summed squared activation, top-{k} still hurts "
-                       f"{_iv(e, spec)} more: the massive channels are special, not only large.")
+            out.append(f"Against {words}, top-{k} still hurts {_iv(e, spec)} more: the massive channels are "
+                       "special, not only large.")
         elif ev == _WEAK:
-            out.append(f"Against random channels with the same summed squared activation the extra harm of top-{k} "
-                       f"is {_iv(e, spec)}: weak, so much of the effect may come from how large the removed "
-                       "activations are.")
+            out.append(f"Against {words}, the extra harm of top-{k} is {_iv(e, spec)}: weak, so much of the effect "
+                       "may come from how large the removed activations are.")
         else:
-            out.append(f"Random channels with the same summed squared activation hurt as much as top-{k} "
-                       f"({_iv(e, spec)}): on these numbers what matters is how large the removed activations are, "
-                       "not which channels they are.")
+            out.append(f"{words[0].upper() + words[1:]} hurt as much as top-{k} ({_iv(e, spec)}): on these numbers "
+                       "what matters is how large the removed activations are, not which channels they are.")
     if "top_mean-clean" in iv:
         m, z = iv["top_mean-clean"], iv["top_zero-top_mean"]
         harmless = m["ci"][0] <= 0 or m["mean"] < (0.0 if v["metric"] == "pixel_mse" else WEAK_DROP)
@@ -206,7 +214,7 @@ def controls(result: ProbeResult, k: int | None = None, blocks: str | None = Non
     v = verdict(result, k, blocks, steps)
     if v.get("verdict_rule") != "intervals":
         return ""
-    return " ".join(_control_sentences(v))
+    return " ".join(_control_sentences(v, result.meta.get("random_outside", 0)))
 
 
 def _breakdown_sentences(breakdown: list[dict], arm: str = "top") -> list[str]:
@@ -349,7 +357,7 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
         parts.append(txt + ".")
     st = v["status"]
     if v.get("verdict_rule") == "intervals":
-        parts += _interval_sentences(v)
+        parts += _interval_sentences(v, result.meta.get("random_outside", 0))
         if st == _REPRODUCED:
             parts.append(f"The claim reproduces here: the intervals of the extra harm of top-{v['k']} over the "
                          "controls lie above zero and the effect is large enough to matter.")

@@ -247,30 +247,39 @@ def _probe_calibration(ctx: ReportContext, num_steps: int):
     return ctx.cache[key]
 
 
-def energy_control(calibration, ks, tolerance: float = ENERGY_TOLERANCE) -> dict:
+def energy_control(calibration, ks, tolerance: float = ENERGY_TOLERANCE, outside: int = 0) -> dict:
     """Whether an energy-matched random control exists at each k, and at which k it is run.
 
+    Args:
+        calibration: the ranking (its absmean score and its statistics' energy).
+        ks: the ks to check, each in 1..width / 2 (and at most ``outside`` when it is given).
+        tolerance: the relative tolerance of the match.
+        outside: the control's pool, as ``Selection("energy", k, outside=...)`` draws it: 0 (the
+          channels outside each block's top-k) or n (outside the top-n, for every k).
     Returns:
-        {"tolerance", "per_k": [{"k", "ceiling_min", "ceiling_per_block", "feasible"}], "k_run"}:
-        ``ceiling`` is the most of the top-k's summed energy that k other channels hold
-        (``ranking.energy_match_ceiling``); ``k_run`` is the largest feasible k (None: none).
+        {"tolerance", "outside", "per_k": [{"k", "ceiling_min", "ceiling_per_block", "feasible"}],
+        "k_run"}: ``ceiling`` is the most of the top-k's summed energy that k channels of the pool
+        hold (``ranking.energy_match_ceiling``); ``k_run`` is the largest feasible k (None: none).
     """
     score, energy = calibration.score("absmean"), calibration.stats.energy()
     per_k = []
     for k in ks:
-        c = energy_match_ceiling(score, energy, k)
+        c = energy_match_ceiling(score, energy, k, outside=outside)
         per_k.append({"k": int(k), "ceiling_min": round(min(c), 4), "ceiling_per_block": [round(v, 4) for v in c],
                       "feasible": min(c) >= 1 - tolerance})
     feasible = [r["k"] for r in per_k if r["feasible"]]
-    return {"tolerance": tolerance, "per_k": per_k, "k_run": max(feasible) if feasible else None}
+    return {"tolerance": tolerance, "outside": int(outside), "per_k": per_k,
+            "k_run": max(feasible) if feasible else None}
 
 
 def _energy_text(ec: dict) -> str:
     if ec["k_run"] is not None:
         return ""
     worst = max(ec["per_k"], key=lambda r: r["ceiling_min"])
+    pool = (f"the k largest channels outside each block's top-{ec['outside']}" if ec["outside"]
+            else "the k largest channels outside each block's top-k")
     return (f" No energy-matched control exists at any k tried ({', '.join(str(r['k']) for r in ec['per_k'])}): "
-            f"the k largest other channels hold at most {worst['ceiling_min']:.0%} of the top-{worst['k']}'s summed "
+            f"{pool} hold at most {worst['ceiling_min']:.0%} of the top-{worst['k']}'s summed "
             f"squared activation in the weakest block (a match needs {1 - ec['tolerance']:.0%}), so here the top "
             "channels are larger than any equal set of others and the energy control cannot separate 'large' from "
             "'special'.")
@@ -293,7 +302,8 @@ def critical_section(ctx: ReportContext) -> Section:
             clean = g.images[[idx[pair] for pair in zip(prompts, seeds)]]
     if clean is None and ctx.cache.get("probe_clean", (None,) * 4)[:3] == (tuple(prompts), tuple(seeds), num_steps):
         clean = ctx.cache["probe_clean"][3]  # the massive section's clean images of the same images
-    # the clean random control: drawn outside the top set of the curve's largest k (where the width allows)
+    # the clean controls (random and energy-matched): drawn outside the top set of the curve's largest k
+    # (where the width allows)
     outside = clean_random_outside(sz.critical_ks, model.width)
     common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress, random_outside=outside)
     res = C.probe(model, cal, prompts, seeds, ks=sz.critical_ks, draws=sz.critical_draws, baseline_images=clean,
@@ -302,7 +312,7 @@ def critical_section(ctx: ReportContext) -> Section:
     # k_c, and energy-matched random channels at the largest k where such a set exists
     fits = [k for k in res.meta["ks"] if k <= model.width // 2] or [min(res.meta["ks"])]
     k_c = sz.control_k if sz.control_k in fits else max(fits)  # a narrow model: the largest k that fits
-    ec = energy_control(cal, [k for k in sz.critical_ks if k <= model.width // 2])
+    ec = energy_control(cal, [k for k in sz.critical_ks if k <= model.width // 2], outside=outside)
     combined = res.merged(C.probe(model, cal, prompts, seeds, ks=(k_c,), arms=ARMS, draws=sz.critical_draws,
                                   ablation=("mean",), baseline_images=res.clean_images, **common))
     if ec["k_run"] is not None:
@@ -321,20 +331,22 @@ def critical_section(ctx: ReportContext) -> Section:
         controls_text += " " + readings.critical_controls(combined, k=ec["k_run"])
     text = readings.critical(res, breakdown, ind) + " " + controls_text + _energy_text(ec)
     rows = list(combined.table(ndigits=C.ROW_DECIMALS))
+    massive_set = float(np.median([r["massive_set_10x"] for r in calibration_stats(ctx).ratio_table()]))
     control_rows = [r for r in rows if r["k"] == k_c or r["arm"] in ("none", "energy")]
     results = {"rows": rows, "baseline": rounded(res.baseline, C.ROW_DECIMALS), "n_images": len(prompts),
                "verdict": readings.critical_verdict(res), "over_k": readings.critical_over_k(res),
                "controls": {"k": k_c, "rows": control_rows, "verdict": readings.critical_verdict(combined, k=k_c),
                             "reading": controls_text},
-               "energy_control": ec,
+               "energy_control": ec, "massive_set_10x_median": massive_set,
                "early_late": list(el.table(ndigits=C.ROW_DECIMALS)),
                "attribute_breakdown": rounded(breakdown, C.ROW_DECIMALS),
                "prompt_independence": {k: v for k, v in ind.items() if k != "per_block"} | {
                    "per_block": [{k: v for k, v in b.items() if k != "step_vs_pooled"} for b in ind["per_block"]]},
                "meta": res.meta, "reading": text}
     ims, labels = res.grid(k=max(sz.critical_ks), n=sz.grid_seeds)
-    figs = [dose_response_figure(res), control_intervals_figure([r for r in control_rows if r["arm"] != "energy"
-                                                                 or r["k"] == k_c]), early_late_figure(breakdown)]
+    figs = [dose_response_figure(res, massive_set),
+            control_intervals_figure([r for r in control_rows if r["arm"] != "energy" or r["k"] == k_c]),
+            early_late_figure(breakdown)]
     images = [(f"rows: {', '.join(labels)} (channels zeroed at blocks {res.meta['blocks'][0]}, steps "
                f"{res.meta['steps'][0]}); columns: the same seeds",
                image_data_uri(ims, cols=min(sz.grid_seeds, len(prompts))))]
