@@ -73,7 +73,6 @@ from ..generation import generate, normalise_seeds
 from ..metrics import Metrics
 from ..ranking import ALL_ARMS
 from ..specs import CaptureSpec
-from ..stats import Estimate, bootstrap_mean, paired_difference
 from ..selection import ARMS, Selection, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
 from ..world import world_of
 from .results import Results
