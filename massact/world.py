@@ -16,6 +16,7 @@ This module is core: it imports nothing from the claims, the faces or the toy.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Sequence
@@ -127,6 +128,17 @@ class World:
         raise NotImplementedError(f"the {self.name!r} world has no renderer: load your reference images with "
                                   "inversion.load_reference(...)")
 
+    def prompt_attributes(self, prompts: Sequence[str]) -> list[dict[str, str]]:
+        """The attribute words each prompt names, read from its words.
+
+        Args:
+            prompts: a list of strings.
+        Returns:
+            one dict per prompt, attribute -> its word (a key of ``attributes``; an attribute the
+            prompt does not name is left out, and a world without attributes returns empty dicts).
+        """
+        return [{} for _ in check_prompts(prompts)]
+
     def vocabulary_help(self) -> str:
         """A few lines telling a user what prompts this world understands."""
         return "any non-empty text prompt"
@@ -202,6 +214,7 @@ class SceneWorld(World):
         sizes = [len(v) for v in SCENE_ATTRIBUTES.values()]
         order = np.random.default_rng(self.order_seed).permutation(int(np.prod(sizes)))
         self._scenes = [tuple(int(i) for i in np.unravel_index(j, sizes)) for j in order]
+        self._scene_of_caption: dict[str, dict[str, str]] | None = None  # built on first use
 
     def _caption(self, idx: Sequence[int]) -> str:
         return scene_caption(*(words[i] for words, i in zip(SCENE_ATTRIBUTES.values(), idx)))
@@ -259,6 +272,21 @@ class SceneWorld(World):
                 source[j] = other[int(rng.integers(len(other)))]
             out.append(CaptionPair(self._caption(source), self._caption(target), tuple(change)))
         return out
+
+    def prompt_attributes(self, prompts: Sequence[str]) -> list[dict[str, str]]:
+        """The scene each prompt was composed from (``scene_caption`` of ``SCENE_ATTRIBUTES``).
+
+        Args:
+            prompts: a list of strings.
+        Returns:
+            one dict per prompt, attribute -> its words; empty for a prompt that is not a scene
+            caption (any prompt is valid, but only composed ones have known attributes).
+        """
+        if self._scene_of_caption is None:
+            self._scene_of_caption = {
+                scene_caption(*words): dict(zip(SCENE_ATTRIBUTES, words))
+                for words in itertools.product(*SCENE_ATTRIBUTES.values())}
+        return [dict(self._scene_of_caption.get(p, {})) for p in check_prompts(prompts)]
 
     def vocabulary_help(self) -> str:
         parts = ", ".join(f"{len(v)} {a}s" for a, v in SCENE_ATTRIBUTES.items())

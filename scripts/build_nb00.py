@@ -15,7 +15,7 @@ import nbformat  # noqa: E402
 IGN = ["nbval-ignore-output"]
 CHK = ["nbval-check-output"]
 cells = [
-    ("md", "# 00 · Massive activations, found live\n\n"
+    ("md", "# 00 · Massive activations: which few channels stand out, and by how much?\n\n"
            "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/massact/massact/blob/main/notebooks/00_massive_activations.ipynb) "
            "[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/massact/massact/main?labpath=notebooks/00_massive_activations.ipynb)\n\n"
            "A diffusion transformer (DiT) turns noise into an image by passing a sequence of *tokens* (one per image "
@@ -26,6 +26,21 @@ cells = [
            "This notebook finds them in a live model: massact's embedded **toy DiT**, a tiny `FluxTransformer2DModel` "
            "trained on a world of coloured shapes. It runs on a laptop CPU in a minute or two."),
     ("code", SETUP, IGN),
+    ("md", '### Glossary\n'
+           '\n'
+           'The words these notebooks use, each with one meaning:\n'
+           '\n'
+           '* **block**: one transformer block, numbered from 0 in the order it runs. The paper says "layer".\n'
+           '* **image stream**: the tokens of the image being generated, one per patch. Text tokens and the tokens of a reference image are not part of it.\n'
+           "* **channel**: one coordinate of a token's vector. The toy has 128 channels per token (`model.width`).\n"
+           '* **step**: in notebooks 01–04, a *denoising* step, numbered from 0 (pure noise) to `num_steps - 1` (the finished image). `num_steps` is a count, `steps` are indices. In §8 of this notebook, "training step" means a step of the toy\'s *training*.\n'
+           "* **|mean|** (key `absmean`): for each channel, take the mean over the image tokens, then the absolute value. This is the paper's statistic. **mean |x|** (key `meanabs`) takes the absolute values first. §6 shows where they differ.\n"
+           "* **massive set**: the channels of a block whose |mean| (averaged over prompts, seeds and steps) is at least 10 times that of the block's median channel; also counted at 100 times, to compare with the ~1,000x of large models.\n"
+           "* **k**: how many channels per block an edit touches. k = 8 is 6% of the toy's 128 channels. The paper's regime is a handful out of thousands.\n"
+           '* **arm**: which k channels are taken: **top** (largest statistic), **bottom** (smallest) or **random** (a seeded draw). The bottom and random arms are the controls.\n'
+           '* **item**: the unit an interval resamples. That is an image, or a caption pair for transport.\n'
+           "* **attribute groups**: the toy's captions name a shape, colour, position, size and background. Notebook 01 groups the attributes by what breaks: shape/position, colour, background/size. Notebook 03 groups them by what moves: layout (position, size), identity (shape, colour), background.\n"
+           '* **[a, b]**: a 95% interval. *How to read [a, b]* in notebook 01 explains it.'),
     ("md", "## 1 · The toy world and its model\n\nEvery image is one shape on a plain background, described by a "
            "caption from a small vocabulary. Because the world is procedural, we know the exact truth of every "
            "image (attributes and the shape's mask): later notebooks use that to *measure* each claim."),
@@ -86,12 +101,32 @@ cells = [
            "combine, the **interaction**). A channel that is mostly offset is a bias: moving it from one prompt's run "
            "into another's cannot carry the prompt, and zeroing it tests how much the network relies on a constant. "
            "The median channel is shown for comparison."),
-    ("code", "from massact.claims.channels import SOURCES, decompose\n"
-             "median_channel = int(score[best['block']].argsort()[model.width // 2])\n"
-             "parts = decompose(model, prompts[:4], seeds=[0, 1, 2], block=best['block'],\n"
-             "                  channels=best['top_channels'][:4] + [median_channel])\n"
+    ("code", "from massact.claims.channels import SOURCES, decompose_top\n"
+             "has_attributes = bool(getattr(model.world, 'attributes', ()))\n"
+             "# the top 4 channels and the median one, on 16 prompts x 2 seeds (as make demo's report)\n"
+             "parts = decompose_top(model, model.world.evaluation_prompts(16), seeds=[0, 1], block=best['block'],\n"
+             "                      scores=score[best['block']], attributes=has_attributes)\n"
              "for r in parts:\n"
-             "    print(f\"block {best['block']}, channel {r['channel']:3d}: \" + \", \".join(f\"{k} {r[k]:.0%}\" for k in SOURCES))", IGN),
+             "    name = 'median' if r['median'] else f\"#{r['rank']}\"\n"
+             "    print(f\"block {best['block']}, channel {r['channel']:3d} ({name}, {r['ratio_to_median']:.0f}x the median): \"\n"
+             "          + \", \".join(f\"{k} {r[k]:.0%}\" for k in SOURCES))", IGN),
+    ("md", "What does a channel's variation across prompts follow? Group the prompts by one attribute (say the "
+           "background colour) and ask how much of the spread of the channel's per-prompt means (averaged over seeds, "
+           "steps and tokens) the groups explain: **eta²**, from 0 (nothing) to 1 (the attribute fixes the mean). "
+           "With few prompts, groups explain some spread by luck: **chance** is the eta² expected of a channel the "
+           "attribute does not affect, (values - 1) / (prompts - 1); the reading skips an attribute whose chance is high "
+           "(too few prompts per value). A channel that varies mostly across prompts, with one attribute well above chance, is a code for that "
+           "attribute."),
+    ("code", "from massact.plots.massive import decomposition_figure\n"
+             "if has_attributes:\n"
+             "    print('chance:', {a: round(c, 2) for a, c in parts[0]['attribute_chance'].items() if c is not None})\n"
+             "    for r in parts:\n"
+             "        print(f\"channel {r['channel']:3d} eta^2: \" + \", \".join(f\"{a} {v:.2f}\" for a, v in r['attribute_shares'].items()\n"
+             "                                                     if v is not None))\n"
+             "else:\n"
+             "    print(f'{model.name} has no world that names attributes: only the shares above.')\n"
+             "print(readings.decomposition(parts, best['block']))\n"
+             "decomposition_figure(parts, best['block'])", IGN),
     ("code", "import torch\n"
              "per_prompt = gen.stats.absmean[:, best['block']].nanmean(1)   # (prompts, channels)\n"
              "pooled_top = set(score[best['block']].topk(5).indices.tolist())\n"
@@ -118,7 +153,10 @@ cells = [
            "claim's effect should grow as they grow. Every checkpoint is measured with the **same** prompts, seeds "
            "and caption pairs; each point carries a 95% bootstrap interval over images (paired across arms). "
            "This uses a small protocol (16 images, 8 pairs) so that it runs in a minute or two; `massact reproduce` "
-           "runs it with 32 images and 16 pairs."),
+           "runs it with 32 images and 16 pairs.\n\n"
+           "*Time and order:* this section measures four checkpoints, which takes 2–3 minutes on a 2-core CPU and is the "
+           "slowest cell of the sequence. It uses arms, mIoU, adoption and paired intervals, which notebooks 01–03 "
+           "introduce. On a first pass, skip it and come back after notebook 03."),
     ("code", "from massact.claims.training import TrainingProtocol, across_training\n"
              "from massact.plots.training import claims_across_training\n"
              "steps = model.checkpoints()\n"

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from ..channel_stats import ChannelStats
+from ..claims.channels import SOURCES
 
 
 def over_steps(stats: ChannelStats, block: int, channels, stat: str = "absmean") -> go.Figure:
@@ -95,4 +97,39 @@ def step_profile_figure(profile: list[dict], block: int) -> go.Figure:
                       xaxis_title="step", yaxis=dict(title="|mean over image tokens|"),
                       yaxis2=dict(title="top-1 / median", overlaying="y", side="right"), height=360,
                       margin=dict(l=60, r=60, t=50, b=40), legend=dict(x=0.01, y=0.01))
+    return fig
+
+
+def decomposition_figure(rows: list[dict], block: int) -> go.Figure:
+    """What the decomposed channels are: the shares of each channel's mean square as stacked bars
+    and, when the prompts' attributes were read, the share of its across-prompt variation each
+    attribute explains (eta^2, the chance level in the column label).
+
+    Args:
+        rows: ``claims.channels.decompose_top`` rows (rank, ratio_to_median, median, the shares,
+          and ``attribute_shares`` / ``attribute_chance`` when read).
+        block: the block they come from.
+    Returns:
+        a plotly ``Figure``.
+    """
+    labels = [f"ch {r['channel']}<br>{'median' if r.get('median') else '#' + str(r['rank'])}, "
+              f"{r['ratio_to_median']:.0f}x" for r in rows]
+    attributes = list(rows[0].get("attribute_shares", {}))
+    cols = 2 if attributes else 1
+    fig = make_subplots(rows=1, cols=cols, column_widths=[0.6, 0.4][:cols] if attributes else None,
+                        subplot_titles=["shares of the mean square", "eta^2 of the per-prompt means"][:cols])
+    for source in SOURCES:
+        fig.add_trace(go.Bar(x=labels, y=[r[source] for r in rows], name=source), row=1, col=1)
+    if attributes:
+        chance = rows[0]["attribute_chance"]
+        z = [[r["attribute_shares"][a] for a in attributes] for r in rows]
+        fig.add_trace(go.Heatmap(z=z, x=[f"{a}<br>chance {'-' if chance[a] is None else f'{chance[a]:.2f}'}"
+                                         for a in attributes],
+                                 y=labels, zmin=0, zmax=1, colorscale="Blues", showscale=False,
+                                 text=[["-" if v is None else f"{v:.2f}" for v in row] for row in z],
+                                 texttemplate="%{text}"), row=1, col=2)
+        fig.update_yaxes(autorange="reversed", row=1, col=2)
+    fig.update_layout(barmode="stack", title=f"block {block}: what the top channels are (offset = a constant bias)",
+                      yaxis=dict(title="share", range=[0, 1]), height=400, margin=dict(l=60, r=20, t=70, b=60),
+                      legend=dict(orientation="h", y=-0.25))
     return fig

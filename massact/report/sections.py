@@ -25,10 +25,11 @@ from ..claims import critical as C
 from ..claims import spatial as S
 from ..claims import transport as T
 from ..claims import use_cases as U
+from ..claims.channels import decompose_top
 from ..claims.results import rounded
 from ..generation import generate
 from ..plots import block_ratios, channel_profile, image_data_uri
-from ..plots.massive import step_profile_figure
+from ..plots.massive import decomposition_figure, step_profile_figure
 from ..plots.critical import control_intervals_figure, dose_response_figure, early_late_figure
 from ..plots.spatial import miou_curves, miou_heatmap, over_k_figure, overlay_panels
 from ..plots.transport import adoption_bars, method_lines
@@ -103,10 +104,45 @@ def massive_section(ctx: ReportContext) -> Section:
     top1_text = readings.top1_ablation(top1)
     inputs["top1_ablation"] = {"prompts_from": "the critical probe's evaluation images", "num_steps": num_steps,
                                "n_images": len(ev_prompts)}
+    decomposition, decomposition_inputs = channel_decomposition(ctx, score[best["block"]], best["block"])
+    figs.append(decomposition_figure(decomposition["rows"], best["block"]))
+    inputs["decomposition"] = decomposition_inputs
     return Section(results={"rows": rows, "step_profile": profile, "top1_ablation": top1 | {"reading": top1_text},
-                            "saturation": {"dtype": saturation.dtype, "blocks": list(saturation.blocks)}},
+                            "saturation": {"dtype": saturation.dtype, "blocks": list(saturation.blocks)},
+                            "decomposition": decomposition},
                    figures=figs,
-                   text=text + " " + top1_text, inputs=inputs)
+                   text=text + " " + top1_text + " " + decomposition["reading"], inputs=inputs)
+
+
+def channel_decomposition(ctx: ReportContext, scores: torch.Tensor, block: int, top: int = 4) -> tuple[dict, dict]:
+    """What the strongest block's top channels are, beside its median channel: the shares of their
+    mean square (offset, step, prompt, seed, token, interaction) and, when the model's world names
+    attributes, how much of their across-prompt variation each attribute explains
+    (``claims.channels.decompose_top``).
+
+    Args:
+        ctx: the report context (its evaluation images: ``Sizes.decomposition_images``).
+        scores: the block's (channels,) |mean| scores (the ratio table's).
+        block: the block.
+        top: how many top channels.
+    Returns:
+        (results: {"block", "rows", "reading"}, inputs record); each row holds channel, rank,
+        ratio_to_median, median, the shares, attribute_shares / attribute_chance when read,
+        num_prompts, num_seeds and num_steps.
+    """
+    num_prompts, num_seeds = sizes_of(ctx).decomposition_images
+    _, _, inputs = ctx.images(num_prompts=num_prompts, num_seeds=num_seeds)
+    prompts, seeds = inputs["prompts"], inputs["seeds"]
+    world = ctx.model.world
+    attributes = world is not None and bool(world.attributes)
+    parts = decompose_top(ctx.model, prompts, seeds, block, scores, top=top, attributes=attributes)
+    num_steps = ctx.model.default_steps
+    rows = [{**rounded(r, 4), "num_prompts": len(prompts), "num_seeds": len(seeds), "num_steps": num_steps}
+            for r in parts]
+    inputs["attributes"] = ("the prompts' attribute words, read by model.world.prompt_attributes" if attributes
+                            else "not read: the model has no world that names attributes")
+    inputs["num_steps"] = num_steps
+    return {"block": block, "rows": rows, "reading": readings.decomposition(rows, block)}, inputs
 
 
 # -- the claims across training -----------------------------------------------------------------------
@@ -157,6 +193,8 @@ class Sizes:
         subject_references: reference images of subject transfer.
         use_case_num_steps: sampler steps of interpolation and composition (None: 10 at most).
         training: the per-checkpoint protocol's sizes (``TrainingProtocol`` fields).
+        decomposition_images: (prompts, seeds) of the massive section's channel decomposition, at
+          the model's default steps (``channel_decomposition``).
     """
 
     evaluation_prompts: int
@@ -180,6 +218,7 @@ class Sizes:
     subject_references: int
     use_case_num_steps: int | None
     training: dict
+    decomposition_images: tuple = (16, 2)
 
     def summary(self) -> dict:
         """The sizes as JSON."""
@@ -198,7 +237,8 @@ SIZES: dict[str, Sizes] = {
                    spatial_images=4, spatial_draws=2, transport_pairs=2, transport_num_steps=4,
                    interpolation_pairs=1, interpolation_points=3, composition_per_attribute=1,
                    composition_attributes=("position",), subject_references=1, use_case_num_steps=4,
-                   training=dict(n_images=8, n_pairs=6, n_calibration=4, num_steps=6)),
+                   training=dict(n_images=8, n_pairs=6, n_calibration=4, num_steps=6),
+                   decomposition_images=(4, 2)),
     "standard": Sizes(evaluation_prompts=16, critical_images=64, critical_ks=(1, 2, 4, 8, 16), critical_draws=2,
                       critical_num_steps=8, control_k=8, early_late_arms=("top",), early_late_draws=1,
                       independence=(3, 3), grid_seeds=6,

@@ -5,6 +5,7 @@ streams, the attribute pairs (``toy.pairs``) and the renderer (``toy.references`
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from types import MappingProxyType
 
 from ..checks import check_prompts
@@ -31,6 +32,10 @@ class ToyWorld(World):
 
     def render_references(self, scenes, seed=None):
         return references.render_references(scenes, seed=seed)
+
+    def prompt_attributes(self, prompts) -> list[dict[str, str]]:
+        self.validate_prompts(prompts)
+        return [{a: v for a, v in asdict(world.parse_caption(p)).items() if v is not None} for p in prompts]
 
     def vocabulary_help(self) -> str:
         return world.vocabulary_help()
