@@ -18,6 +18,7 @@ import math
 
 from .. import stats
 from ..claims.critical import ARMS, ATTRIBUTE_GROUPS, PER_IMAGE_METRICS, ProbeResult, condition
+from ._text import bullets
 
 #: reading thresholds, in caption-accuracy points (fraction of attributes): a drop of at least
 #: STRONG_DROP is "collapse-like", below WEAK_DROP it is "no clear effect"
@@ -313,8 +314,8 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
         independence: ``prompt_independence(...)``, optional.
         k, blocks, steps: the condition the verdict is read at (default: largest k).
     Returns:
-        a paragraph: the dose-response verdict ("the effect is weak" when it is), then the
-        breakdown and independence sentences when given.
+        lines (``_text.bullets``): the arms' values at k, the paired verdict at k, the verdict
+        over k, then the breakdown and independence sentences when given.
     """
     v = verdict(result, k, blocks, steps)
     name = v["metric_name"]
@@ -322,7 +323,9 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
     where = f"at blocks {v['blocks']}, steps {v['steps']}"
     parts = []
     base = v["baseline"]
-    s = f"Clean images: {name} {_fmt(base, '.3g' if v['metric'] == 'pixel_mse' else '.2f')}. "
+    steps_note = f" ({result.meta['num_steps']} sampler steps, as every image of this probe)" \
+        if result.meta.get("num_steps") else ""
+    s = f"Clean images{steps_note}: {name} {_fmt(base, '.3g' if v['metric'] == 'pixel_mse' else '.2f')}. "
     if v["metric"] == "pixel_mse":
         s = ""
     seg = []
@@ -336,9 +339,14 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
     parts.append(s + f"Zeroing {where}, {name}: " + "; ".join(seg) + ".")
     fids = v["toy_fid"]
     if v["baseline_fid"] is not None and fids.get("top") is not None:
-        parts.append(f"Toy FID goes from {v['baseline_fid']:.0f} (clean) to {fids['top']:.0f} (top)"
+        below = [a for a in ("top", "bottom", "random") if fids.get(a) is not None and fids[a] < v["baseline_fid"]]
+        parts.append(f"Toy FID (one number for the whole set of {v.get('n', 'these')} images, no interval; at this n it is "
+                     "dominated by its small-sample bias, so compare it only at the same n and steps) goes from "
+                     f"{v['baseline_fid']:.0f} (clean) to {fids['top']:.0f} (top)"
                      + (f", {fids['bottom']:.0f} (bottom)" if fids.get("bottom") is not None else "")
-                     + (f", {fids['random']:.0f} (random)" if fids.get("random") is not None else "") + ".")
+                     + (f", {fids['random']:.0f} (random)" if fids.get("random") is not None else "") + "."
+                     + (f" A value below the clean one ({', '.join(below)}) is that noise, not better images."
+                        if below else ""))
     if v["metric"] == "caption_accuracy" and base is not None and base < 0.5:
         parts.append(f"Caveat: the clean images themselves reach only {base:.2f} caption accuracy, so the judge "
                      "has little room to register a collapse; the pixel numbers below matter more.")
@@ -355,6 +363,7 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
         if ctrl and max(ctrl) > 0:
             txt += f" (top = {mse['top'] / max(ctrl):.1f}x the larger control)"
         parts.append(txt + ".")
+    values, parts = parts, []
     st = v["status"]
     if v.get("verdict_rule") == "intervals":
         parts += _interval_sentences(v, result.meta.get("random_outside", 0))
@@ -385,14 +394,9 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
             all(a <= b * 1.05 for a, b in zip(vs, vs[1:]))
         parts.append("The top arm degrades steadily as k grows." if mono else
                      "The top arm's curve is not monotone in k (small sets; read it with the spread).")
-    sentence = over_k_sentence(over_k(result, v["blocks"], v["steps"]))
-    if sentence:
-        parts.append(sentence)
-    if breakdown:
-        parts += _breakdown_sentences(breakdown)
-    if independence:
-        parts += _independence_sentences(independence)
-    return " ".join(parts)
+    return bullets(values, parts, *over_k_sentence(over_k(result, v["blocks"], v["steps"])).split("\n"),
+                   _breakdown_sentences(breakdown) if breakdown else "",
+                   _independence_sentences(independence) if independence else "")
 
 
 
@@ -436,18 +440,22 @@ def over_k(result: ProbeResult, blocks: str | None = None, steps: str | None = N
 
 
 def over_k_sentence(ov: dict) -> str:
-    """One sentence from ``over_k``: the status at every k, with top - random where it was run."""
+    """Two lines from ``over_k``: the verdict words by k, then top - control at every k (with the
+    pixel MSE difference beside a judge's metric)."""
     if len(ov["per_k"]) < 2:
         return ""
+    by = {w: [r["k"] for r in ov["per_k"] if r["status"] == w] for w in stats.VERDICTS}
+    said = "; ".join(f"{w} at k = {', '.join(str(k) for k in ks)}" for w, ks in by.items() if ks)
+    summary = (f"Over k, the critical claim is {said} (zeroing at blocks {ov['blocks']}, steps {ov['steps']}; "
+               f"extra harm to {ov['metric_name']}, paired; {random_words(ov.get('random_outside', 0))}).")
     parts = []
     for r in ov["per_k"]:
         iv = r.get("top-random") or r.get("top-bottom")
         ctrl = "random" if "top-random" in r else "bottom"
         px = r.get(f"pixel_mse_top-{ctrl}")
-        parts.append(f"k = {r['k']}: {r['status']}" + (f" (top - {ctrl} {_iv(iv)}" if iv else "")
-                     + (f"; pixel MSE {_iv(px, '.4f')}" if iv and px else "") + (")" if iv else ""))
-    return (f"Over k (zeroing at blocks {ov['blocks']}, steps {ov['steps']}; extra harm to {ov['metric_name']}, "
-            f"paired; {random_words(ov.get('random_outside', 0))}): " + "; ".join(parts) + ".")
+        parts.append(f"k = {r['k']}: " + (f"top - {ctrl} {_iv(iv)}" if iv else r["status"])
+                     + (f", pixel MSE {_iv(px, '.4f')}" if iv and px else ""))
+    return summary + "\n" + "; ".join(parts) + "."
 
 
 def random_words(outside: int) -> str:

@@ -87,12 +87,12 @@ def massive_section(ctx: ReportContext) -> Section:
             f"(top-5 average {best['top5_over_median_absmean']:.1f}x); max|x|/median is {best['max_over_median']:.1f}.")
     if "energy_share_top1" in best:
         text += f" It holds {best['energy_share_top1']:.0%} of a token's squared norm there."
-    text += " " + readings.massive_set(rows)
+    text += "\n" + readings.massive_set(rows)
     saturation = g.stats.saturation()
     text += " " + saturation.text()
     profile = g.stats.step_profile()
     figs.append(step_profile_figure(profile, best["block"]))
-    text += " " + readings.step_profile(profile, best["block"])
+    text += "\n" + readings.step_profile(profile, best["block"])
     # the signature of a massive channel, on the critical probe's images, steps and calibration
     sz = sizes_of(ctx)
     num_steps = sz.critical_num_steps or ctx.model.default_steps
@@ -111,7 +111,7 @@ def massive_section(ctx: ReportContext) -> Section:
                             "saturation": {"dtype": saturation.dtype, "blocks": list(saturation.blocks)},
                             "decomposition": decomposition},
                    figures=figs,
-                   text=text + " " + top1_text + " " + decomposition["reading"], inputs=inputs)
+                   text="\n".join([text, top1_text, decomposition["reading"]]), inputs=inputs)
 
 
 def channel_decomposition(ctx: ReportContext, scores: torch.Tensor, block: int, top: int = 4) -> tuple[dict, dict]:
@@ -369,7 +369,7 @@ def critical_section(ctx: ReportContext) -> Section:
     controls_text = readings.critical_controls(combined, k=k_c)
     if ec["k_run"] is not None and ec["k_run"] != k_c:
         controls_text += " " + readings.critical_controls(combined, k=ec["k_run"])
-    text = readings.critical(res, breakdown, ind) + " " + controls_text + _energy_text(ec)
+    text = "\n".join(t for t in (readings.critical(res, breakdown, ind), controls_text, _energy_text(ec).strip()) if t)
     rows = list(combined.table(ndigits=C.ROW_DECIMALS))
     massive_set = float(np.median([r["massive_set_10x"] for r in calibration_stats(ctx).ratio_table()]))
     control_rows = [r for r in rows if r["k"] == k_c or r["arm"] in ("none", "energy")]
