@@ -56,11 +56,15 @@ def test_reproduce_quick_on_a_tiny_pipeline(family, tmp_path):
     assert all(r["miou"] is None and 0.0 <= r["foreground_share"] <= 1.0 for r in spatial["rows"])
     assert {r["arm"] for r in spatial["rows"]} == {"top", "bottom", "random"}
     # claim 3: every row carries the pixel distances measure() computed
-    rows = saved["transport"]
+    rows = saved["transport"]["rows"]
     assert rows and all(r["pixel_mse_to_target"] is not None and r["pixel_mse_to_source"] is not None for r in rows)
     # significant figures, not decimals: the tiny images differ by far less than 1e-4 in MSE
     assert all(r["pixel_mse_to_source"] > 0 for r in rows)
     top = next(r for r in rows if r["arm"] == "top" and r["mask"] == "none")
     assert 0.0 <= top["pixel_shift"] <= 1.0 and top["pixel_shift_ci"][0] <= top["pixel_shift"] <= top["pixel_shift_ci"][1]
+    # without a judge the curve over k is the pixel shift's, and there is no carry table
+    ov = saved["transport"]["over_k"]
+    assert ov["kinds"] == {} and saved["transport"]["carry"] == []
+    assert all(r["status"] is not None for r in ov["pixel_shift"]["pixel_shift"]["per_k"])
     page = (tmp_path / "index.html").read_text()
     assert "nothing to compare" not in page and "pixel distances only" in page

@@ -87,3 +87,8 @@ def test_every_other_section_on_a_tiny_pipeline(family, tmp_path):
     assert check_intervals(saved) > 0
     assert saved["massive"]["saturation"] == {"dtype": "float32", "blocks": []}
     assert isinstance(saved["massive"]["rows"], list) and saved["massive"]["rows"]
+    transport = saved["transport"]
+    assert set(transport) == {"rows", "over_k", "carry", "random_outside", "massive_set_10x_median"}
+    assert isinstance(transport["rows"], list) and transport["rows"] and isinstance(transport["carry"], list)
+    assert transport["over_k"]["random_outside"] == transport["random_outside"]
+    assert {r["outside"] for r in transport["rows"] if r["arm"] == "random"} == {transport["random_outside"]}

@@ -252,20 +252,27 @@ def test_report_section_schema(model):
 
     s = sections.build("transport", _quick_ctx(model))
     assert s.name == "transport" and s.text
+    assert set(s.results) == {"rows", "over_k", "carry", "random_outside", "massive_set_10x_median"}
+    rows = s.results["rows"]
     # the rows filter themselves
-    assert [r["arm"] for r in s.results.select(mask="none", k=4, alpha=1.0, blocks="all", steps="all")] == \
+    assert [r["arm"] for r in rows.select(mask="none", k=4, alpha=1.0, blocks="all", steps="all")] == \
         ["top", "bottom", "random"]
-    assert {r["arm"] for r in s.results.select(arm={"pixel_blend", "embedding_lerp"})} == {"pixel_blend",
-                                                                                       "embedding_lerp"}
+    assert {r["arm"] for r in rows.select(arm={"pixel_blend", "embedding_lerp"})} == {"pixel_blend",
+                                                                                  "embedding_lerp"}
     assert s.inputs["pairs_from"].startswith("model.world.caption_pairs") and len(s.inputs["pairs"]) == 2
     json.dumps(s.results)
-    arms = [r["arm"] for r in s.results]
+    arms = [r["arm"] for r in rows]
     assert {"top", "bottom", "random", "pixel_blend", "embedding_lerp"} <= set(arms)
-    for r in s.results:
-        assert set(r) == ROW_KEYS
+    # the random arm is the clean control, drawn outside the curve's largest k, and says so
+    ks = sections.SIZES["quick"].transport_ks
+    assert s.results["random_outside"] == max(ks) and "outside each block's top-16" in s.text
+    for r in rows:
+        assert set(r) == (ROW_KEYS | {"outside"} if r["arm"] == "random" else ROW_KEYS)
         assert r["arm"] in ("top", "bottom", "random", "pixel_blend", "embedding_lerp")
         assert r["mask"] in ("spatial", "none")
         assert 0.0 <= r["alpha"] <= 1.0
+        if r["arm"] == "random":
+            assert r["outside"] == max(ks)
         if r["arm"] in ("top", "bottom", "random"):
             assert isinstance(r["k"], int)
             assert r["blocks"] == "all" or all(isinstance(b, int) for b in r["blocks"])
@@ -273,8 +280,16 @@ def test_report_section_schema(model):
         assert set(r["source_adoption"]) == set(model.metrics().attributes)
         for v in list(r["source_adoption"].values()) + [r["target_preservation"]]:
             assert v is None or (0.0 <= v <= 1.0 and not math.isnan(v))
-    assert any(r["mask"] == "spatial" for r in s.results)
-    assert s.images and s.images[0][1].startswith("data:image/png;base64,")
+    assert any(r["mask"] == "spatial" for r in rows)
+    # each setting once: the curve's k = 4 points are the section's three arms, the carry's top-16 and
+    # random-16 are points of the curve
+    settings = [(r["arm"], r["k"], r["alpha"], r["mask"], str(r["blocks"]), str(r["steps"])) for r in rows]
+    assert len(settings) == len(set(settings))
+    assert {(r["arm"], r["k"]) for r in rows.select(alpha=1.0, mask="none")} >= \
+        {(arm, k) for arm in T.ARMS for k in ks} | {("top", model.width), ("bottom", model.width - max(ks))}
+    assert s.results["over_k"]["ks"] == list(ks)
+    assert [r["attribute"] for r in s.results["carry"]] == ["position", "size", "shape", "color", "background"]
+    assert len(s.figures) == 3 and s.images and s.images[0][1].startswith("data:image/png;base64,")
     assert hooks_installed(model.transformer) == 0
 
 
@@ -402,3 +417,151 @@ def test_transport_reading_from_pixel_distances_only():
     assert "not separated from the controls" in readings.transport(rows)
     rows[0]["pixel_shift"] = None  # no distances at all: nothing to read
     assert "nothing to compare" in readings.transport(rows)
+
+
+# -- the claim over k and what the channels carry ---------------------------------------------------
+CURVE_KS = (2, 16)
+
+
+@pytest.fixture(scope="module")
+def curve(model, score, clean):
+    """The curve at k = 2 and 16 (random drawn outside the top-16) and the carry table at 16, one sweep."""
+    specs = list(dict.fromkeys(T.over_k_specs(CURVE_KS) + T.carry_specs(max(CURVE_KS), model.width)))
+    return T.sweep(model, SRC, TGT, SEEDS, specs, score, clean=clean)
+
+
+def _is_summary(s, n=None):
+    return (set(s) == {"mean", "ci", "n"} and s["ci"][0] - 1e-9 <= s["mean"] <= s["ci"][1] + 1e-9
+            and isinstance(s["n"], int) and 1 <= s["n"] <= len(SRC) and (n is None or s["n"] == n))
+
+
+def test_the_curve_has_n_and_intervals_on_every_point(model, curve):
+    from massact.stats import VERDICTS, verdict
+
+    ov = T.over_k(curve)
+    assert ov["ks"] == list(CURVE_KS) and ov["random_outside"] == max(CURVE_KS) and ov["n"] == len(SRC)
+    assert list(ov["kinds"]) == list(T.ATTRIBUTE_KINDS)
+    assert list(ov["attributes"]) == ["position", "size", "shape", "color", "background"]
+    tested = 0
+    for group in ("kinds", "attributes", "pixel_shift"):
+        for metric, e in ov[group].items():
+            assert [r["k"] for r in e["per_k"]] == list(CURVE_KS)
+            name = T.adoption_metric(metric) if group == "attributes" else metric
+            for r in e["per_k"]:
+                if r["status"] is None:  # no pair differs in it: nothing on any arm
+                    assert set(r["adoption"].values()) == {None} and r["top-random"] is None
+                    continue
+                tested += 1
+                assert r["status"] in VERDICTS and set(r["verdict"]) == {"random", "bottom"}
+                for arm in T.ARMS:
+                    assert _is_summary(r["adoption"][arm]), (metric, r)
+                    want = curve.estimate(name, arm=arm, k=r["k"], **T.CURVE_WHERE)
+                    assert r["adoption"][arm]["mean"] == round(want.mean, 4)
+                for c in ("random", "bottom"):
+                    d = curve.difference(name, dict(arm="top"), dict(arm=c), k=r["k"], **T.CURVE_WHERE)
+                    assert _is_summary(r[f"top-{c}"], d.n) and r["verdict"][c] == verdict(d, ov["minimum"])
+                assert r["status"] == max(r["verdict"].values(), key=VERDICTS.index)
+            assert e["holds"] == [r["k"] for r in e["per_k"] if r["status"] == "reproduced"]
+    # the pixel shift exists for every pair, so every point of its curve is measured
+    assert all(r["status"] is not None for r in ov["pixel_shift"]["pixel_shift"]["per_k"]) and tested >= 2
+    assert readings.transport_over_k(ov).startswith("Transport over k")
+    with pytest.raises(ValueError, match="over_k_specs"):
+        T.over_k(curve.select(arm="top"))
+
+
+def test_the_random_arm_of_the_curve_never_holds_a_top_channel(model, score, curve):
+    from massact import Selection
+
+    top16 = Selection("top", max(CURVE_KS)).channels(score)
+    randoms = [(s, ch) for s, ch in zip(curve.result.specs, curve.result.channels) if s.arm == "random"]
+    assert [s.k for s, _ in randoms] == list(CURVE_KS) and all(s.outside == 16 for s, _ in randoms)
+    for spec, channels in randoms:  # the channels the edit moved
+        assert set(channels) == set(range(model.num_blocks))
+        for b, chans in channels.items():
+            assert len(chans) == spec.k and not set(chans) & set(top16[b]), (spec, b)
+    # a uniform draw of 16 channels does hold top-16 channels: the check above can fail
+    uniform = Selection("random", 16).channels(score)
+    assert any(set(uniform[b]) & set(top16[b]) for b in uniform)
+    assert [c.get("outside") for c in curve.conditions if c["arm"] == "random"] == [16, 16]
+    assert T.TransportSpec("random", 4, outside=16).label == "random-4, alpha 1 (seed 0, outside the top-16)"
+    with pytest.raises(ValueError, match="random arm only"):
+        T.TransportSpec("top", 4, outside=16)
+
+
+@pytest.mark.parametrize("k", [1, 16, 100])
+def test_all_but_the_top_k_is_the_complement_of_the_top_k(model, score, k):
+    allc, top_spec, _, rest_spec = T.carry_specs(k, model.width, outside=0)
+    top, rest = top_spec.selection.channels(score), rest_spec.selection.channels(score)
+    for b in range(model.num_blocks):
+        assert not set(top[b]) & set(rest[b]) and set(top[b]) | set(rest[b]) == set(range(model.width))
+    assert (allc.arm, allc.k) == ("top", model.width) and (rest_spec.arm, rest_spec.k) == ("bottom", model.width - k)
+    with pytest.raises(ValueError, match="k"):
+        T.carry_specs(model.width, model.width)
+    with pytest.raises(ValueError, match="outside"):
+        T.carry_specs(100, model.width)  # a random-100 outside the top-100 does not fit in 128 channels
+
+
+def test_the_carry_table_has_the_four_sets_per_attribute(model, curve):
+    from massact.stats import verdict
+
+    rows = T.carry(curve, 16, model.width)
+    assert [r["attribute"] for r in rows] == ["position", "size", "shape", "color", "background"]
+    where = {"all": dict(arm="top", k=model.width), "top": dict(arm="top", k=16), "random": dict(arm="random", k=16),
+             "all_but_top": dict(arm="bottom", k=model.width - 16)}
+    measured = 0
+    for r in rows:
+        assert set(r["adoption"]) == set(T.CARRY_SETS) == set(where)
+        assert (r["k"], r["width"], r["random_outside"]) == (16, model.width, 16)
+        metric = T.adoption_metric(r["attribute"])
+        for name, s in r["adoption"].items():
+            if s is None:
+                continue
+            measured += 1
+            assert _is_summary(s) and s["mean"] == round(curve.estimate(metric, **where[name], **T.CURVE_WHERE).mean, 4)
+        if r["top-random"] is not None:
+            d = curve.difference(metric, where["top"], where["random"], **T.CURVE_WHERE)
+            assert _is_summary(r["top-random"], d.n) and r["verdict"]["top-random"] == verdict(d, T.OVER_K_MINIMUM)
+            d = curve.difference(metric, where["all_but_top"], where["top"], **T.CURVE_WHERE)
+            assert _is_summary(r["all_but_top-top"], d.n)
+    assert measured >= 4 * 3  # most attributes differ in both pairs
+    with pytest.raises(ValueError, match=r"carry_specs\(8, "):
+        T.carry(curve, 8, model.width)
+
+
+def _point(k, top, random, bottom, status, verdicts):
+    s = lambda m: {"mean": m, "ci": [m - 0.1, m + 0.1], "n": 32}  # noqa: E731
+    return {"k": k, "adoption": {"top": s(top), "bottom": s(bottom), "random": s(random)},
+            "top-random": s(top - random), "top-bottom": s(top - bottom), "verdict": verdicts, "status": status}
+
+
+def test_the_over_k_reading_names_where_transport_holds():
+    per_k = [_point(2, 0.05, 0.04, 0.03, "not reproduced", {"random": "not reproduced", "bottom": "weak"}),
+             _point(8, 0.6, 0.1, 0.05, "reproduced", {"random": "reproduced", "bottom": "reproduced"}),
+             _point(16, 0.9, 0.2, 0.1, "reproduced", {"random": "reproduced", "bottom": "reproduced"})]
+    ov = {"ks": [2, 8, 16], "minimum": 0.1, "random_outside": 16, "n": 32,
+          "kinds": {"layout": {"per_k": per_k}, "background": {"per_k": [
+              {"k": k, "adoption": {}, "verdict": {}, "status": None} for k in (2, 8, 16)]}}, "pixel_shift": {}}
+    text = readings.transport_over_k(ov)
+    assert "Layout: reproduced at k >= 8 (top - random +0.70 [+0.60, +0.80] at k = 16)" in text
+    assert "; not reproduced at k = 2 (top - random +0.01 [-0.09, +0.11])." in text  # the weaker control
+    assert "Background: no pair differs in it" in text and "outside each block's top-16" in text
+    per_k[0].update(status="reproduced", verdict={"random": "reproduced", "bottom": "reproduced"})
+    assert "Layout: reproduced at every k (" in readings.transport_over_k(ov)
+
+
+def test_the_carry_reading_names_what_moves_with_the_top_channels_and_what_with_the_rest():
+    def row(a, top_random, rest_top):
+        s = lambda m: {"mean": m, "ci": [m - 0.05, m + 0.05], "n": 20}  # noqa: E731
+        v = lambda m: "reproduced" if m - 0.05 > 0 and m >= 0.1 else "not reproduced"  # noqa: E731
+        return {"attribute": a, "k": 16, "width": 128, "random_outside": 16,
+                "adoption": {"all": s(0.9), "top": s(0.5), "random": s(0.1), "all_but_top": s(0.5)},
+                "top-random": s(top_random), "all_but_top-top": s(rest_top),
+                "verdict": {"top-random": v(top_random), "all_but_top-top": v(rest_top)}}
+
+    text = readings.transport_carry([row("position", 0.6, -0.2), row("size", 0.5, 0.0), row("color", 0.0, 0.8),
+                                     row("shape", 0.0, 0.0)])
+    assert "position and size move with the top-16 (top-16 - random-16: position +0.60" in text
+    assert "color moves only with the other 112 (all but top-16 - top-16: color +0.80" in text
+    assert ("For shape, neither the top-16 against random-16 nor the other 112 against the top-16 is resolved "
+            "(top-16 - random-16: shape +0.00 [-0.05, +0.05])." in text)
+    assert readings.transport_carry([]) == ""

@@ -51,6 +51,16 @@ setting and baseline, one value per pair of each metric (``pair_metrics``), so
 ``adoption_ci``, ``source_adoption_ci``, ``target_preservation_ci``, ...). The sentences built
 from them are ``massact.readings.transport(sw.rows())``; the report's section is
 ``massact.report.sections``.
+
+The claim over k and what the channels carry, read from one sweep: ``over_k_specs(ks)`` (the three
+arms at each k, the random arm drawn outside each block's top-``max(ks)`` channels, so that it never
+holds a channel of a top set it is compared with) and ``carry_specs(k, width)`` (every channel, the
+top-k, the random-k and all but the top-k: the bottom width - k, the top-k's complement). Then
+``over_k(sw)`` gives each arm's adoption at each k per kind of attribute, per attribute and for the
+pixel shift, with top - random and top - bottom paired on the same pairs and a verdict
+(``massact.stats.verdict``) per k; ``carry(sw, k, width)`` gives, per attribute, the four sets'
+adoption, top-k - random-k and all-but-top-k - top-k. Their sentences are
+``massact.readings.transport_over_k`` and ``massact.readings.transport_carry``.
 """
 from __future__ import annotations
 
@@ -66,9 +76,10 @@ from ..clustering import iou, token_foreground_mask
 from ..generation import generate
 from ..flow import lerp_conditioning
 from ..models import require_sampler
-from ..ranking import ARMS  # noqa: F401  (T.ARMS: the arms the explorers offer)
+from ..ranking import ARMS
 from ..selection import Selection, span_label
 from ..specs import CaptureSpec, check_alpha
+from ..stats import VERDICTS, verdict
 from .results import Results, rounded, significant
 from .rows import Rows
 
@@ -102,7 +113,9 @@ class TransportSpec:
         blocks / steps: block and step specifications as in ``Selection`` ("all" or None =
           every block / step, "early", "late", "2-5", a tuple of ints);
         seed: the random arm's draw;
-        selection: a ``Selection`` instead of arm/k/blocks/steps/seed.
+        outside: the random arm draws outside each block's top-``outside`` channels (0: among
+          all channels, so a draw may hold massive channels; ``Selection.outside``);
+        selection: a ``Selection`` instead of arm/k/blocks/steps/seed/outside.
 
     Alpha (``specs.check_alpha``, kept as an ``Alpha`` that the edit trusts) and mask are
     checked here, arm, k, seed and the block/step syntax by ``Selection``; k, block and step
@@ -115,13 +128,13 @@ class TransportSpec:
     mask: str
 
     def __init__(self, arm: str = "top", k: int = DEFAULT_K, alpha: float = 1.0, mask: str = "none", blocks=None,
-                 steps=None, seed: int = 0, *, selection: Selection | None = None):
+                 steps=None, seed: int = 0, *, outside: int = 0, selection: Selection | None = None):
         if selection is None:
             selection = Selection(arm, k, "all" if blocks is None else blocks, "all" if steps is None else steps,
-                                  seed)
+                                  seed, outside)
         elif not isinstance(selection, Selection):
             raise WrongType(f"selection must be a massact.Selection, got {type(selection).__name__}")
-        elif (arm, k, blocks, steps, seed) != ("top", DEFAULT_K, None, None, 0):
+        elif (arm, k, blocks, steps, seed, outside) != ("top", DEFAULT_K, None, None, 0, 0):
             raise ValueError("give selection=... or arm/k/blocks/steps/seed, not both")
         object.__setattr__(self, "selection", selection)
         object.__setattr__(self, "alpha", check_alpha(alpha))
@@ -133,17 +146,20 @@ class TransportSpec:
     blocks = property(lambda self: self.selection.blocks, doc='the block specification ("all" or a tuple)')
     steps = property(lambda self: self.selection.steps, doc='the step specification ("all" or a tuple)')
     seed = property(lambda self: self.selection.seed, doc="the random arm's draw")
+    outside = property(lambda self: self.selection.outside, doc="the top channels a random draw leaves out")
 
     def replace(self, **changes) -> "TransportSpec":
-        """A copy with some of alpha, mask, arm, k, blocks, steps, seed (or selection) changed."""
+        """A copy with some of alpha, mask, arm, k, blocks, steps, seed, outside (or selection) changed."""
         sel = changes.pop("selection", self.selection)
-        parts = {name: changes.pop(name) for name in ("arm", "k", "blocks", "steps", "seed") if name in changes}
+        parts = {name: changes.pop(name) for name in ("arm", "k", "blocks", "steps", "seed", "outside")
+                 if name in changes}
         if parts:
             sel = Selection(**{**sel.summary(), **{k: (tuple(v) if isinstance(v, list) else v)
                                                     for k, v in parts.items()}})
         alpha, mask = changes.pop("alpha", self.alpha), changes.pop("mask", self.mask)
         if changes:
-            raise TypeError(f"TransportSpec has no {sorted(changes)}: change alpha, mask, arm, k, blocks, steps, seed")
+            raise TypeError(f"TransportSpec has no {sorted(changes)}: change alpha, mask, arm, k, blocks, steps, seed, "
+                            "outside")
         return TransportSpec(alpha=alpha, mask=mask, selection=sel)
 
     @property
@@ -152,13 +168,15 @@ class TransportSpec:
         where = [f"{name} {_spec_text(v)}" for name, v in (("blocks", self.blocks), ("steps", self.steps)) if v != "all"]
         if self.arm in ("random", "energy"):
             where.append(f"seed {self.seed}")
+        if self.outside:
+            where.append(f"outside the top-{self.outside}")
         m = "" if self.mask == "none" else f", {self.mask} mask"
         return f"{self.arm}-{self.k}, alpha {self.alpha:g}{m}" + (f" ({', '.join(where)})" if where else "")
 
     def row(self, num_blocks: int | None = None, num_steps: int | None = None) -> dict:
         """This setting as the first columns of a sweep row: arm, k, alpha, mask ("none" or
         "spatial"), blocks and steps ("all" or a list; "early"/"late" resolved when the
-        counts are given)."""
+        counts are given), and ``outside`` for a random arm drawn outside the top channels."""
         def span(v, n, resolve):
             if v == "all":
                 return "all"
@@ -168,9 +186,12 @@ class TransportSpec:
             return v if isinstance(v, str) else list(v)
 
         sel = self.selection
-        return {"arm": self.arm, "k": self.k, "alpha": self.alpha, "mask": "none" if self.mask == "none" else "spatial",
-                "blocks": span(sel.blocks, num_blocks, lambda v, n: Selection(blocks=v).block_indices(n)),
-                "steps": span(sel.steps, num_steps, lambda v, n: Selection(steps=v).step_indices(n))}
+        row = {"arm": self.arm, "k": self.k, "alpha": self.alpha, "mask": "none" if self.mask == "none" else "spatial",
+               "blocks": span(sel.blocks, num_blocks, lambda v, n: Selection(blocks=v).block_indices(n)),
+               "steps": span(sel.steps, num_steps, lambda v, n: Selection(steps=v).step_indices(n))}
+        if sel.outside:
+            row["outside"] = sel.outside
+        return row
 
     def __str__(self) -> str:
         return self.label
@@ -604,7 +625,7 @@ class Sweep(Results):
     """The measured settings of one ``sweep``: a ``Results`` whose items are the caption pairs.
 
     Conditions: one per setting (the columns of ``TransportSpec.row``: arm, k, alpha, mask,
-    blocks, steps), then one per baseline (``baseline_condition``). Per-pair metrics and
+    blocks, steps, and ``outside`` for a random arm drawn outside the top channels), then one per baseline (``baseline_condition``). Per-pair metrics and
     set-level numbers: ``pair_metrics``. Every question has the spelling of every claim::
 
         where = dict(k=4, alpha=1.0, mask="none", blocks="all", steps="all")
@@ -719,3 +740,191 @@ def sweep(model, sources, targets, seeds, specs: Sequence[TransportSpec], score,
             "num_steps": res.clean.num_steps, "guidance": res.clean.guidance,
             "mask_at": None if res.mask_at is None else list(res.mask_at)}
     return Sweep.from_measures(conditions, measures, res, base, meta)
+
+
+# -- the claim over k, and what the channels carry ------------------------------------------------
+#: the channel counts of the curve over k (the critical and spatial claims use the same)
+OVER_K = (1, 2, 4, 8, 16)
+#: the smallest paired adoption difference that counts (a tenth of the pairs that differ)
+OVER_K_MINIMUM = 0.1
+#: the setting every point of the curve shares: replacement at every block and step, no mask
+CURVE_WHERE = {"alpha": 1.0, "mask": "none", "blocks": "all", "steps": "all"}
+#: the four channel sets of the carry table, as (arm, k) given the carry's k and the width
+CARRY_SETS = ("all", "top", "random", "all_but_top")
+
+
+def over_k_specs(ks: Sequence[int] = OVER_K, outside: int | None = None) -> list[TransportSpec]:
+    """The settings of the curve over k: the top, bottom and random arms at each k, alpha 1,
+    every block and step, no mask.
+
+    Args:
+        ks: the channel counts (each >= 1; checked against the width when the sweep builds the edits).
+        outside: the random arm draws outside each block's top-``outside`` channels (None: the
+          largest k, so that no random set holds a top channel of the curve; 0: among all channels).
+    Returns:
+        the specs, k by k (top, bottom, random at each).
+    """
+    ks = [check_int("k", k, 1, what="channels per block") for k in ks]
+    if not ks:
+        raise ValueError("ks is empty: give at least one k, e.g. (1, 2, 4, 8, 16)")
+    outside = max(ks) if outside is None else outside
+    return [TransportSpec(arm, k, outside=outside if arm == "random" else 0) for k in ks for arm in ARMS]
+
+
+def carry_specs(k: int, width: int, outside: int | None = None) -> list[TransportSpec]:
+    """The settings of the carry table: every channel (k = width), the top-k, the random-k (drawn
+    outside the top-``outside``) and all but the top-k (the bottom width - k, the top-k's
+    complement), alpha 1, every block and step, no mask.
+
+    Args:
+        k: the top set's size (1 <= k < width).
+        width: the model's channels per block.
+        outside: as in ``over_k_specs`` (None: k).
+    Returns:
+        four specs in the order of ``CARRY_SETS``.
+    """
+    width = check_int("width", width, 2, what="channels per block")
+    k = check_int("k", k, 1, width - 1, what="the top set's channels (below the width, so that a rest remains)")
+    outside = k if outside is None else check_int("outside", outside, 0, what="top channels left out")
+    if k + outside > width:
+        raise ValueError(f"a random-{k} drawn outside the top-{outside} needs {k + outside} channels, the model has "
+                         f"{width}: pass outside=0 (a uniform draw) or a smaller k")
+    return [TransportSpec("top", width), TransportSpec("top", k), TransportSpec("random", k, outside=outside),
+            TransportSpec("bottom", width - k)]
+
+
+def _summary(sw: "Sweep", metric: str, **where) -> dict | None:
+    """The estimate's summary (mean, ci, n), None where no pair tests the metric."""
+    if np.isnan(sw.per_item(metric, **where)).all():
+        return None
+    return sw.estimate(metric, **where).summary()
+
+
+def _difference(sw: "Sweep", metric: str, a: dict, b: dict, **where):
+    """The paired difference a - b, None where no pair tests the metric under both."""
+    va, vb = sw.per_item(metric, **{**where, **a}), sw.per_item(metric, **{**where, **b})
+    if (np.isnan(va) | np.isnan(vb)).all():
+        return None
+    return sw.difference(metric, a, b, **where)
+
+
+def _attributes(sw: "Sweep") -> list[str]:
+    """The attributes whose adoption the sweep measured, kind by kind (``ATTRIBUTE_KINDS``), then any other."""
+    have = [m[len(_ADOPTION):] for m in sw.metrics if m.startswith(_ADOPTION)]
+    ordered = [a for members in ATTRIBUTE_KINDS.values() for a in members if a in have]
+    return ordered + [a for a in have if a not in ordered]
+
+
+def _curve_metrics(sw: "Sweep") -> dict[str, dict[str, str]]:
+    """What the curve reads, by group: {group: {name: the sweep's metric}} for the kinds of
+    attribute, the attributes and the pixel shift."""
+    have = set(sw.metrics)
+    return {"kinds": {kind: kind for kind in ATTRIBUTE_KINDS if kind in have},
+            "attributes": {a: adoption_metric(a) for a in _attributes(sw)},
+            "pixel_shift": {"pixel_shift": "pixel_shift"} if "pixel_shift" in have else {}}
+
+
+def random_outside_of(sw: "Sweep", **where) -> int:
+    """The ``outside`` of the sweep's random arms that meet ``where`` (0: uniform draws).
+
+    Raises:
+        ValueError when those random arms were drawn in different ways.
+    """
+    seen = {c.get("outside") or 0 for c in sw.conditions.select(arm="random", **where)}
+    if len(seen) > 1:
+        raise ValueError(f"the random arms were drawn outside different top sets {sorted(seen)}; "
+                         "select one with sw.select(outside=...)")
+    return seen.pop() if seen else 0
+
+
+def over_k(sw: "Sweep", ks: Sequence[int] | None = None, minimum: float = OVER_K_MINIMUM) -> dict:
+    """The transport claim as a curve over k: at each k, each arm's adoption and the paired
+    differences top - random and top - bottom on the same pairs, with their verdicts.
+
+    Read per kind of attribute (``ATTRIBUTE_KINDS``), per attribute and for the pixel shift
+    toward the source (which every model has), at alpha 1, every block and step, no mask
+    (``CURVE_WHERE``; build the settings with ``over_k_specs``).
+
+    Args:
+        sw: a ``Sweep`` holding the three arms at each k.
+        ks: the ks to read (None: every k where the sweep holds top, bottom and random).
+        minimum: the smallest mean difference that counts (``stats.verdict``).
+    Returns:
+        {"ks", "minimum", "random_outside", "n" (pairs), "kinds" / "attributes" / "pixel_shift":
+        {metric: {"per_k": [{"k", "adoption": {arm: {"mean", "ci", "n"} or None},
+        "top-random", "top-bottom" (difference summaries or None), "verdict" {control: word},
+        "status"}], "holds": [k...], "fails": [k...]}}}: ``status`` is the weaker verdict of the
+        two comparisons (``stats.VERDICTS``), None where no pair differs in the metric;
+        ``holds`` the ks "reproduced", ``fails`` those "not reproduced".
+    Raises:
+        ValueError when a k lacks an arm or the random arms were drawn in different ways.
+    """
+    curve = sw.select(**CURVE_WHERE)
+    if ks is None:
+        ks = sorted({c["k"] for c in curve.conditions if c["arm"] == "top"}
+                    & {c["k"] for c in curve.conditions if c["arm"] == "bottom"}
+                    & {c["k"] for c in curve.conditions if c["arm"] == "random"})
+    ks = [int(k) for k in ks]
+    if not ks:
+        raise ValueError("the sweep holds no k with the top, bottom and random arms at alpha 1, every block and "
+                         "step, no mask: build the settings with over_k_specs(ks)")
+    out = {"ks": ks, "minimum": minimum, "random_outside": random_outside_of(curve, k=set(ks)),
+           "n": len(sw.per_item("pixel_shift", arm="top", k=ks[0], **CURVE_WHERE))}
+    for group, metrics in _curve_metrics(sw).items():
+        out[group] = {}
+        for name, metric in metrics.items():
+            per_k = []
+            for k in ks:
+                row = {"k": k, "adoption": {arm: _summary(curve, metric, arm=arm, k=k) for arm in ARMS},
+                       "verdict": {}}
+                for control in ("random", "bottom"):
+                    d = _difference(curve, metric, dict(arm="top"), dict(arm=control), k=k)
+                    row[f"top-{control}"] = None if d is None else d.summary()
+                    if d is not None:
+                        row["verdict"][control] = verdict(d, minimum)
+                # the weaker of the two comparisons (VERDICTS runs strongest first)
+                row["status"] = max(row["verdict"].values(), key=VERDICTS.index) if row["verdict"] else None
+                per_k.append(row)
+            out[group][name] = {"per_k": per_k, "holds": [r["k"] for r in per_k if r["status"] == VERDICTS[0]],
+                                  "fails": [r["k"] for r in per_k if r["status"] == VERDICTS[-1]]}
+    return out
+
+
+def carry(sw: "Sweep", k: int, width: int, minimum: float = OVER_K_MINIMUM) -> list[dict]:
+    """What the channels carry: per attribute, the adoption with every channel, the top-k, the
+    random-k and all but the top-k, and the two paired differences that say where it lives.
+
+    Args:
+        sw: a ``Sweep`` holding the settings of ``carry_specs(k, width)`` (alpha 1, every block
+          and step, no mask).
+        k: the top set's size.
+        width: the model's channels per block.
+        minimum: the smallest mean difference that counts (``stats.verdict``).
+    Returns:
+        one row per attribute (kind by kind): {"attribute", "kind", "k", "width", "random_outside",
+        "adoption": {set: {"mean", "ci", "n"} or None for each of ``CARRY_SETS``},
+        "top-random" and "all_but_top-top" (paired difference summaries or None),
+        "verdict": {"top-random", "all_but_top-top": word}}; [] for a model whose metrics read no
+        attribute.
+    """
+    sets = {"all": dict(arm="top", k=width), "top": dict(arm="top", k=k), "random": dict(arm="random", k=k),
+            "all_but_top": dict(arm="bottom", k=width - k)}
+    curve = sw.select(**CURVE_WHERE)
+    missing = [name for name, where in sets.items() if not curve.conditions.select(**where)]
+    if missing:
+        raise ValueError(f"the sweep lacks the carry table's {missing} settings at k = {k} of {width}: add "
+                         f"carry_specs({k}, {width}) to the sweep")
+    outside = random_outside_of(curve, k=k)
+    kind_of = {a: kind for kind, members in ATTRIBUTE_KINDS.items() for a in members}
+    rows = []
+    for a in _attributes(sw):
+        metric = adoption_metric(a)
+        row = {"attribute": a, "kind": kind_of.get(a), "k": k, "width": width, "random_outside": outside,
+               "adoption": {name: _summary(curve, metric, **where) for name, where in sets.items()}, "verdict": {}}
+        for name, (x, y) in (("top-random", ("top", "random")), ("all_but_top-top", ("all_but_top", "top"))):
+            d = _difference(curve, metric, sets[x], sets[y])
+            row[name] = None if d is None else d.summary()
+            if d is not None:
+                row["verdict"][name] = verdict(d, minimum)
+        rows.append(row)
+    return rows

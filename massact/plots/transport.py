@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from .common import image_grid
 
@@ -48,6 +49,87 @@ def adoption_bars(rows: Sequence[dict], settings: Sequence[str] | None = None,
                              hovertemplate=name + "<br>%{x}: %{y:.2f}<extra></extra>"))
     fig.update_layout(barmode="group", title=title, yaxis=dict(title="share of pairs", range=[0, 1.05]), height=420,
                       margin=dict(l=50, r=20, t=50, b=40), legend=dict(font=dict(size=10)))
+    return fig
+
+
+def _error_bars(summaries: Sequence[dict | None]) -> tuple[list, dict]:
+    """The means and plotly's asymmetric error bars of interval summaries ({"mean", "ci"} or None)."""
+    ys = [np.nan if s is None else s["mean"] for s in summaries]
+    return ys, dict(type="data", symmetric=False,
+                    array=[np.nan if s is None else s["ci"][1] - s["mean"] for s in summaries],
+                    arrayminus=[np.nan if s is None else s["mean"] - s["ci"][0] for s in summaries])
+
+
+def over_k_figure(ov: dict, massive_set: float | None = None, title: str | None = None) -> go.Figure:
+    """The transport claim over k: each arm's adoption against k (log-2 axis) with its 95%
+    interval, one panel per kind of attribute (the pixel shift toward the source for a model
+    whose metrics read no attribute), and the massive set's size marked.
+
+    Args:
+        ov: ``claims.transport.over_k``'s dict.
+        massive_set: the massive set's size (channels per block, e.g. the median over blocks), or None.
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
+    group = ov["kinds"] if ov["kinds"] else ov["pixel_shift"]
+    ks = ov["ks"]
+    marked = massive_set is not None and massive_set > 0  # a log axis has no place for an empty set
+    span = list(ks) + ([massive_set] if marked else [])
+    fig = make_subplots(rows=1, cols=len(group), subplot_titles=[m.replace("_", " ") for m in group],
+                        shared_yaxes=True, horizontal_spacing=0.04)
+    for i, (metric, e) in enumerate(group.items()):
+        for arm in ("top", "bottom", "random"):
+            ys, err = _error_bars([r["adoption"][arm] for r in e["per_k"]])
+            fig.add_trace(go.Scatter(x=[r["k"] for r in e["per_k"]], y=ys, error_y=err, mode="lines+markers",
+                                     name=arm, legendgroup=arm, showlegend=i == 0,
+                                     line=dict(color=ARM_COLORS[arm]),
+                                     hovertemplate=f"{arm}-%{{x}}: %{{y:.2f}}<extra>{metric}</extra>"),
+                          row=1, col=i + 1)
+        # log axes: the range in log10 units, a vertical line in data units
+        fig.update_xaxes(type="log", tickvals=ks, ticktext=[str(k) for k in ks], title_text="k (channels per block)",
+                         range=[np.log10(min(span)) - 0.15, np.log10(max(span)) + 0.15], row=1, col=i + 1)
+        if marked:
+            fig.add_vline(x=float(massive_set), line_dash="dot", line_color="crimson", row=1, col=i + 1)
+    fig.update_yaxes(title_text="source adoption" if ov["kinds"] else "pixel shift toward the source",
+                     range=[-0.05, 1.05], row=1, col=1)
+    line = f"; dotted: the massive set, {massive_set:g} channels per block" if marked else ""
+    rnd = (f"random drawn outside the top-{ov['random_outside']}" if ov["random_outside"]
+           else "random drawn from all channels")
+    fig.update_layout(title=title or f"Transport over k (alpha 1, every block and step, {ov['n']} pairs)"
+                                     f"<br><sub>95% intervals; {rnd}{line}</sub>",
+                      height=380, margin=dict(l=50, r=20, t=80, b=40))
+    return fig
+
+
+CARRY_COLORS = {"all": "black", "top": ARM_COLORS["top"], "random": ARM_COLORS["random"],
+                "all_but_top": ARM_COLORS["bottom"]}
+
+
+def carry_bars(rows: Sequence[dict], title: str | None = None) -> go.Figure:
+    """What the channels carry: per attribute, the adoption with every channel, the top-k, the
+    random-k and all but the top-k, with 95% intervals (``claims.transport.carry``).
+
+    Args:
+        rows: the carry table (one row per attribute).
+        title: the figure title (None: a default).
+    Returns:
+        a plotly ``Figure``.
+    """
+    if not rows:
+        raise ValueError("the carry table is empty: this model's metrics read no attribute")
+    k, width = rows[0]["k"], rows[0]["width"]
+    names = {"all": f"all {width} channels", "top": f"top-{k}", "random": f"random-{k}",
+             "all_but_top": f"all but the top-{k} ({width - k})"}
+    attrs = [r["attribute"] for r in rows]
+    fig = go.Figure()
+    for key, name in names.items():
+        ys, err = _error_bars([r["adoption"][key] for r in rows])
+        fig.add_trace(go.Bar(x=attrs, y=ys, error_y=err, name=name, marker_color=CARRY_COLORS[key],
+                             hovertemplate=name + "<br>%{x}: %{y:.2f}<extra></extra>"))
+    fig.update_layout(barmode="group", title=title or f"What the channels carry (k = {k} of {width})",
+                      yaxis=dict(title="source adoption", range=[0, 1.05]), height=380,
+                      margin=dict(l=50, r=20, t=50, b=40))
     return fig
 
 

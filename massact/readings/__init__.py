@@ -22,8 +22,10 @@ One function per claim result:
   k run: where the claim holds and where not), ``critical_controls(probe_result, k)`` (mean ablation,
   energy-matched channels), ``top1_ablation(res)`` (zeroing against mean-setting the top-1 channel);
 * ``spatial(spatial_result)`` and ``spatial_over_k(ov)`` (the curve over k, ``claims.spatial.over_k``);
-* ``transport(rows)``, ``what_moves(rows)`` (per attribute: does it follow the top-k?) and
-  ``transport_by_kind(rows)`` (layout / identity / background, from the intervals);
+* ``transport(rows, k=None)``, ``what_moves(rows)`` (per attribute: does it follow the top-k?),
+  ``transport_by_kind(rows)`` (layout / identity / background, from the intervals),
+  ``transport_over_k(ov)`` (the curve over k, ``claims.transport.over_k``) and
+  ``transport_carry(rows)`` (what the top channels and the rest carry, ``claims.transport.carry``);
 * ``interpolation(res)``, ``composition(comp)``, ``subject_transfer(inversion, measure)``;
 * ``training(rows)`` (the claims across training checkpoints).
 
@@ -43,8 +45,13 @@ from ._spatial import spatial
 from ._spatial import over_k as spatial_over_k
 from ._training import training
 from ._transport import by_kind as transport_by_kind
+from ._transport import carry as transport_carry
+from ._transport import over_k as transport_over_k
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["scoreboard", "scoreboard_row", "scoreboard_line", "massive_set", "step_profile", "decomposition", "critical", "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "spatial_over_k", "transport", "what_moves", "transport_by_kind", "interpolation", "composition",
+__all__ = ["scoreboard", "scoreboard_row", "scoreboard_line", "massive_set", "step_profile", "decomposition", "critical",
+           "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "spatial_over_k",
+           "transport", "what_moves", "transport_by_kind", "transport_over_k", "transport_carry", "interpolation",
+           "composition",
            "subject_transfer", "training", "STRONG_DROP", "WEAK_DROP"]

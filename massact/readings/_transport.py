@@ -5,8 +5,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import stats
 from ..claims.rows import Rows
 from ..claims.transport import ARMS, BASELINES
+from ._critical import _iv, random_words
 
 
 def _fmt(v) -> str:
@@ -96,17 +98,19 @@ def by_kind(rows: Sequence[dict], k: int | None = None, weak: float = 0.2) -> di
     return out
 
 
-def pixel_reading(rows: Sequence[dict]) -> str:
+def pixel_reading(rows: Sequence[dict], k: int | None = None) -> str:
     """Sentences from the pixel distances alone, for models whose metrics read no attribute.
 
     Args:
         rows: sweep rows carrying ``pixel_shift`` (and its interval ``pixel_shift_ci``).
+        k: channels per block of the arms to read (None: the first of each arm).
     Returns:
         how far each arm (top / bottom / random at alpha 1, no mask, every block and step),
         the spatial mask and the baselines move the output from the target toward the source.
     """
     rows = Rows(rows)
-    base = rows.select(arm=set(ARMS), alpha=1.0, mask="none", blocks="all", steps="all")
+    base = rows.select(arm=set(ARMS), alpha=1.0, mask="none", blocks="all", steps="all",
+                       **({} if k is None else {"k": k}))
     by_arm = {}
     for r in base:
         by_arm.setdefault(r["arm"], r)
@@ -152,23 +156,26 @@ def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def transport(rows: Sequence[dict]) -> str:
+def transport(rows: Sequence[dict], k: int | None = None) -> str:
     """Honest sentences built from the rows of a transport sweep.
 
     Args:
         rows: ``Sweep.rows()`` (``claims.transport.sweep``), or any rows of that schema.
+        k: channels per block of the arms to read (None: the first top row's).
     Returns:
         a paragraph: what follows the top-k channels, against the bottom-k and random-k
-        controls, the spatial mask and the baselines ("no more than random" when so).
+        controls (and how the random arm was drawn), the spatial mask and the baselines ("no
+        more than random" when so).
     """
-    moves = what_moves(rows)
+    where = {} if k is None else {"k": k}
+    moves = what_moves(rows, k)
     if not moves:
-        top = Rows(rows).select(arm="top", alpha=1.0, mask="none", blocks="all", steps="all")
+        top = Rows(rows).select(arm="top", alpha=1.0, mask="none", blocks="all", steps="all", **where)
         if top and top[0].get("pixel_shift") is not None:
-            return pixel_reading(rows)
+            return pixel_reading(rows, k)
         return "No top-k row at alpha 1 without a mask: nothing to compare."
     rows = Rows(rows)
-    top = rows.first(arm="top", alpha=1.0, mask="none", blocks="all", steps="all")
+    top = rows.first(arm="top", alpha=1.0, mask="none", blocks="all", steps="all", **where)
     k = top["k"]
     parts = []
     for verdict, phrase in (("moves", ("follows", "follow", " the source's top-{k} channels")),
@@ -181,6 +188,9 @@ def transport(rows: Sequence[dict]) -> str:
             verb = phrase[0] if len(names) == 1 else phrase[1]
             parts.append(f"{_names(names)} {verb}{phrase[2].format(k=k)} ({detail})")
     text = f"Transporting the top-{k} channels at every block and step (alpha 1, no mask): " + "; ".join(parts) + "."
+    rnd = rows.select(arm="random", k=k, alpha=1.0, mask="none", blocks="all", steps="all")
+    if rnd:
+        text += f" The random-{k} control: {random_words(rnd[0].get('outside') or 0)}."
     arm_means = {}
     for arm in ("top", "bottom", "random"):
         vals = [v.get(arm) for v in moves.values() if v.get(arm) is not None]
@@ -234,3 +244,106 @@ def transport(rows: Sequence[dict]) -> str:
     return text
 
 
+
+
+_NAMES = {"pixel_shift": "pixel shift toward the source"}
+
+
+def _ks(ks: list[int], every: list[int]) -> str:
+    """"every k", "k >= 8" when ks are the upper end of the curve, else "k = 1, 4"."""
+    if ks == list(every):
+        return "every k"
+    if len(ks) > 1 and ks == [k for k in every if k >= ks[0]]:
+        return f"k >= {ks[0]}"
+    return "k = " + ", ".join(str(k) for k in ks)
+
+
+def over_k(ov: dict) -> str:
+    """Sentences from ``claims.transport.over_k``: per kind of attribute (or, for a model whose
+    metrics read none, the pixel shift), the ks where transport is reproduced and where not.
+
+    Args:
+        ov: the dict ``over_k`` returned.
+    Returns:
+        a paragraph: per kind, the ks of each verdict (``stats.VERDICTS``, the weaker of top -
+        random and top - bottom), quoting that weaker difference at the largest k of each.
+    """
+    group = ov["kinds"] if any(r["status"] for e in ov["kinds"].values() for r in e["per_k"]) else ov["pixel_shift"]
+    parts = []
+    for metric, e in group.items():
+        by_status = {}
+        for r in e["per_k"]:
+            if r["status"] is not None:
+                by_status.setdefault(r["status"], []).append(r)
+        if not by_status:
+            name = _NAMES.get(metric, metric)
+            parts.append(f"{name[0].upper()}{name[1:]}: no pair differs in it")
+            continue
+        clauses = []
+        for status in stats.VERDICTS:
+            here = by_status.get(status)
+            if not here:
+                continue
+            last = here[-1]  # the largest k of this verdict, compared with its weaker control
+            control = max(last["verdict"], key=lambda c: stats.VERDICTS.index(last["verdict"][c]))
+            at = f" at k = {last['k']}" if len(here) > 1 else ""
+            clauses.append(f"{status} at {_ks([r['k'] for r in here], ov['ks'])} (top - {control} "
+                           f"{_iv(last[f'top-{control}'], '+.2f')}{at})")
+        name = _NAMES.get(metric, metric)
+        parts.append(f"{name[0].upper()}{name[1:]}: {'; '.join(clauses)}")
+    return (f"Transport over k (alpha 1, every block and step; paired over the same {ov['n']} pairs, 95% bootstrap "
+            f"intervals; {random_words(ov['random_outside'])}; a difference must reach {ov['minimum']:.2f}). "
+            + ". ".join(parts) + ".")
+
+
+def carry(rows: Sequence[dict]) -> str:
+    """Sentences from ``claims.transport.carry``: which attributes move with the top channels and
+    which only with the rest.
+
+    Args:
+        rows: the carry table (one row per attribute).
+    Returns:
+        one or two sentences naming the attributes by where they live (with the top-k, with the
+        top-k and more with the rest, only with the rest, or unresolved), with the paired
+        difference each rests on ("" for an empty table).
+    """
+    if not rows:
+        return ""
+    k, width = rows[0]["k"], rows[0]["width"]
+    rest = width - k
+    reproduced = stats.VERDICTS[0]
+    groups = {"top": [], "both": [], "rest": [], "neither": [], "untested": []}
+    for r in rows:
+        v = r["verdict"]
+        if not v:
+            groups["untested"].append(r)
+            continue
+        top, others = v.get("top-random") == reproduced, v.get("all_but_top-top") == reproduced
+        groups["both" if top and others else "top" if top else "rest" if others else "neither"].append(r)
+
+    def quote(rs, key):
+        return ", ".join(f"{r['attribute']} {_iv(r[key], '+.2f')}" for r in rs if r.get(key))
+
+    def verb(rs):
+        return "moves" if len(rs) == 1 else "move"
+
+    clauses = []
+    if groups["top"]:
+        rs = groups["top"]
+        clauses.append(f"{_names([r['attribute'] for r in rs])} {verb(rs)} with the top-{k} "
+                       f"(top-{k} - random-{k}: {quote(rs, 'top-random')})")
+    if groups["both"]:
+        rs = groups["both"]
+        clauses.append(f"{_names([r['attribute'] for r in rs])} {verb(rs)} with the top-{k} and more with the other "
+                       f"{rest} (all but top-{k} - top-{k}: {quote(rs, 'all_but_top-top')})")
+    if groups["rest"]:
+        rs = groups["rest"]
+        clauses.append(f"{_names([r['attribute'] for r in rs])} {verb(rs)} only with the other {rest} "
+                       f"(all but top-{k} - top-{k}: {quote(rs, 'all_but_top-top')})")
+    text = (f"What the channels carry (k = {k} of {width}, {random_words(rows[0]['random_outside'])}): "
+            + ("; ".join(clauses) if clauses else f"no attribute separates the top-{k} from the rest") + ".")
+    if groups["neither"]:
+        rs = groups["neither"]
+        text += (f" For {_names([r['attribute'] for r in rs])}, neither the top-{k} against random-{k} nor the other "
+                 f"{rest} against the top-{k} is resolved (top-{k} - random-{k}: {quote(rs, 'top-random')}).")
+    return text

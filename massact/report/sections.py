@@ -32,7 +32,8 @@ from ..plots import block_ratios, channel_profile, image_data_uri
 from ..plots.massive import decomposition_figure, step_profile_figure
 from ..plots.critical import control_intervals_figure, dose_response_figure, early_late_figure
 from ..plots.spatial import miou_curves, miou_heatmap, over_k_figure, overlay_panels
-from ..plots.transport import adoption_bars, method_lines
+from ..plots.transport import adoption_bars, carry_bars, method_lines
+from ..plots.transport import over_k_figure as transport_over_k_figure
 from ..ranking import ARMS, ENERGY_TOLERANCE, energy_match_ceiling
 from ..specs import CaptureSpec
 from ..stats import bootstrap_mean
@@ -187,6 +188,7 @@ class Sizes:
         grid_seeds: images per row of the critical grid.
         spatial_images, spatial_draws: images clustered, random draws per block and step.
         transport_pairs, transport_num_steps: caption pairs and sampler steps of the sweep.
+        transport_ks: the ks of the transport curve (its largest is also the carry table's k).
         interpolation_pairs, interpolation_points: pairs and alphas of the interpolation.
         composition_per_attribute: pairs per named attribute (composition).
         composition_attributes: the attributes composed (None: all the world names).
@@ -211,6 +213,7 @@ class Sizes:
     spatial_draws: int
     transport_pairs: int
     transport_num_steps: int | None
+    transport_ks: tuple
     interpolation_pairs: int
     interpolation_points: int
     composition_per_attribute: int
@@ -235,6 +238,7 @@ SIZES: dict[str, Sizes] = {
                    critical_num_steps=6, control_k=8, early_late_arms=("top", "random"), early_late_draws=1,
                    independence=(2, 2), grid_seeds=3,
                    spatial_images=4, spatial_draws=2, transport_pairs=2, transport_num_steps=4,
+                   transport_ks=(4, 16),
                    interpolation_pairs=1, interpolation_points=3, composition_per_attribute=1,
                    composition_attributes=("position",), subject_references=1, use_case_num_steps=4,
                    training=dict(n_images=8, n_pairs=6, n_calibration=4, num_steps=6),
@@ -243,6 +247,7 @@ SIZES: dict[str, Sizes] = {
                       critical_num_steps=8, control_k=8, early_late_arms=("top",), early_late_draws=1,
                       independence=(3, 3), grid_seeds=6,
                       spatial_images=64, spatial_draws=3, transport_pairs=32, transport_num_steps=10,
+                      transport_ks=T.OVER_K,
                       interpolation_pairs=16, interpolation_points=5, composition_per_attribute=4,
                       composition_attributes=None, subject_references=8, use_case_num_steps=10,
                       training=dict()),
@@ -250,6 +255,7 @@ SIZES: dict[str, Sizes] = {
                   critical_num_steps=8, control_k=8, early_late_arms=("top", "random"), early_late_draws=2,
                   independence=(6, 4), grid_seeds=6,
                   spatial_images=256, spatial_draws=5, transport_pairs=128, transport_num_steps=10,
+                  transport_ks=T.OVER_K,
                   interpolation_pairs=64, interpolation_points=5, composition_per_attribute=16,
                   composition_attributes=None, subject_references=32, use_case_num_steps=10,
                   training=dict(n_images=64, n_pairs=32)),
@@ -458,34 +464,51 @@ def spatial_section(ctx: ReportContext) -> Section:
 
 
 # -- claim 3: transport --------------------------------------------------------------------------------
-def transport_specs(model, k: int = T.DEFAULT_K, quick: bool = False, num_steps: int | None = None
-                    ) -> list[T.TransportSpec]:
-    """The settings the transport section sweeps: the three arms, the spatial mask and (beyond
-    quick) alpha 0.5, the three arms at 4k channels, each block list, the early and the late steps."""
+def transport_specs(model, ks=(T.DEFAULT_K,), outside: int = 0, k: int = T.DEFAULT_K, quick: bool = False,
+                    num_steps: int | None = None) -> list[T.TransportSpec]:
+    """The settings the transport section sweeps, each once: the three arms at k, the spatial mask
+    and (beyond quick) alpha 0.5, each block list, the early and the late steps; then the curve
+    over k (the three arms at every k of ks) and the carry table at the largest k (every channel,
+    all but the top channels).
+
+    Args:
+        model: the model (its width, blocks and default steps).
+        ks: the ks of the curve (each at most half the width).
+        outside: the random arm draws outside each block's top-``outside`` channels (0: uniform).
+        k: the k of the single settings (mask, alpha, blocks, steps); one of ks.
+        quick: only the arms, the mask, the curve and the carry table.
+        num_steps: the sampler's steps (None: the model's default).
+    Returns:
+        the specs, without duplicates, those at k first (the strip shows the first three).
+    """
     num_steps = num_steps or model.default_steps
-    specs = [T.TransportSpec(arm, k) for arm in ARMS] + [T.TransportSpec("top", k, mask="source")]
-    if quick:
-        return specs
-    specs.append(T.TransportSpec("top", k, alpha=0.5))
-    # 4k channels, with its controls: the toy's top-k moves little at k = 4
-    specs += [T.TransportSpec(arm, min(4 * k, model.width)) for arm in ARMS]
-    for blocks in T.block_groups(model).values():
-        specs.append(T.TransportSpec("top", k, blocks=blocks))
-    half = num_steps // 2
-    specs.append(T.TransportSpec("top", k, steps=tuple(range(half))))
-    specs.append(T.TransportSpec("top", k, steps=tuple(range(half, num_steps))))
-    return specs
+    specs = [T.TransportSpec(arm, k, outside=outside if arm == "random" else 0) for arm in ARMS]
+    specs.append(T.TransportSpec("top", k, mask="source"))
+    if not quick:
+        specs.append(T.TransportSpec("top", k, alpha=0.5))
+        for blocks in T.block_groups(model).values():
+            specs.append(T.TransportSpec("top", k, blocks=blocks))
+        half = num_steps // 2
+        specs.append(T.TransportSpec("top", k, steps=tuple(range(half))))
+        specs.append(T.TransportSpec("top", k, steps=tuple(range(half, num_steps))))
+    specs += T.over_k_specs(ks, outside) + T.carry_specs(max(ks), model.width, outside)
+    return list(dict.fromkeys(specs))
 
 
 def transport_section(ctx: ReportContext) -> Section:
-    """The sweep rows (exact schema), a reading, the adoption figure and a strip per pair."""
+    """The sweep rows (exact schema), the curve over k with the clean random control, what the
+    channels carry, the readings, the figures and a strip per pair."""
     model = ctx.model
-    score = calibration_stats(ctx).score("absmean")
+    stats = calibration_stats(ctx)
+    score = stats.score("absmean")
     sz = sizes_of(ctx)
     sources, targets, seeds, inputs = ctx.pairs(sz.transport_pairs)
     # 10 Euler steps (the default is 20) keep the sweep inside the report's time budget
     num_steps = min(sz.transport_num_steps or model.default_steps, model.default_steps)
-    specs = transport_specs(model, quick=ctx.quick, num_steps=num_steps)
+    ks = [k for k in sz.transport_ks if k <= model.width // 2]
+    outside = clean_random_outside(ks, model.width)
+    k = T.DEFAULT_K if T.DEFAULT_K in ks else min(ks)
+    specs = transport_specs(model, ks, outside, k=k, quick=ctx.quick, num_steps=num_steps)
     sw = T.sweep(model, sources, targets, seeds, specs, score, ctx.metrics, baselines=(0.5,), num_steps=num_steps,
                  progress=False)
     res = sw.result
@@ -496,10 +519,21 @@ def transport_section(ctx: ReportContext) -> Section:
     grid = torch.stack(strip, 1).reshape(-1, *res.sources.shape[1:])  # rows = pairs, columns = settings
     images = [(f"each row a pair; columns: {'; '.join(labels)}", image_data_uri(grid, cols=len(strip)))]
     rows = sw.rows()
-    text = readings.transport(rows) + (
+    ov = T.over_k(sw, ks)
+    carried = T.carry(sw, max(ks), model.width)
+    massive = float(np.median([r["massive_set_10x"] for r in stats.ratio_table()]))
+    text = readings.transport(rows, k=k) + (
         f" ({len(sources)} pairs, {res.clean.num_steps} steps; the spatial mask is the source's, read at "
         f"block {res.mask_at[0]}, step {res.mask_at[1]}.)" if res.mask_at else "")
-    return Section(results=rows, figures=[adoption_bars(rows)], images=images, text=text, inputs=inputs)
+    text += " " + readings.transport_over_k(ov)
+    if carried:
+        text += " " + readings.transport_carry(carried)
+    results = {"rows": rows, "over_k": ov, "carry": carried, "random_outside": outside,
+               "massive_set_10x_median": massive}
+    figures = [adoption_bars(rows.select(k={k, None})), transport_over_k_figure(ov, massive)]
+    if carried:
+        figures.append(carry_bars(carried))
+    return Section(results=results, figures=figures, images=images, text=text, inputs=inputs)
 
 
 # -- the use cases -------------------------------------------------------------------------------------
