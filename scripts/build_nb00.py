@@ -24,23 +24,35 @@ cells = [
            "larger than all the others (Sun et al. 2024 found them in language models; the paper *Few Channels Draw The "
            "Whole Picture*, arXiv:2605.13974, studies them in DiTs such as FLUX).\n\n"
            "This notebook finds them in a live model: massact's embedded **toy DiT**, a tiny `FluxTransformer2DModel` "
-           "trained on a world of coloured shapes. It runs on a laptop CPU in a minute or two."),
+           "trained on a world of coloured shapes. It runs on a laptop CPU in a minute or two, every cell included: "
+           "nothing needs skipping."),
     ("code", SETUP, IGN),
-    ("md", '### Glossary\n'
-           '\n'
-           'The words these notebooks use, each with one meaning:\n'
-           '\n'
-           '* **block**: one transformer block, numbered from 0 in the order it runs. The paper says "layer".\n'
-           '* **image stream**: the tokens of the image being generated, one per patch. Text tokens and the tokens of a reference image are not part of it.\n'
+    ("md", "### Glossary\n\nThe words these notebooks use, each with one meaning:\n\n"
+           "* **block**: one transformer block, numbered from 0 in the order it runs. The paper says \"layer\".\n"
+           "* **image stream**: the tokens of the image being generated, one per patch. Text tokens and the tokens of "
+           "a reference image are not part of it.\n"
            "* **channel**: one coordinate of a token's vector. The toy has 128 channels per token (`model.width`).\n"
-           '* **step**: in notebooks 01–04, a *denoising* step, numbered from 0 (pure noise) to `num_steps - 1` (the finished image). `num_steps` is a count, `steps` are indices. In §8 of this notebook, "training step" means a step of the toy\'s *training*.\n'
-           "* **|mean|** (key `absmean`): for each channel, take the mean over the image tokens, then the absolute value. This is the paper's statistic. **mean |x|** (key `meanabs`) takes the absolute values first. §6 shows where they differ.\n"
-           "* **massive set**: the channels of a block whose |mean| (averaged over prompts, seeds and steps) is at least 10 times that of the block's median channel; also counted at 100 times, to compare with the ~1,000x of large models.\n"
-           "* **k**: how many channels per block an edit touches. k = 8 is 6% of the toy's 128 channels. The paper's regime is a handful out of thousands.\n"
-           '* **arm**: which k channels are taken: **top** (largest statistic), **bottom** (smallest) or **random** (a seeded draw). The bottom and random arms are the controls.\n'
-           '* **item**: the unit an interval resamples. That is an image, or a caption pair for transport.\n'
-           "* **attribute groups**: the toy's captions name a shape, colour, position, size and background. Notebook 01 groups the attributes by what breaks: shape/position, colour, background/size. Notebook 03 groups them by what moves: layout (position, size), identity (shape, colour), background.\n"
-           '* **[a, b]**: a 95% interval. *How to read [a, b]* in notebook 01 explains it.'),
+           "* **step**: a *denoising* step, numbered from 0 (pure noise) to `num_steps - 1` (the finished image). "
+           "`num_steps` is a count, `steps` are indices. In §7 of this notebook and the last section of notebook 04, "
+           "\"training step\" means a step of the toy's *training*.\n"
+           "* **|mean|** (key `absmean`): for each channel, take the mean over the image tokens, then the absolute "
+           "value. This is the paper's statistic. **mean |x|** (key `meanabs`) takes the absolute values first. §6 "
+           "shows where they differ.\n"
+           "* **massive set**: the channels of a block whose |mean| (averaged over prompts, seeds and steps) is at "
+           "least 10 times that of the block's median channel; also counted at 100 times, to compare with the "
+           "~1,000x of large models.\n"
+           "* **k**: how many channels per block an edit touches. k = 8 is 6% of the toy's 128 channels. The paper's "
+           "regime is a handful out of thousands.\n"
+           "* **arm**: which k channels are taken: **top** (largest statistic), **bottom** (smallest) or **random** "
+           "(a seeded draw). The bottom and random arms are the controls.\n"
+           "* **item**: the unit an interval resamples. That is an image, or a caption pair for transport.\n"
+           "* **attribute groups**: the toy's captions name a shape, colour, position, size and background. Notebook "
+           "01 groups the attributes by what breaks: shape/position, colour, background/size. Notebook 03 groups them "
+           "by what moves: layout (position, size), identity (shape, colour), background.\n"
+           "* **[a, b]**: a 95% interval. *How to read [a, b]* in notebook 01 explains it.\n"
+           "* **predict, then measure**: every notebook asks you, before one of its sections, to predict what it "
+           "will find (`PREDICTION = ...`); a checker then measures it on the live model in seconds and says "
+           "whether you were right, and why."),
     ("md", "## 1 · The toy world and its model\n\nEvery image is one shape on a plain background, described by a "
            "caption from a small vocabulary. Because the world is procedural, we know the exact truth of every "
            "image (attributes and the shape's mask): later notebooks use that to *measure* each claim."),
@@ -146,35 +158,21 @@ cells = [
     ("code", "from massact.plots.massive import training_growth\n"
              "if hasattr(model, 'card'):\n    display(training_growth(model.card))\n"
              "else:\n    print('This model has no training history (only the toy ships one).')", IGN),
-    ("md", "## 8 · The claims across training\n\nThe toy ships checkpoints along its own training run (`model.checkpoints()`: "
-           "the training steps; the last one is the model you have been studying; `massact.load(\"toy-256\")`, a wider "
-           "sibling, ships its own), "
-           "from before the outliers appear to the end of the run. If the massive channels are what the paper says, each "
-           "claim's effect should grow as they grow. Every checkpoint is measured with the **same** prompts, seeds "
-           "and caption pairs; each point carries a 95% bootstrap interval over images (paired across arms). "
-           "This uses a small protocol (16 images, 8 pairs) so that it runs in a minute or two; `massact reproduce` "
-           "runs it with 32 images and 16 pairs.\n\n"
-           "*Time and order:* this section measures four checkpoints, which takes 2–3 minutes on a 2-core CPU and is the "
-           "slowest cell of the sequence. It uses arms, mIoU, adoption and paired intervals, which notebooks 01–03 "
-           "introduce. On a first pass, skip it and come back after notebook 03."),
-    ("code", "from massact.claims.training import TrainingProtocol, across_training\n"
-             "from massact.plots.training import claims_across_training\n"
-             "steps = model.checkpoints()\n"
-             "if len(steps) < 2:\n"
-             "    print('This model ships no training checkpoints (the toy does): nothing to compare.')\n"
-             "else:\n"
-             "    protocol = TrainingProtocol(n_images=16, n_pairs=8, num_steps=6)\n"
-             "    measures = across_training({s: (lambda s=s: model.at_checkpoint(s)) for s in steps}, protocol, progress=True)\n"
-             "    training_rows = [m.row() for m in measures]\n"
-             "    display(claims_across_training(training_rows))\n"
-             "    from massact import readings\n    print(readings.training(training_rows))", IGN),
-    ("md", "## 9 · Explore\n\nPick a block, a denoising step (-1 = all) and a statistic."),
+    ("md", "*The claims across training* (does each claim's effect grow as these channels grow during training?) "
+           "is the last section of [notebook 04](04_use_cases.ipynb): it uses the arms, mIoU, adoption and paired "
+           "intervals that notebooks 01–03 introduce."),
+    ("md", "## 8 · Explore\n\nPick a block, a denoising step (-1 = all) and a statistic."),
     ("code", "from massact.widgets.massive import MassiveExplorer\n"
              "explorer = MassiveExplorer(model, prompts[:4], seeds=0)\nexplorer.widget", IGN),
     ("md", "**Next:** [01 · critical](01_critical.ipynb) — are these few channels necessary for the image?"),
 ]
-# the exercise (its text lives in massact.exercises.massive), before the closing "Next:" pointer
-cells[-1:-1] = [c for e in for_notebook("00_massive_activations") for c in (("md", e.markdown()), ("code", e.starter, IGN))]
+# the exercises (their text lives in massact.exercises.massive): each before the cell its `before` names
+# (a prediction, before the section that measures it), else before the closing "Next:" pointer
+for e in for_notebook("00_massive_activations"):
+    at = next((i for i, c in enumerate(cells) if c[1].startswith(e.before)), None) if e.before else len(cells) - 1
+    if at is None:
+        raise SystemExit(f"{e.checker}: no cell starts with {e.before!r} to place it before")
+    cells[at:at] = [("md", e.markdown()), ("code", e.starter, IGN)]
 PATH = Path(__file__).parent.parent / "notebooks" / "00_massive_activations.ipynb"
 if __name__ == "__main__":
     nbformat.write(build(cells, keep_ids_from=PATH), PATH)

@@ -5,7 +5,8 @@
 The first code cell becomes ``nbtools.SETUP``. The exercise cells come from
 ``massact.exercises`` (each ``Exercise`` holds its task text and starter once): an existing
 exercise (the code cell importing its checker, and the markdown cell before it) is
-rewritten in place; a missing one is added before the closing "Next:" pointer.
+rewritten in place; a missing one is added before the cell its ``before`` names (a
+prediction: before the section that measures it), else before the closing "Next:" pointer.
 """
 import sys
 from pathlib import Path
@@ -37,13 +38,18 @@ def place_exercise(nb, exercise) -> bool:
     at = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and marker in c.source), None)
     if at is not None:
         changed = set_source(nb.cells[at], exercise.starter, IGNORE)
-        if at > 0 and nb.cells[at - 1].cell_type == "markdown" and nb.cells[at - 1].source.startswith("## Exercise"):
+        if at > 0 and nb.cells[at - 1].cell_type == "markdown" and nb.cells[at - 1].source.startswith(exercise.heading):
             return set_source(nb.cells[at - 1], exercise.markdown()) or changed
         nb.cells.insert(at, nbformat.v4.new_markdown_cell(exercise.markdown()))
         return True
-    at = len(nb.cells)  # before the closing "Next:" pointer when there is one
-    if nb.cells and nb.cells[-1].cell_type == "markdown" and "next" in nb.cells[-1].source.lower():
-        at -= 1
+    if exercise.before is not None:
+        at = next((i for i, c in enumerate(nb.cells) if c.source.startswith(exercise.before)), None)
+        if at is None:
+            raise SystemExit(f"{exercise.checker}: no cell starts with {exercise.before!r} to place it before")
+    else:
+        at = len(nb.cells)  # before the closing "Next:" pointer when there is one
+        if nb.cells and nb.cells[-1].cell_type == "markdown" and "next" in nb.cells[-1].source.lower():
+            at -= 1
     code = nbformat.v4.new_code_cell(exercise.starter)
     code.metadata["tags"] = list(IGNORE)
     nb.cells[at:at] = [nbformat.v4.new_markdown_cell(exercise.markdown()), code]

@@ -1,12 +1,17 @@
 """What every exercise shares: its description, the verdict lines, and cached reference runs.
 
 An ``Exercise`` holds the task once: the notebook's exercise cells are written from it
-(``scripts/finalize_notebooks.py``: a markdown cell "## Exercise" + ``task``, a code cell
-``starter``), and its checker prints it when the learner runs the starter unchanged.
+(``scripts/finalize_notebooks.py``: a markdown cell, its ``heading`` + ``task``, and a code
+cell ``starter``), and its checker prints it when the learner runs the starter unchanged.
 
 Every checker prints one line starting with ✅ or ❌ (a failed check adds a ``Hint:`` line)
 and returns True or False. Reference answers are computed on the spot from the live model
 (cached per model, on fixed prompts and seeds), never stored.
+
+A *prediction* exercise asks the learner to commit to one named outcome before a notebook
+measures it (``PREDICTION = "more"``); its checker (``check_prediction``) measures the outcome
+on the live model, with a 95% bootstrap interval, and says what was measured, whether the
+prediction matched and why. It returns a ``PredictionCheck`` (None while unanswered).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..calibration import calibrate, calibration_seeds, evaluation_seeds
+from ..calibration import Calibration, calibrate, calibration_seeds, evaluation_seeds
 from ..generation import generate
 from ..specs import CaptureSpec
 
@@ -33,12 +38,18 @@ class Exercise:
         checker: the name of its checker in ``massact.exercises``.
         task: what the learner writes, in markdown (the notebook's exercise text).
         starter: the code cell the notebook gives (None: not in a notebook).
+        before: the start of the notebook cell the exercise is placed before (None: at the
+          end, before the closing "Next:" pointer); a prediction goes before the section that
+          measures what it predicts.
+        heading: the markdown heading of the exercise cell.
     """
 
     notebook: str
     checker: str
     task: str
     starter: str | None = None
+    before: str | None = None
+    heading: str = "## Exercise"
 
     @property
     def plain_task(self) -> str:
@@ -47,7 +58,7 @@ class Exercise:
 
     def markdown(self) -> str:
         """The notebook's exercise heading and task."""
-        return f"## Exercise\n\n{self.task}"
+        return f"{self.heading}\n\n{self.task}"
 
 
 # -- verdicts -----------------------------------------------------------------------------------
@@ -237,19 +248,32 @@ def stats(model, prompts: Sequence[str], seeds: Sequence[int], num_steps: int | 
                                                capture=CaptureSpec()).stats)
 
 
-def calibration_score(model, num_steps: int | None, n: int = 4, prompts: Sequence[str] | None = None) -> torch.Tensor:
-    """The ranking score of the calibration images (never the images a checker judges); cached.
+def calibration(model, num_steps: int | None, n: int = 4, prompts: Sequence[str] | None = None) -> Calibration:
+    """The calibration run of a checker (never the images it judges); cached.
 
     Args:
         model: the live model; num_steps: sampler steps; n: how many of the world's
           calibration prompts; prompts: the caller's calibration prompts instead.
     Returns:
-        (blocks, channels) absmean, on seeds from ``calibration_seeds``.
+        a ``Calibration`` on seeds from ``calibration_seeds``.
+    Raises:
+        ValueError naming the argument to pass when the model has no world.
     """
     prompts = world_prompts(model, "calibration", n, prompts)
     key = ("calibration", tuple(prompts), num_steps)
     return cached(model, key, lambda: calibrate(model, prompts=prompts, seeds=calibration_seeds(len(prompts)),
-                                                num_steps=num_steps).score("absmean"))
+                                                num_steps=num_steps))
+
+
+def calibration_score(model, num_steps: int | None, n: int = 4, prompts: Sequence[str] | None = None) -> torch.Tensor:
+    """The ranking score of the calibration images (never the images a checker judges); cached.
+
+    Args:
+        model, num_steps, n, prompts: as in ``calibration``.
+    Returns:
+        (blocks, channels) absmean, on seeds from ``calibration_seeds``.
+    """
+    return calibration(model, num_steps, n, prompts).score("absmean")
 
 
 def images(model, prompts: Sequence[str], seeds: Sequence[int], num_steps: int, edits=(), tag=None) -> torch.Tensor:
@@ -267,3 +291,100 @@ def images(model, prompts: Sequence[str], seeds: Sequence[int], num_steps: int, 
     if tag is None:
         return make()
     return cached(model, ("images", tag, tuple(prompts), tuple(seeds), num_steps), make)
+
+
+# -- predictions ---------------------------------------------------------------------------------
+class CannotMeasure(Exception):
+    """A prediction's measurement needs something this model lacks (a world, a judge)."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a prediction's measurement found.
+
+    Attributes:
+        outcome: the option the measurement supports.
+        text: what was measured, with its 95% interval and the number of items.
+        why: a sentence on why the model behaves this way.
+        also: other options the measurement supports as well (a tie).
+    """
+
+    outcome: str
+    text: str
+    why: str
+    also: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PredictionCheck:
+    """The verdict on one prediction.
+
+    Attributes:
+        prediction: the option the learner chose.
+        outcome: the option the measurement supports.
+        correct: whether they are the same.
+        measured: what was measured, with its interval.
+        why: a sentence on why.
+    """
+
+    prediction: str
+    outcome: str
+    correct: bool
+    measured: str
+    why: str
+
+
+def outcome_of(estimate, above: str, below: str, within: str, reference: float = 0.0) -> str:
+    """The option a 95% interval supports: wholly above ``reference``, wholly below, or across it.
+
+    Args:
+        estimate: a ``stats.Estimate``; above / below / within: the options of each case;
+        reference: the value compared with (0 for a difference).
+    Returns:
+        one of the three options.
+    """
+    if estimate.ci[0] > reference:
+        return above
+    if estimate.ci[1] < reference:
+        return below
+    return within
+
+
+def check_prediction(exercise: Exercise, prediction, options: Sequence[str],
+                     measure: Callable[[], Measured]) -> PredictionCheck | None:
+    """Read a learner's prediction, measure the outcome on the live model, and compare.
+
+    Args:
+        exercise: the prediction exercise (its task is printed while unanswered).
+        prediction: the learner's ``PREDICTION`` (``...`` while unanswered), one of ``options``
+          (case and surrounding spaces ignored).
+        options: the valid predictions (empty: the model has no world to name them).
+        measure: runs the measurement (only for a valid prediction).
+    Returns:
+        a ``PredictionCheck`` (after printing what was measured, the verdict and why), or None
+        when the prediction is unanswered or the model cannot be measured (after saying so).
+    Raises:
+        ValueError naming the valid options when ``prediction`` is not one of them.
+    """
+    if not_written(prediction):
+        unanswered(exercise)
+        return None
+    if not options:
+        failed("this model has no world (model.world is None) to name the options of this prediction",
+               "run this exercise on massact.load('toy')")
+        return None
+    choice = prediction.strip().lower() if isinstance(prediction, str) else prediction
+    if choice not in options:
+        raise ValueError(f"PREDICTION = {prediction!r} is not one of the options: "
+                         + ", ".join(repr(o) for o in options))
+    try:
+        m = measure()
+    except CannotMeasure as exc:
+        failed(f"this prediction cannot be measured on this model: {exc}", "run this exercise on massact.load('toy')")
+        return None
+    correct = choice == m.outcome or choice in m.also
+    mark, verdict = ("✅", "the measurement agrees") if correct else ("❌", f"the measurement says {m.outcome!r}")
+    print(f"{mark} you predicted {choice!r}; {verdict}.")
+    print(f"   Measured: {m.text}")
+    print(f"   Why: {m.why}")
+    return PredictionCheck(choice, choice if correct else m.outcome, correct, m.text, m.why)

@@ -1,4 +1,5 @@
-"""Notebook 02's exercise: the spatial mask from k-means on the massive channels."""
+"""Notebook 02's exercises: predict which channels separate subject from background, and write
+the spatial mask from k-means on the massive channels."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -6,20 +7,115 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..claims import spatial
 from ..clustering import cluster_tokens, iou, kmeans, normalised_tokens, polarity_masks
 from ..generation import generate
 from ..specs import CaptureSpec
-from .common import Exercise, cached, call_learner, default_seeds, failed, passed, world_prompts
+from ..stats import paired_difference
+from .common import (CannotMeasure, Exercise, Measured, PredictionCheck, cached, calibration_score, call_learner,
+                     check_prediction, default_seeds, failed, outcome_of, passed, world_prompts)
 
 EXERCISE = Exercise(
     "02_spatial", "check_cluster_mask",
     "Write `my_mask(tokens, channels, grid)`: keep the given channels of the (tokens, channels) tensor, min-max "
-    "normalise each channel over tokens, run K-means with K=2 (scikit-learn) and return the foreground as a "
-    "boolean (h, w) array using the border rule.",
+    "normalise each channel over the tokens ((x - min) / (max - min); a constant channel becomes 0), run K-means with "
+    "K=2 (scikit-learn) and return the foreground as a boolean (h, w) array using the border rule.\n\n"
+    "The conventions the checker uses:\n\n"
+    "- **token order**: row-major over the image grid: token n sits at row n // w, column n % w, so "
+    "`labels.reshape(grid)` is the cluster map of the image;\n"
+    "- **the border**: the tokens of the grid's first and last row and first and last column;\n"
+    "- **the border rule**: the background is the cluster with the largest *share of its own tokens* on the "
+    "border (not the largest count; a tie goes to the larger cluster), and the other cluster is the foreground; "
+    "when k-means puts every token in one cluster there is no split and the mask is all False;\n"
+    "- k-means has several local optima: a mask passes when it matches the reference (IoU >= 0.9) or is another "
+    "k-means split whose foreground follows the border rule.",
     "from massact.exercises import check_cluster_mask\n"
     "def my_mask(tokens, channels, grid):\n"
     "    ...  # return a bool array of shape grid\n"
     "check_cluster_mask(model, my_mask)")
+
+
+#: the options of ``predict_mask_channels``
+MASK_OPTIONS = ("top", "random", "same")
+
+PREDICTION_EXERCISE = Exercise(
+    "02_spatial", "predict_mask_channels",
+    "**Predict first.** Cluster the image tokens of every block, at the last step, on 4 channels per block. Will "
+    "the **top**-4 channels (the massive ones) or **random**-4 channels give masks closer to the true subject, or "
+    "about the **same**? Write your prediction, then run the cell: the checker generates a few evaluation images, "
+    "clusters them on both channel sets at every block (the border rule decides the foreground), scores each mask "
+    "by its IoU with the judge's mask, and compares the two per image, averaged over the blocks, with a paired "
+    "95% interval. The next section measures it on more images, per block.",
+    "from massact.exercises import predict_mask_channels\n"
+    "PREDICTION = ...  # \"top\", \"random\" or \"same\"\n"
+    "prediction = predict_mask_channels(model, PREDICTION)",
+    before="## 3 · Top-k vs bottom-k vs random-k",
+    heading="### Predict, then measure")
+
+_MASK_WHY = {
+    "top": "the massive channels take one range of values on the subject's tokens and another on the background's, "
+           "so k-means on them splits the image along the object's outline; random channels carry other features, "
+           "and their two clusters follow those.",
+    "random": "random channels separate the subject better here: a massive channel can be nearly constant over "
+              "the tokens (an offset, notebook 00 §5), and min-max normalisation then magnifies small variations "
+              "that need not follow the object.",
+    "same": "the interval of the difference holds 0: in this shapes world one object on a plain background is "
+            "visible in almost any channel set, so both split the tokens about as well; the claim needs images "
+            "where only the massive channels know where the subject is (compare the per-block curves below).",
+}
+
+
+def measure_mask_channels(model, k: int = 4, n_images: int = 6, num_steps: int = 10, random_draws: int = 3,
+                          prompts: Sequence[str] | None = None) -> Measured:
+    """IoU of the top-k masks minus the random-k masks, per image averaged over blocks, paired.
+
+    Args:
+        model: the live model (its metrics must give true foreground masks: the toy's judge).
+        k: channels per set; n_images: evaluation images (the world's, seeds 0..);
+        num_steps: sampler steps (tokens read at the last); random_draws: random sets (averaged).
+        prompts: the images' prompts instead of the world's.
+    Returns:
+        a ``Measured`` whose outcome is "top", "random" or "same".
+    Raises:
+        CannotMeasure when the model has no world (and no prompts) or no true masks.
+    """
+    try:
+        prompts = world_prompts(model, "evaluation", n_images, prompts)
+        score = calibration_score(model, num_steps, 4)
+    except ValueError as exc:
+        raise CannotMeasure(str(exc)) from None
+    step = num_steps - 1
+    cap = spatial.capture(model, prompts, default_seeds(prompts), steps=(step,), num_steps=num_steps)
+    truth = spatial.truth_masks(cap.images, model.metrics())
+    if truth is None:
+        raise CannotMeasure(f"{getattr(model, 'name', 'this model')}'s metrics give no true foreground masks, "
+                            "so no mask has an IoU")
+    result = spatial.evaluate(cap, score, truth, k=k, arms=("top", "random"), random_draws=random_draws)
+    top = np.mean([result.per_item("miou", arm="top", block=b, step=step) for b in cap.blocks], axis=0)
+    rnd = np.mean([result.per_item("miou", arm="random", block=b, step=step) for b in cap.blocks], axis=0)
+    diff = paired_difference(top, rnd)
+    text = (f"IoU with the true subject at step {step}, averaged over blocks {cap.blocks[0]}..{cap.blocks[-1]}: "
+            f"top-{k} {float(top.mean()):.2f}, random-{k} {float(rnd.mean()):.2f} ({random_draws} draws); top minus "
+            f"random {diff:.3f} over {diff.n} images (paired 95% interval)")
+    outcome = outcome_of(diff, "top", "random", "same")
+    return Measured(outcome, text, _MASK_WHY[outcome])
+
+
+def predict_mask_channels(model, prediction, k: int = 4, n_images: int = 6, num_steps: int = 10,
+                          prompts: Sequence[str] | None = None) -> PredictionCheck | None:
+    """Check a prediction: do top-k or random-k channels give masks closer to the true subject?
+
+    Args:
+        model: the notebook's model.
+        prediction: one of ``MASK_OPTIONS`` (``...`` while unanswered).
+        k, n_images, num_steps, prompts: the measurement (``measure_mask_channels``).
+    Returns:
+        a ``PredictionCheck``, or None while unanswered.
+    Raises:
+        ValueError naming the options when ``prediction`` is not one of them.
+    """
+    return check_prediction(PREDICTION_EXERCISE, prediction, MASK_OPTIONS,
+                            lambda: measure_mask_channels(model, k, n_images, num_steps, prompts=prompts))
 
 
 def reference_cluster_mask(tokens: torch.Tensor, channels: Sequence[int], grid: tuple[int, int]) -> np.ndarray:
