@@ -45,13 +45,15 @@ def test_a_claim_that_never_holds_says_so_and_quotes_its_largest_difference():
 
 
 def test_transport_rows_name_the_kind_that_moves_most():
-    kinds = ("layout", "identity")
-    per_k = [{"k": k, "status": st, "kinds": {
-        "layout": {"top": _iv(a, a - 0.1, a + 0.1, 32), "top-random": _iv(d, d - 0.1, d + 0.1, 32)},
-        "identity": {"top": _iv(0.0, 0.0, 0.0, 32), "top-random": _iv(0.0, 0.0, 0.0, 32)}}}
-        for k, st, a, d in ((2, "not reproduced", 0.1, 0.0), (16, "reproduced", 0.9, 0.4))]
-    row = readings.scoreboard_row("transport", {"kinds": kinds, "per_k": per_k})
-    assert row["verdict"] == "reproduced" and row["k"] == 16 and "layout" in row["headline"]
+    def point(k, status, adoption, diff):
+        return {"k": k, "status": status, "adoption": {"top": _iv(adoption, adoption - 0.1, adoption + 0.1, 32)},
+                "top-random": _iv(diff, diff - 0.1, diff + 0.1, 32)}
+    ov = {"ks": [2, 16], "random_outside": 16, "kinds": {
+        "layout": {"per_k": [point(2, "not reproduced", 0.1, 0.0), point(16, "reproduced", 0.9, 0.4)]},
+        "identity": {"per_k": [point(2, "not reproduced", 0.0, 0.0), point(16, "weak", 0.3, 0.2)]}}}
+    row = readings.scoreboard_row("transport", ov)
+    assert row["verdict"] == "reproduced" and row["k"] == 16 and "layout in 90% of pairs" in row["headline"]
+    assert row["holds"] == [16] and row["fails"] == [2]
     assert row["unit"] == "caption pairs" and row["n"] == 32
 
 

@@ -484,7 +484,7 @@ def test_the_random_arm_of_the_curve_never_holds_a_top_channel(model, score, cur
     assert any(set(uniform[b]) & set(top16[b]) for b in uniform)
     assert [c.get("outside") for c in curve.conditions if c["arm"] == "random"] == [16, 16]
     assert T.TransportSpec("random", 4, outside=16).label == "random-4, alpha 1 (seed 0, outside the top-16)"
-    with pytest.raises(ValueError, match="random arm only"):
+    with pytest.raises(ValueError, match="random and energy arms only"):
         T.TransportSpec("top", 4, outside=16)
 
 

@@ -87,19 +87,25 @@ def _spatial(ov: dict) -> dict:
 
 
 def _transport(ov: dict) -> dict:
-    kinds = list(ov["kinds"])
+    # by kind of attribute where a judge reads them, else the pixel shift toward the source
+    groups = ov.get("kinds") or ov.get("pixel_shift") or {}
     rows = []
-    for r in ov["per_k"]:  # the kind that moves most with the top channels at this k
-        best = max(kinds, key=lambda kd: r["kinds"][kd]["top-random"]["mean"]
-                   if r["kinds"][kd].get("top-random") else float("-inf"))
-        rows.append({"k": r["k"], "status": r["status"], "kind": best, "diff": r["kinds"][best].get("top-random"),
-                     "top": r["kinds"][best]["top"]})
+    for k in ov["ks"]:  # at each k, the kind that moves best with the top channels
+        here = [(name, r) for name, g in groups.items() for r in g["per_k"]
+                if r["k"] == k and r["status"] is not None and r.get("top-random")]
+        if not here:
+            continue
+        name, r = min(here, key=lambda c: (stats.VERDICTS.index(c[1]["status"]), -c[1]["top-random"]["mean"]))
+        rows.append({"k": k, "status": r["status"], "kind": name, "diff": r["top-random"], "top": r["adoption"]["top"]})
+    outside = ov.get("random_outside", 0)
 
     def headline(r):
-        return (f"moving the top-{r['k']} channels carries the source's {r['kind']} in {r['top']['mean']:.0%} of "
-                f"pairs, {_iv(r['diff'], '+.2f')} more than {_n(r['k'], 'random channel')}")
-    return _row("transport", [r for r in rows if r["diff"] is not None], lambda r: r["diff"]["mean"], headline,
-                lambda r: r["diff"]["n"], "caption pairs")
+        other = _n(r["k"], "random channel") + (f" (drawn outside the top-{outside})" if outside else "")
+        what = (f"moves the image {r['top']['mean']:.0%} of the way to the source (pixel shift)"
+                if r["kind"] == "pixel_shift" else f"carries the source's {r['kind']} in {r['top']['mean']:.0%} of pairs")
+        return (f"moving the top-{r['k']} {'channel' if r['k'] == 1 else 'channels'} {what}, "
+                f"{_iv(r['diff'], '+.2f')} more than moving {other}")
+    return _row("transport", rows, lambda r: r["diff"]["mean"], headline, lambda r: r["diff"]["n"], "caption pairs")
 
 
 _BUILDERS = {"critical": _critical, "spatial": _spatial, "transport": _transport}
@@ -135,7 +141,7 @@ def scoreboard(results: dict) -> list[dict]:
     for claim in QUESTIONS:
         sec = results.get(claim)
         ov = sec.get("over_k") if isinstance(sec, dict) else None
-        if ov and ov.get("per_k"):
+        if ov:
             try:
                 rows.append(scoreboard_row(claim, ov))
             except ValueError:  # a curve without any control arm: nothing to judge

@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import stats
+from ._text import bullets
 from ..claims.rows import Rows
 from ..claims.transport import ARMS, BASELINES
 from ._critical import _iv, random_words
@@ -163,9 +164,9 @@ def transport(rows: Sequence[dict], k: int | None = None) -> str:
         rows: ``Sweep.rows()`` (``claims.transport.sweep``), or any rows of that schema.
         k: channels per block of the arms to read (None: the first top row's).
     Returns:
-        a paragraph: what follows the top-k channels, against the bottom-k and random-k
-        controls (and how the random arm was drawn), the spatial mask and the baselines ("no
-        more than random" when so).
+        lines (``_text.bullets``): what follows the top-k channels and how the random arm was
+        drawn; the mean adoption against the bottom-k and random-k controls ("no more than
+        random" when so); by kind of attribute; the preservation, spatial mask and baselines.
     """
     where = {} if k is None else {"k": k}
     moves = what_moves(rows, k)
@@ -198,7 +199,7 @@ def transport(rows: Sequence[dict], k: int | None = None) -> str:
             arm_means[arm] = float(np.mean(vals))
     ctrl = {a: v for a, v in arm_means.items() if a != "top"}
     if ctrl and "top" in arm_means:
-        text += (f" Mean adoption over attributes: top-{k} {_fmt(arm_means['top'])} against "
+        text += (f"\nMean adoption over attributes: top-{k} {_fmt(arm_means['top'])} against "
                  + ", ".join(f"{a}-{k} {_fmt(v)}" for a, v in ctrl.items()) + ".")
         if arm_means["top"] > max(ctrl.values()) + 0.1:
             text += " The massive channels carry more of the source than equally many other channels."
@@ -212,7 +213,7 @@ def transport(rows: Sequence[dict], k: int | None = None) -> str:
 
         arms_seen = [a for a in ("top", "bottom", "random") if any(a in e for e in kinds.values())]
         n = top.get("n")
-        text += (f" By kind of attribute (adoption over the pairs that differ in it{f', of {n} pairs' if n else ''}, "
+        text += (f"\nBy kind of attribute (adoption over the pairs that differ in it{f', of {n} pairs' if n else ''}, "
                  "95% bootstrap intervals): " + "; ".join(
                      f"{kind}: " + ", ".join(f"{a}-{k} {iv(e.get(a))}" for a in arms_seen) for kind, e in kinds.items())
                  + ".")
@@ -226,7 +227,7 @@ def transport(rows: Sequence[dict], k: int | None = None) -> str:
             if names:
                 text += " " + phrase.format(k=k, names=_names(names))
     if top["target_preservation"] is not None:
-        text += f" Target preservation under top-{k}: {_fmt(top['target_preservation'])}."
+        text += f"\nTarget preservation under top-{k}: {_fmt(top['target_preservation'])}."
     masked = rows.select(arm="top", mask="spatial", k=k, alpha=1.0)
     if masked and masked[0]["target_preservation"] is not None and top["target_preservation"] is not None:
         mp = masked[0]["target_preservation"]
@@ -241,7 +242,7 @@ def transport(rows: Sequence[dict], k: int | None = None) -> str:
             vals = [v for v in r["source_adoption"].values() if v is not None]
             text += (f" {arm.replace('_', ' ')} (alpha {r['alpha']:g}): mean adoption {_fmt(float(np.mean(vals)) if vals else None)}, "
                      f"preservation {_fmt(r['target_preservation'])}.")
-    return text
+    return bullets(*text.split("\n"))
 
 
 
@@ -265,7 +266,7 @@ def over_k(ov: dict) -> str:
     Args:
         ov: the dict ``over_k`` returned.
     Returns:
-        a paragraph: per kind, the ks of each verdict (``stats.VERDICTS``, the weaker of top -
+        lines (``_text.bullets``): what was compared, then per kind the ks of each verdict (``stats.VERDICTS``, the weaker of top -
         random and top - bottom), quoting that weaker difference at the largest k of each.
     """
     group = ov["kinds"] if any(r["status"] for e in ov["kinds"].values() for r in e["per_k"]) else ov["pixel_shift"]
@@ -291,9 +292,9 @@ def over_k(ov: dict) -> str:
                            f"{_iv(last[f'top-{control}'], '+.2f')}{at})")
         name = _NAMES.get(metric, metric)
         parts.append(f"{name[0].upper()}{name[1:]}: {'; '.join(clauses)}")
-    return (f"Transport over k (alpha 1, every block and step; paired over the same {ov['n']} pairs, 95% bootstrap "
-            f"intervals; {random_words(ov['random_outside'])}; a difference must reach {ov['minimum']:.2f}). "
-            + ". ".join(parts) + ".")
+    return bullets(f"Transport over k (alpha 1, every block and step; paired over the same {ov['n']} pairs, 95% "
+                   f"bootstrap intervals; {random_words(ov['random_outside'])}; a difference must reach "
+                   f"{ov['minimum']:.2f}):", *(p + "." for p in parts))
 
 
 def carry(rows: Sequence[dict]) -> str:

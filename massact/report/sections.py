@@ -522,12 +522,12 @@ def transport_section(ctx: ReportContext) -> Section:
     ov = T.over_k(sw, ks)
     carried = T.carry(sw, max(ks), model.width)
     massive = float(np.median([r["massive_set_10x"] for r in stats.ratio_table()]))
-    text = readings.transport(rows, k=k) + (
-        f" ({len(sources)} pairs, {res.clean.num_steps} steps; the spatial mask is the source's, read at "
-        f"block {res.mask_at[0]}, step {res.mask_at[1]}.)" if res.mask_at else "")
-    text += " " + readings.transport_over_k(ov)
-    if carried:
-        text += " " + readings.transport_carry(carried)
+    # the curve first (where the claim holds), then what the channels carry, then one k in detail
+    text = "\n".join(t for t in (readings.transport_over_k(ov), readings.transport_carry(carried) if carried else "",
+                                  readings.transport(rows, k=k)) if t)
+    if res.mask_at:
+        text += (f" ({len(sources)} pairs, {res.clean.num_steps} steps; the spatial mask is the source's, read at "
+                 f"block {res.mask_at[0]}, step {res.mask_at[1]}.)")
     results = {"rows": rows, "over_k": ov, "carry": carried, "random_outside": outside,
                "massive_set_10x_median": massive}
     figures = [adoption_bars(rows.select(k={k, None})), transport_over_k_figure(ov, massive)]
