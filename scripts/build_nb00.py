@@ -130,7 +130,8 @@ cells = [
              "    training_rows = [m.row() for m in measures]\n"
              "    display(claims_across_training(training_rows))\n"
              "    from massact import readings\n    print(readings.training(training_rows))", IGN),
-    ("md", "## 9 · Explore\n\nPick a block, a denoising step (-1 = all) and a statistic."),
+    ("md", "## 9 · Explore\n\nPick the blocks, the denoising steps (each a from..to range: the whole range of steps "
+           "is the statistic over the run, a range of blocks their mean profile) and a statistic."),
     ("code", "from massact.widgets.massive import MassiveExplorer\n"
              "explorer = MassiveExplorer(model, prompts[:4], seeds=0)\nexplorer.widget", IGN),
     ("md", "**Next:** [01 · critical](01_critical.ipynb) — are these few channels necessary for the image?"),
