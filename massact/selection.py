@@ -9,9 +9,10 @@ Vocabulary (stable; tests pin it):
 * **row** – one prompt of the batch being generated;
 * **arm** – which k channels of each block are chosen: ``"top"`` (highest calibration
   score), ``"bottom"`` (lowest) or ``"random"`` (a seeded uniform draw, another per block);
+  or ``"named"``: the channels a person names (``named=(98, 32)``), the same at every block;
 * **selection** – arm + k + blocks + steps + seed (and, for a clean random or energy-matched
-  arm, the top channels it leaves ``outside``): everything that names one edit's channels, as
-  a frozen ``Selection``.
+  arm, the top channels it leaves ``outside``; for the named arm, the ``named`` channels):
+  everything that names one edit's channels, as a frozen ``Selection``.
 
 ``Selection`` is the one way the claims and the explorers name an arm's channels
 (``Selection.channels``) and build an edit on them (``Selection.edit``: zeroing, mean
@@ -40,11 +41,15 @@ from .checks import WrongType, check_choice, check_index, check_int, is_int, val
 from .ranking import ALL_ARMS, ARMS, _check_energy, _check_energy_outside, _check_score, _max_k, _ranked
 from .specs import EditSpec
 
-__all__ = ["ARMS", "STEP_RANGES", "resolve_blocks", "resolve_steps", "span_label", "blocks_label", "steps_label",
+__all__ = ["ARMS", "NAMED", "STEP_RANGES", "parse_channels", "resolve_blocks", "resolve_steps", "span_label", "blocks_label", "steps_label",
            "Selection"]
 
 #: the named step (and block) ranges; "all" = everything
 STEP_RANGES = ("early", "late", "all")
+#: channels per block when a selection does not say
+DEFAULT_K = 4
+#: the arm of channels named by number (``Selection("named", channels=(98, 32))``)
+NAMED = "named"
 
 
 def _parse(spec, name: str, upper: int | None) -> tuple[int, ...] | str:
@@ -179,16 +184,51 @@ def _spec_json(spec):
     return spec if isinstance(spec, str) else list(spec)
 
 
+def parse_channels(channels) -> tuple[int, ...]:
+    """Named channels -> a tuple of distinct channel numbers, in the order given.
+
+    Args:
+        channels: text such as "98" or "98, 32" (commas or spaces between numbers), or a
+          list/tuple of ints.
+    Returns:
+        a non-empty tuple of distinct ints >= 0 (checked against the width when a
+        ``Selection`` is resolved).
+    Raises:
+        TypeError for floats, bools and other types; ValueError for unreadable text, a
+        negative number, an empty list or a channel named twice.
+    """
+    forms = "give channel numbers like '98' or '98, 32', or a tuple of ints"
+    if isinstance(channels, str):
+        parts = channels.replace(",", " ").split()
+        try:
+            channels = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"cannot read channels {channels!r}: {forms}") from None
+    elif is_int(channels):
+        channels = [channels]
+    elif not isinstance(channels, (list, tuple, range)):
+        raise WrongType(f"cannot read channels {channels!r} ({type(channels).__name__}): {forms}")
+    out = tuple(check_int("channel", c, 0, what="a channel number") for c in channels)
+    if not out:
+        raise ValueError(f"no channel named: {forms}")
+    twice = sorted({c for c in out if out.count(c) > 1})
+    if twice:
+        raise ValueError(f"channel {twice[0]} is named twice in {list(out)}: name each channel once")
+    return out
+
+
 # -- the selection ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Selection:
     """Which k channels of which blocks, at which steps: one edit's channels.
 
     Attributes:
-        arm: "top", "bottom" or "random" (see the module docstring), or the control "energy"
+        arm: "top", "bottom" or "random" (see the module docstring), the control "energy"
           (random channels outside the top-k with the top-k's summed energy; ``channels`` and
-          ``edit`` then need ``energy=``, see ``massact.ranking.energy_matched``).
-        k: channels per block, an int >= 1 (checked against the model's width when resolved).
+          ``edit`` then need ``energy=``, see ``massact.ranking.energy_matched``), or "named"
+          (the channels given as ``named``, the same at every selected block).
+        k: channels per block, an int >= 1 (checked against the model's width when resolved);
+          for "named", the number of named channels (None or that number).
         blocks: a block specification ("all", "early", "late", "2-5", "0,3", an int or a
           sequence of ints); stored as a string or a tuple of ints.
         steps: a step specification (the same forms; "all" = every step).
@@ -198,22 +238,37 @@ class Selection:
           energy arm, match only among them (0: outside the top-k; else at least k, and at most
           the width - k when resolved). A curve over k uses its largest k, so that no control
           set contains a top channel of any k it is compared at.
+        named: for the "named" arm, the channels ("98, 32" or a tuple of ints, see
+          ``parse_channels``); stored as a tuple of distinct ints, checked against the width
+          when resolved.
 
-    Syntax is checked at construction (arm, k >= 1, seed, outside, blocks, steps); ranges when
+    Syntax is checked at construction (arm, k >= 1, seed, outside, named, blocks, steps); ranges when
     resolved (``block_indices``, ``step_indices``, ``channels``, ``edit``): once each, and
     trusted by the ranking and the edit below.
     """
 
     arm: str = "top"
-    k: int = 4
+    k: int | None = None
     blocks: object = "all"
     steps: object = "all"
     seed: int = 0
     outside: int = 0
+    named: tuple = ()
 
     def __post_init__(self):
-        check_choice("arm", self.arm, ALL_ARMS)
-        object.__setattr__(self, "k", check_int("k", self.k, 1, what="channels per block"))
+        check_choice("arm", self.arm, ALL_ARMS + (NAMED,))
+        if self.arm == NAMED:
+            if not self.named:
+                raise ValueError("the named arm zeroes, clusters on or moves the channels you name: give named=(98, 32) "
+                                 "or named='98, 32'")
+            object.__setattr__(self, "named", parse_channels(self.named))
+            if self.k is not None and self.k != len(self.named):
+                raise ValueError(f"k {self.k!r} but {len(self.named)} named channel(s): leave k out for the named arm")
+            object.__setattr__(self, "k", len(self.named))
+        elif self.named:
+            raise ValueError(f"named={self.named!r} is for the arm 'named' only, not {self.arm!r}")
+        object.__setattr__(self, "k", check_int("k", DEFAULT_K if self.k is None else self.k, 1,
+                                                what="channels per block"))
         object.__setattr__(self, "seed", check_int("seed", self.seed, 0))
         object.__setattr__(self, "outside", check_int("outside", self.outside, 0, what="top channels left out"))
         if self.outside and self.arm not in ("random", "energy"):
@@ -239,7 +294,12 @@ class Selection:
             ValueError naming the valid range: a block out of range, k above the width (above
             half of it for "energy"), an outside that leaves too few channels.
         """
-        if width is not None:
+        if width is not None and self.arm == NAMED:
+            wrong = [c for c in self.named if c >= width]
+            if wrong:
+                raise ValueError(f"channel {wrong[0]} out of range: channels are 0..{width - 1} "
+                                 f"(the model's {width} channels)")
+        elif width is not None:
             limit, what = _max_k(self.arm, width)
             if self.outside and self.arm == "random":
                 if self.outside >= width:
@@ -271,6 +331,8 @@ class Selection:
         """
         nb, width = _check_score(score)
         blocks = self.block_indices(nb, width)
+        if self.arm == NAMED:
+            return {b: tuple(sorted(self.named)) for b in blocks}
         if self.arm == "energy":
             _check_energy(energy, (nb, width))
         return _ranked(score, self.k, self.arm, blocks, self.seed, energy, outside=self.outside)
@@ -303,17 +365,24 @@ class Selection:
 
     # -- describing ----------------------------------------------------------------------------------------
     @property
+    def arm_label(self) -> str:
+        """The arm and its size as short text: "top-4", or "named 98,32"."""
+        return f"named {','.join(map(str, self.named))}" if self.arm == NAMED else f"{self.arm}-{self.k}"
+
+    @property
     def label(self) -> str:
-        """Short text, e.g. "top-4, blocks all, steps early" (random: "..., seed 2")."""
-        s = f"{self.arm}-{self.k}, blocks {_spec_text(self.blocks)}, steps {_spec_text(self.steps)}"
+        """Short text, e.g. "top-4, blocks all, steps early" (random: "..., seed 2"; named:
+        "named 98,32, blocks all, steps all")."""
+        s = f"{self.arm_label}, blocks {_spec_text(self.blocks)}, steps {_spec_text(self.steps)}"
         s += f", seed {self.seed}" if self.arm in ("random", "energy") else ""
         return s + (f", outside the top-{self.outside}" if self.outside else "")
 
     def summary(self) -> dict:
         """A JSON-able description: arm, k, blocks, steps ("all", "early", ... or a list), seed (and
-        ``outside`` when the random or energy arm leaves out the top channels)."""
+        ``outside`` when the random or energy arm leaves out the top channels, ``named`` for the named arm)."""
         return {"arm": self.arm, "k": self.k, "blocks": _spec_json(self.blocks), "steps": _spec_json(self.steps),
-                "seed": self.seed, **({"outside": self.outside} if self.outside else {})}
+                "seed": self.seed, **({"outside": self.outside} if self.outside else {}),
+                **({"named": list(self.named)} if self.named else {})}
 
     def __str__(self) -> str:
         return self.label

@@ -161,7 +161,8 @@ cells = [
     ("md", "*The claims across training* (does each claim's effect grow as these channels grow during training?) "
            "is the last section of [notebook 04](04_use_cases.ipynb): it uses the arms, mIoU, adoption and paired "
            "intervals that notebooks 01–03 introduce."),
-    ("md", "## 8 · Explore\n\nPick a block, a denoising step (-1 = all) and a statistic."),
+    ("md", "## 8 · Explore\n\nPick the blocks, the denoising steps (each a from..to range: the whole range of steps "
+           "is the statistic over the run, a range of blocks their mean profile) and a statistic."),
     ("code", "from massact.widgets.massive import MassiveExplorer\n"
              "explorer = MassiveExplorer(model, prompts[:4], seeds=0)\nexplorer.widget", IGN),
     ("md", "**Next:** [01 · critical](01_critical.ipynb) — are these few channels necessary for the image?"),

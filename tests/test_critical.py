@@ -109,7 +109,7 @@ def test_probe_ranks_on_calibration_only(tiny, eval_prompts, monkeypatch):
     (dict(steps=(4,)), r"step 4 out of range: valid steps are 0\.\.3"),
     (dict(steps="middle"), r"unknown step range 'middle'"),
     (dict(arms=("top", "middle")), r"unknown arm 'middle'"),
-    (dict(statistic="maxabs"), r"unknown statistic 'maxabs'"),
+    (dict(statistic="median"), r"unknown statistic 'median'; choose one of \('absmean', 'meanabs', 'maxabs'\)"),
     (dict(draws=0), r"draws 0 out of range"),
 ])
 def test_bad_inputs_name_the_valid_range(tiny, cal, eval_prompts, kwargs, match):
@@ -230,7 +230,7 @@ def test_the_run_button_shows_what_the_underlying_call_computes(tiny, cal, eval_
     mse = ex.metrics.pixel_mse(want, ex.clean_images)
     assert f"<td>{mse:.3g}</td>" in ex.html.value and "random-3" in ex.html.value
     image = ex.image.value
-    ex.steps.value = "late"
+    ex.steps.value = (1, 1)  # the late half of 2 steps
     ex.run_button.click()
     assert ex.last_error is None and ex.image.value != image
     late = Selection("random", 3, blocks=(1, 2), steps="late", seed=5).edit(cal.score("absmean"), 2)
@@ -242,7 +242,7 @@ def test_the_run_button_shows_what_the_underlying_call_computes(tiny, cal, eval_
         ex.run_button.click()
     assert isinstance(ex.last_error, ZeroDivisionError) and ex.status.value.startswith("error: ZeroDivisionError")
     assert "division by zero" in ex.html.value and not ex.run_button.disabled
-    ex.steps.value = "all"
+    ex.steps.value = (0, 1)
     ex.run_button.click()
     assert ex.last_error is None and ex.status.value.startswith("done")
     assert torch.equal(ex.images, generate(tiny, ex.prompts, ex.seeds, num_steps=2, edits=[edit]).images)
@@ -341,3 +341,101 @@ def test_the_curve_over_k_draws_three_arms_with_intervals_and_the_massive_set():
     assert "random-k, from all channels" in {t.name for t in uniform.data}
     with pytest.raises(ValueError, match="no zeroed rows at blocks 'late'"):
         dose_response_figure(res, blocks="late")
+
+
+def test_compare_mode_shows_every_arm_and_the_named_channels_with_their_numbers(tiny, cal, eval_prompts):
+    """Compare mode runs clean / top / bottom / random and the named channels on the same images in one
+    run: one image row and one table column per arm, each column the metric of that arm's images."""
+    from massact.generation import generate
+    from massact.widgets.critical import CriticalExplorer
+
+    ex = CriticalExplorer(tiny, calibration=cal, prompts=eval_prompts, num_steps=2, k=2, run=False)
+    ex.compare.value, ex.named.value, ex.blocks.value = True, "3, 5", (1, 2)
+    ex.run_button.click()
+    assert ex.last_error is None and ex.status.value.startswith("done")
+    labels = ["top-2", "bottom-2", "random-2", "named 3,5"]
+    assert list(ex.arm_images) == labels
+    head = "<tr><th>metric</th><th>clean</th>" + "".join(f"<th>{label}</th>" for label in labels) + "</tr>"
+    assert head in ex.html.value
+    score = cal.score("absmean")
+    for label, sel in zip(labels, [Selection("top", 2, blocks=(1, 2)), Selection("bottom", 2, blocks=(1, 2)),
+                                   Selection("random", 2, blocks=(1, 2)), Selection("named", blocks=(1, 2), named=(3, 5))]):
+        want = generate(tiny, ex.prompts, ex.seeds, num_steps=2, edits=[sel.edit(score, 2)]).images
+        assert torch.equal(ex.arm_images[label], want), label
+        assert f"<td>{ex.metrics.pixel_mse(want, ex.clean_images):.3g}</td>" in ex.html.value
+    assert ex.edit("named").channels == {1: (3, 5), 2: (3, 5)}
+    mses = [ex.numbers(a)["pixel MSE to clean"] for a in ("top", "bottom", "random", "named")]
+    assert len(set(mses)) == 4 and ex.numbers("none")["pixel MSE to clean"] == 0
+    assert hooks_installed(tiny.transformer) == 0
+
+
+def test_history_grows_per_run_and_reset_restores_the_defaults(tiny, cal, eval_prompts):
+    from massact.widgets.critical import CriticalExplorer
+
+    ex = CriticalExplorer(tiny, calibration=cal, prompts=eval_prompts, num_steps=2, k=2)
+    assert len(ex.history) == 1
+    ex.k.value, ex.compare.value = 3, True
+    ex.update()
+    assert len(ex.history) == 2 and ex.history[0]["run"] == 2 and ex.history[0]["k"] == 3
+    assert "random-3" in ex.history[0]["pixel MSE to clean"] and ex.history[1]["k"] == 2  # newest first
+    assert ex.history_html.value.index("<td>2</td>") < ex.history_html.value.index("<td>1</td>")
+    ex.named.value = "99"  # out of range: an error, not a history row
+    ex.update()
+    assert ex.last_error is not None and len(ex.history) == 2
+    ex.reset_button.click()
+    assert ex.history == [] and ex.history_html.value == ""
+    assert (ex.k.value, ex.compare.value, ex.named.value, ex.ablation.value) == (2, False, "", "zero")
+    ex.update()
+    assert ex.last_error is None and len(ex.history) == 1 and ex.history[0]["run"] == 1
+
+
+@pytest.mark.parametrize("named, match", [("99", r"channel 99 out of range: channels are 0\.\.31"),
+                                          ("3, x", "cannot read channels"), ("4, 4", "channel 4 is named twice")])
+def test_a_bad_channel_list_shows_one_error_and_the_next_run_works(tiny, cal, eval_prompts, named, match):
+    import re
+
+    from massact.widgets.critical import CriticalExplorer
+
+    ex = CriticalExplorer(tiny, calibration=cal, prompts=eval_prompts, num_steps=2, k=2)
+    ex.named.value = named
+    ex.run_button.click()
+    assert isinstance(ex.last_error, ValueError) and re.search(match, ex.status.value)
+    assert ex.status.value.startswith("error: ValueError") and not ex.run_button.disabled
+    assert hooks_installed(tiny.transformer) == 0
+    ex.named.value = "4"
+    ex.run_button.click()
+    assert ex.last_error is None and list(ex.arm_images) == ["top-2", "named 4"]
+
+
+def test_mean_ablation_and_the_ranking_statistic_are_what_the_controls_say(tiny, cal, eval_prompts):
+    """ablation "mean" sets the channels to the calibration's means (EditSpec "set"), which differs from
+    zeroing; the ranking control picks the calibration's statistic the arms rank on."""
+    from massact.generation import generate
+    from massact.widgets.critical import CriticalExplorer
+
+    ex = CriticalExplorer(tiny, calibration=cal, prompts=eval_prompts, k=4)  # the calibration's 4 steps
+    zeroed = ex.images
+    ex.ablation.value = "mean"
+    ex.update()
+    assert ex.last_error is None and not torch.equal(ex.images, zeroed)
+    means = Selection("top", 4).edit(cal.score("absmean"), 4, "set", values=cal.stats.channel_mean())
+    assert torch.equal(ex.images, generate(tiny, ex.prompts, ex.seeds, num_steps=4, edits=[means]).images)
+    assert "set to their calibration mean" in ex.html.value
+    assert ex.history[0]["ablation"] == "mean" and ex.history[0]["pixel MSE to clean"] != ex.history[1]["pixel MSE to clean"]
+    assert set(ex.statistic.options) == {"absmean", "meanabs", "maxabs"}
+    for stat in ex.statistic.options:
+        ex.statistic.value = stat
+        assert ex.edit().channels == Selection("top", 4).channels(cal.score(stat))
+    ex.update()
+    assert ex.last_error is None and "maxabs ranking" in ex.html.value
+
+
+def test_probe_runs_named_channels_beside_the_arms(tiny, cal, eval_prompts):
+    res = C.probe(tiny, cal, eval_prompts, [0, 1], ks=(1, 4), arms=("top", "named"), named="3, 5", draws=1,
+                  num_steps=2)
+    assert [(c["arm"], c["k"]) for c in res.conditions] == [("none", 0), ("top", 1), ("named", 2), ("top", 4)]
+    assert res.meta["named"] == [3, 5]
+    with pytest.raises(ValueError, match="give both, or neither"):
+        C.probe(tiny, cal, eval_prompts, [0, 1], ks=1, arms=("top", "named"), num_steps=2)
+    with pytest.raises(ValueError, match="channel 40 out of range: channels are 0..31"):
+        C.probe(tiny, cal, eval_prompts, [0, 1], ks=1, arms=("named",), named=(40,), num_steps=2)

@@ -77,7 +77,7 @@ def test_the_massive_explorer_shows_a_static_png_on_colab(toy, monkeypatch):
     assert ex.last_error is None and ex.static_png is not None
     assert _png_size(ex.static_png)[0] == 720
     first = ex.static_png
-    ex.block.value = 0  # a control change redraws the static image
+    ex.blocks.value = (0, 0)  # a control change redraws the static image
     assert ex.static_png is not None and ex.static_png != first
 
 
@@ -102,8 +102,9 @@ def test_the_massive_explorer_run_button_shows_the_captured_statistics(toy, monk
     ex = MassiveExplorer(toy, prompts, seeds=seeds, top=3)
     stats = massact.generate(toy, prompts, seeds, capture=True).stats
 
-    def shown(block, step, stat):
-        score = stats.score(stat, steps=None if step < 0 else [step])[block]
+    def shown(blocks, step, stat):
+        per_block = stats.score(stat, steps=None if step < 0 else [step])
+        score = per_block[blocks[0]] if len(blocks) == 1 else per_block[list(blocks)].mean(0)
         assert list(ex.figure.data[0].y) == score.tolist()
         top = score.topk(3)
         median = float(score.median())
@@ -112,13 +113,18 @@ def test_the_massive_explorer_run_button_shows_the_captured_statistics(toy, monk
         assert rows in ex.html.value and ex.html.value.count("<tr>") == 4  # the header and the top 3
         return ex.html.value
 
-    ex.block.value, ex.step.value, ex.stat.value = 2, 5, "maxabs"  # every change redraws
+    last = ex.gen.num_steps - 1
+    ex.blocks.value, ex.steps.value, ex.stat.value = (2, 2), (5, 5), "maxabs"  # every change redraws
     ex.run_button.click()
     assert ex.last_error is None and ex.status.value == "block 2, step 5, maxabs" and not ex.run_button.disabled
-    table = shown(2, 5, "maxabs")
-    ex.step.value = -1  # the average over every step
+    table = shown((2,), 5, "maxabs")
+    ex.steps.value = (0, last)  # the whole range: the statistic over every step
     assert ex.last_error is None and ex.status.value == "block 2, all steps, maxabs"
-    assert shown(2, -1, "maxabs") != table
+    assert shown((2,), -1, "maxabs") != table
+    ex.blocks.value = (1, 2)  # a range of blocks: their mean profile
+    assert ex.last_error is None and ex.status.value == "blocks 1-2 (mean), all steps, maxabs"
+    shown((1, 2), -1, "maxabs")
+    ex.blocks.value = (2, 2)
     # a failed run is shown, not raised; the next run is whole again
     with monkeypatch.context() as m:
         m.setattr(ex.gen.stats, "score", lambda *a, **k: 1 / 0)
@@ -127,4 +133,4 @@ def test_the_massive_explorer_run_button_shows_the_captured_statistics(toy, monk
     assert "division by zero" in ex.html.value and not ex.run_button.disabled
     ex.stat.value = "meanabs"
     assert ex.last_error is None and ex.status.value == "block 2, all steps, meanabs"
-    shown(2, -1, "meanabs")
+    shown((2,), -1, "meanabs")

@@ -123,7 +123,7 @@ def test_vocabulary_is_written_down():
         assert _defines(selection.__doc__, term), term
     assert "num_steps`` is a count" in selection.__doc__
     assert "arm + k + blocks + steps + seed" in selection.__doc__
-    assert [f.name for f in dataclasses.fields(Selection)] == ["arm", "k", "blocks", "steps", "seed", "outside"]
+    assert [f.name for f in dataclasses.fields(Selection)] == ["arm", "k", "blocks", "steps", "seed", "outside", "named"]
 
 
 def test_counts_are_num_steps_and_indices_are_steps():
@@ -163,3 +163,27 @@ def test_the_clean_random_arm_draws_outside_the_top_channels():
         Selection("random", 49, outside=16).channels(score)
     with pytest.raises(ValueError, match="leaves no channel"):
         Selection("random", 1, outside=64).channels(score)
+
+
+def test_the_named_arm_takes_the_same_channels_at_every_block_and_checks_them():
+    score = torch.rand(7, 128, generator=torch.Generator().manual_seed(0))
+    sel = Selection("named", named="98, 32", blocks="2-3", steps="late")
+    assert (sel.k, sel.named) == (2, (98, 32)) and sel == Selection("named", blocks=(2, 3), steps="late", named=[98, 32])
+    assert sel.channels(score) == {2: (32, 98), 3: (32, 98)}
+    assert sel.label == "named 98,32, blocks 2-3, steps late" and sel.arm_label == "named 98,32"
+    assert Selection(**{**sel.summary(), "blocks": (2, 3)}) == sel
+    e = sel.edit(score, 10)
+    assert e.channels == {2: (32, 98), 3: (32, 98)} and e.steps == (5, 6, 7, 8, 9)
+    assert Selection("named", named=7).named == (7,) and Selection("named", 1, named=(7,)).k == 1
+    for kwargs, error, match in [
+            (dict(named="98, x"), ValueError, "cannot read channels '98, x'"),
+            (dict(named=(3, 3)), ValueError, "channel 3 is named twice"),
+            (dict(named=(1.5,)), TypeError, "channel 1.5 is not an integer"),
+            (dict(named=(-1,)), ValueError, "channel -1 out of range"),
+            (dict(named=()), ValueError, "give named="),
+            (dict(named=(1, 2), k=3), ValueError, "k 3 but 2 named channel"),
+            (dict(arm="top", named=(1,)), ValueError, "for the arm 'named' only")]:
+        with pytest.raises(error, match=match):
+            Selection(**{"arm": "named", **kwargs})
+    with pytest.raises(ValueError, match=r"channel 128 out of range: channels are 0\.\.127"):
+        Selection("named", named=(5, 128)).channels(score)

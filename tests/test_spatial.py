@@ -9,6 +9,7 @@ import massact
 from massact import readings, stats
 from massact.claims import spatial as S
 from massact.claims.results import Results
+from massact.selection import Selection
 from tiny_models import hooks_installed
 from massact.toy import world
 from massact.toy.model import pack
@@ -209,9 +210,9 @@ def test_widget_updates_its_image_when_a_control_changes(planted):
     ex.K.value = 3
     ex.update()
     assert bytes(ex.image.value) != after_arm
-    for ctl, value in ((ex.block, 0), (ex.step, 0), (ex.k, 2), (ex.arm, "random"), (ex.draw, 3)):
+    for ctl, value in ((ex.blocks, (0, 0)), (ex.steps, (0, 0)), (ex.k, 2), (ex.arm, "random"), (ex.draw, 3)):
         ctl.value = value
-        assert ex.status.value.startswith(f"block {ex.block.value}, step {ex.step.value}")
+        assert ex.status.value.startswith(f"block {ex.blocks.value[0]}, step {ex.steps.value[0]}")
         assert bytes(ex.image.value)[:4] == b"\x89PNG"
     assert ex.masks.channels == massact.channel_set(score, 2, "random", blocks=[0], seed=3)[0]
     no_truth = SpatialExplorer(capture=cap, score=score, max_images=2)
@@ -248,7 +249,7 @@ def test_the_spatial_run_button_shows_what_cluster_computes(model, monkeypatch):
         assert f"<td><b>{iou['border'].mean():.2f}</b></td>" in ex.html.value
         return bytes(ex.image.value)
 
-    ex.block.value, ex.step.value, ex.k.value, ex.K.value = 3, 10, 6, 3  # every change reclusters
+    ex.blocks.value, ex.steps.value, ex.k.value, ex.K.value = (3, 3), (10, 10), 6, 3  # every change reclusters
     ex.arm.value, ex.draw.value = "random", 4
     ex.run_button.click()
     assert ex.last_error is None and not ex.run_button.disabled
@@ -294,3 +295,45 @@ def test_the_curve_over_k_compares_each_arm_at_its_own_best_block(planted):
     assert "Over k" in text and "k = 12" in text
     with pytest.raises(ValueError, match="foreground masks"):
         S.over_k(cap, score, None)
+
+
+def test_compare_mode_named_channels_ranges_history_and_reset(planted):
+    """Compare mode clusters every arm (and the named channels) at the same block and step, one column and
+    one table row each with its mean IoU; a range of blocks and steps clusters their averaged tokens; a bad
+    channel list is one error and the next change works; history grows per run and reset empties it."""
+    from massact.widgets.spatial import SpatialExplorer
+
+    cap, score, masks = planted
+    truth = masks[:3].astype(bool)
+    ex = SpatialExplorer(capture=cap, score=score, mask_fn=lambda im: masks[:len(im)], max_images=3, k=4)
+    assert (ex.blocks.value, ex.steps.value) == ((1, 1), (3, 3)) and len(ex.history) == 1
+    ex.compare.value = True
+    ex.named.value = "5, 7"
+    assert ex.last_error is None and list(ex.arm_masks) == ["top-4", "bottom-4", "random-4", "named 5,7"]
+    assert ex.status.value == "block 1, step 3: top-4, bottom-4, random-4, named 5,7 channels, K=2, draw 0"
+    sub = S.SpatialCapture(cap.prompts[:3], cap.seeds[:3], cap.images[:3], {k: t[:3] for k, t in cap.tensors.items()},
+                           cap.grid, cap.num_steps)
+    for label, sel in zip(ex.arm_masks, [Selection("top", 4), Selection("bottom", 4), Selection("random", 4),
+                                         Selection("named", named=(5, 7))]):
+        m = S.cluster(sub, 1, 3, sel.channels(score)[1], 2)
+        assert ex.arm_masks[label].channels == m.channels and np.array_equal(ex.arm_masks[label].labels, m.labels)
+        assert f"<td>{label}</td>" in ex.html.value and f"<td>{m.ious(truth)['border'].mean():.2f}</td>" in ex.html.value
+    assert ex.mean_ious()["top-4"]["border"] > ex.mean_ious()["bottom-4"]["border"]
+    ex.blocks.value, ex.steps.value = (0, 1), (0, 3)  # the tokens averaged over blocks 0-1 and steps 0 and 3
+    mean = torch.stack([sub.tensors[key] for key in ((0, 0), (0, 3), (1, 0), (1, 3))]).mean(0)
+    one = S.SpatialCapture(sub.prompts, sub.seeds, sub.images, {(9, 9): mean}, sub.grid, sub.num_steps)
+    want = S.cluster(one, 9, 9, Selection("top", 4).channels(score)[1], 2)
+    assert ex.status.value.startswith("blocks 0-1, steps 0,3: ") and ex.masks.block == (0, 1)
+    assert np.array_equal(ex.masks.labels, want.labels)
+    runs = len(ex.history)
+    ex.named.value = "5, 64"
+    assert isinstance(ex.last_error, ValueError) and "channel 64 out of range: channels are 0..63" in ex.status.value
+    assert len(ex.history) == runs
+    ex.steps.value = (1, 2)  # no captured step in the range: a clear error
+    assert "no captured step in 1-2" in ex.status.value
+    ex.named.value, ex.steps.value = "", (3, 3)
+    assert ex.last_error is None and len(ex.history) == runs + 1 and ex.history[0]["steps"] == "3"
+    ex.reset_button.click()
+    assert ex.history == [] and ex.last_error is None and not ex.compare.value
+    assert (ex.blocks.value, ex.steps.value, ex.k.value) == ((1, 1), (3, 3), 4)
+    assert list(ex.arm_masks) == ["top-4"]

@@ -67,18 +67,18 @@ import torch
 
 from .. import calibration as _calibration
 from ..calibration import Calibration, check_separation
-from ..channel_stats import ChannelStats
+from ..channel_stats import STATISTICS, ChannelStats
 from ..checks import is_int as _is_int
 from ..generation import generate, normalise_seeds
 from ..metrics import Metrics
 from ..ranking import ALL_ARMS
 from ..specs import CaptureSpec
-from ..selection import ARMS, Selection, blocks_label, resolve_blocks, resolve_steps, steps_label  # noqa: F401
+from ..selection import (ARMS, NAMED, Selection, blocks_label, parse_channels, resolve_blocks,  # noqa: F401
+                         resolve_steps, steps_label)
 from ..world import world_of
 from .results import Results
 from .rows import Rows
 
-STATISTICS = ("absmean", "meanabs")
 DEFAULT_KS = (1, 2, 4, 8, 16)
 DEFAULT_DRAWS = 3
 #: the toy world's attributes, grouped by what they are about (used by attribute_breakdown)
@@ -96,7 +96,7 @@ ABLATIONS = ("zero", "mean")
 def check_statistic(statistic: str) -> str:
     if statistic not in STATISTICS:
         raise ValueError(f"unknown statistic {statistic!r}; choose one of {STATISTICS} "
-                         "(absmean = |mean over image tokens|, the paper's; meanabs = mean |x|)")
+                         "(absmean = |mean over image tokens|, the paper's; meanabs = mean |x|; maxabs = max |x|)")
     return statistic
 
 
@@ -314,7 +314,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
           blocks="all", steps="all", draws: int = DEFAULT_DRAWS, statistic: str = "absmean",
           num_steps: int | None = None, guidance: float | None = None, metrics: Metrics | None = None,
           random_seed: int = 0, baseline_images: torch.Tensor | None = None, batch_rows: int = 32,
-          progress: bool = False, ablation=("zero",), random_outside: int = 0) -> ProbeResult:
+          progress: bool = False, ablation=("zero",), random_outside: int = 0, named=()) -> ProbeResult:
     """Zero each arm's k channels per block at ``blocks`` x ``steps`` while generating
     ``prompts`` (one seed each, or one int), and measure against the clean images.
 
@@ -336,6 +336,10 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     outside the top-k; else at least every k the energy arm runs at). Recorded in
     ``meta["random_outside"]``.
 
+    named: the channels of the arm "named" ("98, 32" or a tuple of ints, the same at every
+    block; ``Selection(NAMED, named=...)``), run once per blocks and steps beside the other arms
+    (its k is the number of channels, whatever ``ks``); arms must hold "named" to run it.
+
     Each condition's channels and edit are ``Selection(arm, k, blocks, steps, seed=random_seed +
     draw).edit(...)`` ("zero", or "set" to the calibration mean), all built (and so arm, k and
     the seeds checked) before any image is generated.
@@ -354,7 +358,9 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
         raise ValueError(f"no k given; k must be in 1..{model.width} (the number of channels)")
     arms = (arms,) if isinstance(arms, str) else tuple(arms)
     if not arms:
-        raise ValueError(f"no arm given; choose from {ALL_ARMS}")
+        raise ValueError(f"no arm given; choose from {ALL_ARMS + (NAMED,)}")
+    if (NAMED in arms) != bool(named):
+        raise ValueError("the arm 'named' runs the channels given as named=(98, 32): give both, or neither")
     ablations = check_ablation(ablation)
     check_statistic(statistic)
     if not _is_int(draws) or draws < 1:
@@ -381,12 +387,15 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
     configs = []  # (row fields, EditSpec on the rows of its place in a generate call)
     for bl, bspec in block_specs:
         for st, sspec in step_specs:
-            for k in ks:
+            for j, k in enumerate(ks):
                 for arm in arms:
+                    if arm == NAMED and j:  # the named channels are one set, whatever k
+                        continue
                     for d in (range(draws) if arm in ("random", "energy") else [None]):
-                        sel = Selection(arm, k, blocks=bl, steps="all" if st is None else st,
+                        sel = Selection(arm, None if arm == NAMED else k, blocks=bl, steps="all" if st is None else st,
                                         seed=random_seed + (d or 0),
-                                        outside=random_outside if arm in ("random", "energy") else 0)
+                                        outside=random_outside if arm in ("random", "energy") else 0,
+                                        named=named if arm == NAMED else ())
                         for ab in ablations:
                             fields = {"arm": sel.arm, "k": sel.k, "blocks": blocks_label(bl, model.num_blocks),
                                       "steps": steps_label(sspec, st), "ablation": ab, "draw": d}
@@ -421,7 +430,7 @@ def probe(model, calibration: Calibration, prompts: Sequence[str], seeds=0, ks=D
             scalars.append(measure(ims))
     meta = {"statistic": statistic, "num_steps": num_steps, "guidance": guidance if guidance is not None
             else model.default_guidance, "ks": [int(k) for k in ks], "arms": list(arms), "ablations": list(ablations),
-            "draws": draws,
+            "draws": draws, **({"named": list(parse_channels(named))} if named else {}),
             "random_seed": random_seed, "random_outside": random_outside, "blocks": [blocks_label(b, model.num_blocks) for b, _ in block_specs],
             "steps": [steps_label(s, st) for st, s in step_specs],
             "step_numbers": {steps_label(s, st): (list(st) if st is not None else "all") for st, s in step_specs},

@@ -136,8 +136,8 @@ def default_calibration_prompts(model, n: int = 8) -> list[str]:
 class SpatialMasks:
     """The clustering of every image at one (block, step) on one channel set."""
 
-    block: int
-    step: int
+    block: int | tuple[int, ...]  # a tuple: tokens averaged over these blocks
+    step: int | tuple[int, ...]  # a tuple: tokens averaged over these steps
     channels: tuple[int, ...]
     K: int
     labels: np.ndarray  # (rows, h, w) cluster index per token
@@ -170,18 +170,37 @@ def _ious(mask: np.ndarray, mask_act: np.ndarray, truth: np.ndarray) -> dict[str
             "activation": batch_iou(mask_act, truth)}
 
 
-def cluster(cap: SpatialCapture, block: int, step: int, channels: Sequence[int], K: int = 2,
+def cluster(cap: SpatialCapture, block, step, channels: Sequence[int], K: int = 2,
             seed: int = 0) -> SpatialMasks:
-    """Cluster every image of a capture at (block, step) on channels."""
-    x = cap.tokens(block, step)
+    """Cluster every image of a capture at (block, step) on channels.
+
+    Args:
+        cap: a ``capture`` result.
+        block, step: one captured block and step; or sequences of them, whose tokens are
+          averaged over every (block, step) pair before clustering (each must be captured).
+        channels: the channel numbers clustered on.
+        K: clusters; seed: the k-means seed.
+    Returns:
+        a ``SpatialMasks`` (its block and step as given: ints, or tuples for an average).
+    """
+    pairs = [(b, s) for b in _as_tuple(block) for s in _as_tuple(step)]
+    if not pairs:
+        raise ValueError(f"no block or no step to cluster at: give captured blocks {list(cap.blocks)} and steps "
+                         f"{list(cap.steps)}")
+    x = cap.tokens(*pairs[0]) if len(pairs) == 1 else torch.stack([cap.tokens(b, s) for b, s in pairs]).mean(0)
     check_args(x.shape[1], x.shape[2], list(channels), cap.grid, K)
     z = normalise(x[:, :, list(channels)])
     labels = kmeans(z, K, seed=seed)
     score = z.sum(-1).numpy()
     m = polarity_masks(labels, score, cap.grid, K)
     sh = (len(x),) + tuple(cap.grid)
-    return SpatialMasks(int(block), int(step), tuple(int(c) for c in channels), K, labels.reshape(sh),
+    where = [v[0] if len(v) == 1 else v for v in (_as_tuple(block), _as_tuple(step))]
+    return SpatialMasks(*where, tuple(int(c) for c in channels), K, labels.reshape(sh),
                         m["border"].reshape(sh), m["activation"].reshape(sh), score.reshape(sh), cap.image_size)
+
+
+def _as_tuple(v) -> tuple[int, ...]:
+    return tuple(int(i) for i in v) if isinstance(v, (list, tuple, range)) else (int(v),)
 
 
 def truth_masks(images: torch.Tensor, metrics=None, mask_fn: Callable | None = None) -> np.ndarray | None:

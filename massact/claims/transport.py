@@ -164,14 +164,14 @@ class TransportSpec:
 
     @property
     def label(self) -> str:
-        """Short text, e.g. "top-4, alpha 1, source mask (blocks 0-2)"."""
+        """Short text, e.g. "top-4, alpha 1, source mask (blocks 0-2)" or "named 98,32, alpha 1"."""
         where = [f"{name} {_spec_text(v)}" for name, v in (("blocks", self.blocks), ("steps", self.steps)) if v != "all"]
         if self.arm in ("random", "energy"):
             where.append(f"seed {self.seed}")
         if self.outside:
             where.append(f"outside the top-{self.outside}")
         m = "" if self.mask == "none" else f", {self.mask} mask"
-        return f"{self.arm}-{self.k}, alpha {self.alpha:g}{m}" + (f" ({', '.join(where)})" if where else "")
+        return f"{self.selection.arm_label}, alpha {self.alpha:g}{m}" + (f" ({', '.join(where)})" if where else "")
 
     def row(self, num_blocks: int | None = None, num_steps: int | None = None) -> dict:
         """This setting as the first columns of a sweep row: arm, k, alpha, mask ("none" or

@@ -1,11 +1,13 @@
-"""Notebook 00 explorer: pick a block, a step and a statistic; see the channel profile.
+"""Notebook 00 explorer: pick blocks, steps and a statistic; see the channel profile.
 
     ex = MassiveExplorer(model, prompts, seeds=0)
     ex.widget                       # display it; every control change redraws
-    ex.block.value = 2              # what moving the slider does (tests set values directly)
+    ex.blocks.value = (2, 2)        # what moving the slider does (tests set values directly)
 
 One generation at construction captures the statistics of every block and step; a control
-change only re-reads them (milliseconds), so the explorer updates live.
+change only re-reads them (milliseconds), so the explorer updates live. The profile is the
+statistic averaged over the chosen steps (all of them: the whole run) and the chosen blocks
+(one block, the default, is that block's profile).
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import ipywidgets as W
 from ..channel_stats import STATISTICS
 from ..generation import generate
 from ..plots.common import channel_profile
+from ..selection import span_label
 from ..specs import CaptureSpec
-from .base import Explorer
+from .base import Explorer, block_control, span, step_control
 
 
 class MassiveExplorer(Explorer):
@@ -32,21 +35,24 @@ class MassiveExplorer(Explorer):
         self.gen = generate(model, prompts, seeds, capture=CaptureSpec())
         self.top = top
         st = self.gen.stats
-        self.block = W.IntSlider(value=st.blocks[-1], min=0, max=model.num_blocks - 1, description="block")
-        self.step = W.IntSlider(value=self.gen.num_steps - 1, min=-1, max=self.gen.num_steps - 1, description="step",
-                                tooltip="-1 = average over all steps")
+        self.blocks = block_control(model.num_blocks, st.blocks[-1])
+        self.steps = step_control(self.gen.num_steps)
         self.stat = W.Dropdown(options=list(STATISTICS), value="absmean", description="statistic")
-        self._build([[self.block, self.step, self.stat]], always_live=True, figure=True)
+        self._build([[self.blocks, self.steps, self.stat]], always_live=True, figure=True)
 
     def compute(self) -> str:
-        steps = None if self.step.value < 0 else [self.step.value]
-        score = self.gen.stats.score(self.stat.value, steps=steps)[self.block.value]
-        when = "all steps" if steps is None else f"step {self.step.value}"
-        self.show_figure(channel_profile(score, title=f"block {self.block.value}, {when}: {self.stat.value} per channel",
+        blocks, steps = span(self.blocks), span(self.steps)
+        full = steps == tuple(range(self.gen.num_steps))
+        per_block = self.gen.stats.score(self.stat.value, steps=None if full else list(steps))
+        score = per_block[blocks[0]] if len(blocks) == 1 else per_block[list(blocks)].mean(0)
+        where = (f"block{'s' * (len(blocks) > 1)} {span_label(blocks)}"
+                 + (" (mean)" if len(blocks) > 1 else "")
+                 + (", all steps" if full else f", step{'s' * (len(steps) > 1)} {span_label(steps)}"))
+        self.show_figure(channel_profile(score, title=f"{where}: {self.stat.value} per channel",
                                          stat_label=self.stat.value))
         median = float(score.median())
         top = score.topk(min(self.top, score.numel()))
         ratio = (lambda v: float(v) / median) if median > 0 else (lambda v: None)
         self.html.value = self.table(["channel", self.stat.value, "x median"],
                                      [(int(c), float(v), ratio(v)) for v, c in zip(top.values, top.indices)])
-        return f"block {self.block.value}, {when}, {self.stat.value}"
+        return f"{where}, {self.stat.value}"

@@ -29,8 +29,9 @@ from ..models import require_sampler
 from ..plots.common import mask_overlay
 from ..plots.transport import adoption_html
 from ..ranking import ARMS
+from ..selection import NAMED, Selection, parse_channels
 from ..world import world_of
-from .base import Explorer
+from .base import Explorer, block_control, channels_field, compare_control, spec, step_control
 
 
 def _words(model, attrs: dict | None, i: int) -> dict[str, str]:
@@ -66,70 +67,135 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.0f}%"
 
 
-class TransportExplorer(Explorer):
-    """alpha, blocks, steps, k, mask (none / source / target), arm -> source | target | output strip.
+def _captions(text: str) -> list[str]:
+    """The captions of a caption field: one, or several separated by "|" (one pair each)."""
+    return [c.strip() for c in text.split("|")]
 
-    sources/targets: one caption each or lists of the same length (one row per pair);
+
+def mean_adoption(m: dict) -> float | None:
+    """The mean source adoption over the attributes some pair differs in (a ``transport.measure`` output)."""
+    v = [a for a in m.get("source_adoption", {}).values() if a is not None]
+    return float(sum(v) / len(v)) if v else None
+
+
+class TransportExplorer(Explorer):
+    """source and target captions, alpha, k, arm, blocks, steps, mask (none / source / target), named
+    channels, compare arms -> source | target | output strip (one output per arm when comparing).
+
+    sources/targets: one caption each or lists of the same length (one row per pair; the caption
+    fields show them separated by "|");
     score: calibration scores (blocks, channels) (default: ``massact.calibrate(model).score()``);
+    blocks / steps: the initial blocks and steps (specifications as in ``Selection``);
+    named: the initial named channels ("98, 32"; "" = none); compare: start comparing the arms;
     num_steps: sampler steps (default: the model's);
     live: recompute on every control change."""
 
     def __init__(self, model, sources, targets, seeds=0, score: torch.Tensor | None = None,
                  k: int = T.DEFAULT_K, alpha: float = 1.0, arm: str = "top", mask: str = "none",
                  mask_at: tuple[int, int] | None = None, metrics=None, live: bool = True, run: bool = True,
-                 num_steps: int | None = None):
+                 num_steps: int | None = None, blocks="all", steps="all", named: str = "", compare: bool = False):
         sources = [sources] if isinstance(sources, str) else list(sources)
         targets = [targets] if isinstance(targets, str) else list(targets)
-        self.sources, self.targets, self.seeds = T.check_pairs(sources, targets, seeds)
-        model.validate_prompts(self.sources + self.targets)
+        T.check_pairs(sources, targets, seeds)
+        model.validate_prompts(sources + targets)
         self.model = model
+        self.seed_spec = seeds
         self.num_steps = num_steps or model.default_steps
         self.score = calibrate(model).score("absmean") if score is None else score
         self.metrics = model.metrics() if metrics is None else metrics
         self.mask_at = T.default_mask_at(model, self.num_steps) if mask_at is None else tuple(mask_at)
-        nb, ns = model.num_blocks, self.num_steps
+        wide = W.Layout(width="560px")
+        self.source = W.Text(value=" | ".join(sources), description="source", layout=wide, continuous_update=False,
+                             tooltip="the source caption (several: separated by |)")
+        self.target = W.Text(value=" | ".join(targets), description="target", layout=wide, continuous_update=False,
+                             tooltip="the target caption (several: separated by |, as many as sources)")
         self.alpha = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha", continuous_update=False)
-        self.blocks = W.IntRangeSlider(value=(0, nb - 1), min=0, max=nb - 1, description="blocks", continuous_update=False)
-        self.steps = W.IntRangeSlider(value=(0, ns - 1), min=0, max=ns - 1, description="steps", continuous_update=False)
+        self.blocks = block_control(model.num_blocks, blocks)
+        self.steps = step_control(self.num_steps, steps)
         self.k = W.IntSlider(value=min(k, model.width), min=1, max=model.width, description="k", continuous_update=False)
         self.arm = W.Dropdown(options=list(ARMS), value=arm, description="arm")
         self.mask = W.ToggleButtons(options=list(T.MASKS), value=mask, description="mask",
                                     tooltips=["every token", "the source's spatial mask", "the target's spatial mask"])
+        self.named = channels_field()
+        self.named.value = named
+        self.compare = compare_control()
+        self.compare.value = compare
         self.clean: T.PairRun | None = None
         self.result: T.TransportResult | None = None
         self.measure: dict | None = None
-        self.running = f"running: {2 * len(self.sources)} images, {self.num_steps} steps..."
-        self._build([[self.alpha, self.k, self.arm], [self.blocks, self.steps], self.mask], live=live, run=run)
+        self.measures: dict[str, dict] = {}
+        self.running = "running: transport..."
+        self._build([self.source, self.target, [self.alpha, self.k, self.arm], [self.blocks, self.steps], self.mask,
+                     [self.named, self.compare]], live=live, run=run, history=True)
 
-    def spec(self) -> T.TransportSpec:
-        lo, hi = self.blocks.value
-        s0, s1 = self.steps.value
-        nb = self.model.num_blocks
-        return T.TransportSpec(self.arm.value, int(self.k.value), float(self.alpha.value), self.mask.value,
-                               blocks=None if (lo, hi) == (0, nb - 1) else tuple(range(lo, hi + 1)),
-                               steps=None if (s0, s1) == (0, self.num_steps - 1) else tuple(range(s0, s1 + 1)))
+    @property
+    def sources(self) -> list[str]:
+        """The source captions of the source field."""
+        return _captions(self.source.value)
+
+    @property
+    def targets(self) -> list[str]:
+        """The target captions of the target field."""
+        return _captions(self.target.value)
+
+    def spec(self, arm: str | None = None) -> T.TransportSpec:
+        """The setting the controls describe for one arm (default: the chosen arm; "named": the named channels)."""
+        arm = self.arm.value if arm is None else arm
+        sel = Selection(arm, None if arm == NAMED else int(self.k.value), blocks=spec(self.blocks),
+                        steps=spec(self.steps), named=parse_channels(self.named.value) if arm == NAMED else ())
+        return T.TransportSpec(alpha=float(self.alpha.value), mask=self.mask.value, selection=sel)
 
     def compute(self) -> None:
-        """Transport with the current controls; redraw the strip and the numbers."""
-        spec = self.spec()
-        if self.clean is None:
-            self.clean = T.clean_pass(self.model, self.sources, self.targets, self.seeds, num_steps=self.num_steps,
+        """Transport with the current controls (every arm in one batched call when comparing); redraw the
+        strip and the numbers."""
+        sources, targets, seeds = T.check_pairs(self.sources, self.targets, self.seed_spec)
+        self.model.validate_prompts(sources + targets)
+        arms = self.arms_to_run(self.arm.value, self.compare.value, self.named.value)
+        specs = [self.spec(a) for a in arms]
+        if self.clean is None or (self.clean.sources, self.clean.targets) != (sources, targets):
+            self.say(f"running: the clean pass of {2 * len(sources)} images, {self.num_steps} steps...")
+            self.clean = T.clean_pass(self.model, sources, targets, seeds, num_steps=self.num_steps,
                                       keep=(self.mask_at,))
-        res = T.transport(self.model, self.sources, self.targets, self.seeds, spec, score=self.score,
-                          clean=self.clean, mask_at=self.mask_at)
+        self.say(f"running: {len(specs) * len(sources)} transported images, {self.num_steps} steps...")
+        res = T.transport(self.model, sources, targets, seeds, specs, score=self.score, clean=self.clean,
+                          mask_at=self.mask_at)
         self.result = res
-        out = res.outputs[0]
-        cols, labels = [res.sources, res.targets, out], ["source", "target", f"{spec.arm}-{spec.k} a{spec.alpha:g}"]
-        if spec.mask != "none":
-            base = res.sources if spec.mask == "source" else res.targets
-            cols.append(_overlay(base, res.masks[spec.mask], self.model.token_grid()))
-            labels.append(f"{spec.mask} mask")
-        self.show_columns(cols, labels)
-        self.measure = T.measure(self.metrics, res.sources, res.targets, out)
+        labels = [s.selection.arm_label for s in specs]
+        self.measures = {label: T.measure(self.metrics, res.sources, res.targets, res.outputs[j])
+                         for j, label in enumerate(labels)}
+        self.measure = self.measures[labels[0]]
+        alpha = specs[0].alpha
+        cols, names = [res.sources, res.targets, *res.outputs], ["source", "target",
+                                                                 *(f"{lb} a{alpha:g}" for lb in labels)]
+        mask = specs[0].mask
+        if mask != "none":
+            base = res.sources if mask == "source" else res.targets
+            cols.append(_overlay(base, res.masks[mask], self.model.token_grid()))
+            names.append(f"{mask} mask")
+        self.show_columns(cols, names)
         table = _attribute_table(self.model, self.metrics, {"source": res.sources, "target": res.targets,
-                                                            "output": out})
-        self.html.value = (f"<b>{html.escape(spec.label)}</b><br>{table}" +
-                           adoption_html(self.measure, f"over {len(self.sources)} pair(s)"))
+                                                            **{lb: res.outputs[j] for j, lb in enumerate(labels)}})
+        if len(specs) == 1:
+            self.html.value = (f"<b>{html.escape(specs[0].label)}</b><br>{table}" +
+                               adoption_html(self.measure, f"over {len(sources)} pair(s)"))
+        else:
+            rows = [(lb, _pct(mean_adoption(m)), _pct(m["target_preservation"]), m["pixel_shift"])
+                    for lb, m in self.measures.items()]
+            self.html.value = (f"<b>{html.escape(specs[0].label)}</b> and the other arms, over {len(sources)} pair(s)"
+                               + self.table(["arm", "mean source adoption", "target preservation",
+                                             "pixel shift (0 = target, 1 = source)"], rows, fmt=".2f")
+                               + table)
+
+    def record(self) -> dict:
+        """The last run as a history row: the captions and settings, then each arm's mean source adoption and
+        target preservation."""
+        sp = self.spec()
+        return {"source": self.source.value, "target": self.target.value, "alpha": sp.alpha, "k": sp.k,
+                "mask": sp.mask, "blocks": "-".join(map(str, self.blocks.value)),
+                "steps": "-".join(map(str, self.steps.value)),
+                "source adoption": "; ".join(f"{lb} {_pct(mean_adoption(m))}" for lb, m in self.measures.items()),
+                "target preservation": "; ".join(f"{lb} {_pct(m['target_preservation'])}"
+                                                 for lb, m in self.measures.items())}
 
 
 class InterpolationExplorer(Explorer):
@@ -167,9 +233,9 @@ class InterpolationExplorer(Explorer):
             self._clean = T.clean_pass(self.model, [src], [tgt], [seed], num_steps=self.num_steps,
                                        keep=(mask_at,) if self.mask.value != "none" else ())
             self._clean_key = key
-        spec = T.TransportSpec(self.arm.value, int(self.k.value), mask=self.mask.value)
+        setting = T.TransportSpec(self.arm.value, int(self.k.value), mask=self.mask.value)
         res = interpolation(self.model, [src], [tgt], [seed], by=self.by.value, points=int(self.points.value),
-                            spec=spec, score=self.score, metrics=self.metrics, clean=self._clean)
+                            spec=setting, score=self.score, metrics=self.metrics, clean=self._clean)
         self.result = res
         methods = list(res["images"])
         xs = res["x"]
@@ -200,7 +266,6 @@ class SubjectTransferExplorer(Explorer):
         self.num_steps = num_steps or model.default_steps
         self.score = calibrate(model).score("absmean") if score is None else score
         self.metrics = model.metrics() if metrics is None else metrics
-        nb, ns = model.num_blocks, self.num_steps
         self.reference = W.Text(value=reference, description="reference", layout=W.Layout(width="480px"),
                                 tooltip="a complete caption of the model's world; its renderer draws it")
         self.upload = W.FileUpload(accept=".png,.jpg,.jpeg", multiple=False, description="or a PNG")
@@ -210,8 +275,8 @@ class SubjectTransferExplorer(Explorer):
         self.alpha = W.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha", continuous_update=False)
         self.k = W.IntSlider(value=min(k, model.width), min=1, max=model.width, description="k", continuous_update=False)
         self.arm = W.Dropdown(options=list(ARMS), value="top", description="arm")
-        self.blocks = W.IntRangeSlider(value=(0, nb - 1), min=0, max=nb - 1, description="blocks", continuous_update=False)
-        self.steps = W.IntRangeSlider(value=(0, ns - 1), min=0, max=ns - 1, description="steps", continuous_update=False)
+        self.blocks = block_control(model.num_blocks)
+        self.steps = step_control(self.num_steps)
         self.mask = W.ToggleButtons(options=["source", "none"], value="source", description="mask",
                                     tooltips=["the reference's subject mask", "every token"])
         self.inversion: I.InversionResult | None = None
@@ -259,14 +324,10 @@ class SubjectTransferExplorer(Explorer):
                                                  num_steps=self.num_steps)
             self._inv_key = key
         inv = self.inversion
-        lo, hi = self.blocks.value
-        s0, s1 = self.steps.value
-        nb = self.model.num_blocks
-        spec = T.TransportSpec(self.arm.value, int(self.k.value), float(self.alpha.value), self.mask.value,
-                               blocks=None if (lo, hi) == (0, nb - 1) else tuple(range(lo, hi + 1)),
-                               steps=None if (s0, s1) == (0, self.num_steps - 1) else tuple(range(s0, s1 + 1)))
+        setting = T.TransportSpec(self.arm.value, int(self.k.value), float(self.alpha.value), self.mask.value,
+                                  blocks=spec(self.blocks), steps=spec(self.steps))
         self.say("generating...")
-        tr = I.subject_transfer(self.model, inv, self.caption.value.strip(), spec, score=self.score)
+        tr = I.subject_transfer(self.model, inv, self.caption.value.strip(), setting, score=self.score)
         self.transfer = tr
         cols = [inv.reference, inv.reconstruction, tr.clean, tr.output]
         labels = ["reference", "reconstruction", "new caption", "transfer"]
@@ -278,6 +339,6 @@ class SubjectTransferExplorer(Explorer):
         table = _attribute_table(self.model, self.metrics, {"reference": inv.reference, "new caption": tr.clean,
                                                             "transfer": tr.output})
         self.html.value = (f"<p>{html.escape(readings.subject_transfer(inv, self.measure))}</p>{table}"
-                           f"<p style='font-size:small'>{html.escape(spec.label)}; inverted with "
+                           f"<p style='font-size:small'>{html.escape(setting.label)}; inverted with "
                            f"{'its caption' if inv.prompts[0] else 'the empty prompt'}; new caption sampled from "
                            f"the inverted noise, guidance {tr.guidance:g}</p>")
