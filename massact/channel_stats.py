@@ -362,6 +362,21 @@ class ChannelStats:
                         "top_channel_value": [float(sc[b, c]) for b, c in enumerate(top)]})
         return out
 
+    def massive_set_size(self, ratio: int = MASSIVE_SET_RATIOS[0], steps: Sequence[int] | None = None) -> float:
+        """The size of a typical block's massive set: the median over blocks of the number of
+        channels whose |mean over image tokens| is at least ``ratio`` times their block's median
+        channel's (``ratio_table``'s ``massive_set_<ratio>x``). The curves over k mark it.
+
+        Args:
+            ratio: one of ``MASSIVE_SET_RATIOS``.
+            steps: the steps averaged (None: all).
+        Returns:
+            channels per block (a half-integer when the median falls between two blocks).
+        """
+        if ratio not in MASSIVE_SET_RATIOS:
+            raise ValueError(f"ratio {ratio!r} unknown; one of {MASSIVE_SET_RATIOS}")
+        return float(torch.tensor([float(r[f"massive_set_{ratio}x"]) for r in self.ratio_table(steps)]).quantile(0.5))
+
     def ratio_table(self, steps: Sequence[int] | None = None, k: int = 8) -> list[dict]:
         """Per block: top channels and top-1 / top-5 over median, for each statistic (Sun et al. style),
         the size of the massive set (``massive_set_{r}x``: how many channels are at least r times the

@@ -24,7 +24,7 @@ cells = [
            "larger than all the others (Sun et al. 2024 found them in language models; the paper *Few Channels Draw The "
            "Whole Picture*, arXiv:2605.13974, studies them in DiTs such as FLUX).\n\n"
            "This notebook finds them in a live model: massact's embedded **toy DiT**, a tiny `FluxTransformer2DModel` "
-           "trained on a world of coloured shapes. It runs on a laptop CPU in a minute or two, every cell included: "
+           "trained on a world of coloured shapes. It runs on a laptop CPU in under a minute of compute, every cell included: "
            "nothing needs skipping."),
     ("code", SETUP, IGN),
     ("md", "### Glossary\n\nThe words these notebooks use, each with one meaning:\n\n"

@@ -507,6 +507,11 @@ def test_massive_set_counts_channels_over_ten_and_a_hundred_times_the_median():
     rows = _planted_stats().ratio_table()
     assert (rows[0]["massive_set_10x"], rows[0]["massive_set_100x"]) == (2, 0)  # 58.3x and 12x
     assert (rows[1]["massive_set_10x"], rows[1]["massive_set_100x"]) == (0, 0)  # 4.7x at most
+    st = _planted_stats()
+    assert st.massive_set_size() == 1.0  # the median of 2 and 0 channels: what the curves over k mark
+    assert st.massive_set_size(100) == 0.0
+    with pytest.raises(ValueError, match="one of"):
+        st.massive_set_size(20)
 
 
 def test_step_profile_follows_the_pooled_top_channel_per_step():

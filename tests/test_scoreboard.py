@@ -52,7 +52,7 @@ def test_transport_rows_name_the_kind_that_moves_most():
         "layout": {"per_k": [point(2, "not reproduced", 0.1, 0.0), point(16, "reproduced", 0.9, 0.4)]},
         "identity": {"per_k": [point(2, "not reproduced", 0.0, 0.0), point(16, "weak", 0.3, 0.2)]}}}
     row = readings.scoreboard_row("transport", ov)
-    assert row["verdict"] == "reproduced" and row["k"] == 16 and "layout in 90% of pairs" in row["headline"]
+    assert row["verdict"] == "reproduced" and row["k"] == 16 and "layout in 90% of the pairs that differ in it" in row["headline"]
     assert row["holds"] == [16] and row["fails"] == [2]
     assert row["unit"] == "caption pairs" and row["n"] == 32
 

@@ -119,7 +119,7 @@ def dose_response_figure(result, massive_set: float | None = None, blocks: str |
     fig.update_layout(title=title or f"Zeroing k channels per block (blocks {blocks}, steps {steps}, "
                                      f"{len(result.prompts)} images)<br><sub>error bars: 95% bootstrap intervals "
                                      f"over the same images{marked}</sub>",
-                      height=420, width=max(520, 480 * len(metrics)), margin=dict(l=50, r=20, t=80, b=50))
+                      height=440, width=max(520, 480 * len(metrics)), margin=dict(l=50, r=20, t=110, b=50))
     return fig
 
 

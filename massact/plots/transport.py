@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .common import image_grid
+from .common import image_grid, log_k_axis, mark_massive_set
 
 ARM_COLORS = {"top": "crimson", "bottom": "steelblue", "random": "gray", "pixel_blend": "darkorange",
               "embedding_lerp": "seagreen"}
@@ -74,8 +74,7 @@ def over_k_figure(ov: dict, massive_set: float | None = None, title: str | None 
     """
     group = ov["kinds"] if ov["kinds"] else ov["pixel_shift"]
     ks = ov["ks"]
-    marked = massive_set is not None and massive_set > 0  # a log axis has no place for an empty set
-    span = list(ks) + ([massive_set] if marked else [])
+    marked = massive_set is not None
     fig = make_subplots(rows=1, cols=len(group), subplot_titles=[m.replace("_", " ") for m in group],
                         shared_yaxes=True, horizontal_spacing=0.04)
     for i, (metric, e) in enumerate(group.items()):
@@ -86,11 +85,9 @@ def over_k_figure(ov: dict, massive_set: float | None = None, title: str | None 
                                      line=dict(color=ARM_COLORS[arm]),
                                      hovertemplate=f"{arm}-%{{x}}: %{{y:.2f}}<extra>{metric}</extra>"),
                           row=1, col=i + 1)
-        # log axes: the range in log10 units, a vertical line in data units
-        fig.update_xaxes(type="log", tickvals=ks, ticktext=[str(k) for k in ks], title_text="k (channels per block)",
-                         range=[np.log10(min(span)) - 0.15, np.log10(max(span)) + 0.15], row=1, col=i + 1)
+        fig.update_xaxes(title_text="k (channels per block)", row=1, col=i + 1, **log_k_axis(ks))
         if marked:
-            fig.add_vline(x=float(massive_set), line_dash="dot", line_color="crimson", row=1, col=i + 1)
+            mark_massive_set(fig, massive_set, ks, row=1, col=i + 1)
     fig.update_yaxes(title_text="source adoption" if ov["kinds"] else "pixel shift toward the source",
                      range=[-0.05, 1.05], row=1, col=1)
     line = f"; dotted: the massive set, {massive_set:g} channels per block" if marked else ""
@@ -98,7 +95,7 @@ def over_k_figure(ov: dict, massive_set: float | None = None, title: str | None 
            else "random drawn from all channels")
     fig.update_layout(title=title or f"Transport over k (alpha 1, every block and step, {ov['n']} pairs)"
                                      f"<br><sub>95% intervals; {rnd}{line}</sub>",
-                      height=380, margin=dict(l=50, r=20, t=80, b=40))
+                      height=400, margin=dict(l=50, r=20, t=110, b=40))
     return fig
 
 

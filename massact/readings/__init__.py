@@ -15,7 +15,8 @@ results), ``scoreboard_row(claim, over_k)`` (one claim, e.g. in a notebook) and
 
 One function per claim result:
 
-* ``massive_set(ratio_rows)`` and ``step_profile(profile, block)`` (how massive, and over the steps),
+* ``massive_set(ratio_rows)`` and ``step_profile(profile, block)`` (how massive, and over the steps; its numbers:
+  ``step_trend(profile, block)``),
   ``decomposition(rows, block)`` (what the top channels are: an offset, or an attribute code);
 * ``critical(probe_result, breakdown=None, independence=None)`` and ``critical_verdict(...)``
   (the numbers the sentences rest on), ``critical_over_k(probe_result)`` (the verdict at every
@@ -39,7 +40,7 @@ from ._critical import controls as critical_controls
 from ._critical import verdict as critical_verdict
 from ._critical import over_k as critical_over_k
 from ._critical import top1_ablation
-from ._massive import decomposition, massive_set, step_profile
+from ._massive import decomposition, massive_set, step_profile, step_trend
 from ._scoreboard import scoreboard, scoreboard_line, scoreboard_row
 from ._spatial import spatial
 from ._spatial import over_k as spatial_over_k
@@ -50,7 +51,7 @@ from ._transport import over_k as transport_over_k
 from ._transport import transport, what_moves
 from ._use_cases import composition, interpolation, subject_transfer
 
-__all__ = ["scoreboard", "scoreboard_row", "scoreboard_line", "massive_set", "step_profile", "decomposition", "critical",
+__all__ = ["scoreboard", "scoreboard_row", "scoreboard_line", "massive_set", "step_profile", "step_trend", "decomposition", "critical",
            "critical_verdict", "critical_over_k", "critical_controls", "top1_ablation", "spatial", "spatial_over_k",
            "transport", "what_moves", "transport_by_kind", "transport_over_k", "transport_carry", "interpolation",
            "composition",

@@ -394,7 +394,7 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
             all(a <= b * 1.05 for a, b in zip(vs, vs[1:]))
         parts.append("The top arm degrades steadily as k grows." if mono else
                      "The top arm's curve is not monotone in k (small sets; read it with the spread).")
-    return bullets(values, parts, *over_k_sentence(over_k(result, v["blocks"], v["steps"])).split("\n"),
+    return bullets(values[:1], values[1:], parts, *over_k_sentence(over_k(result, v["blocks"], v["steps"])).split("\n"),
                    _breakdown_sentences(breakdown) if breakdown else "",
                    _independence_sentences(independence) if independence else "")
 

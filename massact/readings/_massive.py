@@ -44,6 +44,31 @@ def _direction(values) -> tuple[float, str]:
     return rho, way
 
 
+def step_trend(profile: list[dict], block: int) -> dict | None:
+    """The numbers ``step_profile`` reads: at one block, the top channel's |mean| and the
+    top-1/median ratio at the first and last denoising steps, and their rank correlations with
+    the step (positive: rising toward t -> 0, the clean image).
+
+    Args:
+        profile: ``ChannelStats.step_profile()`` rows.
+        block: the block to read.
+    Returns:
+        {"block", "channel", "num_steps", "first", "peak", "last", "rank_correlation", "direction",
+        "ratio_first", "ratio_last", "ratio_rank_correlation", "ratio_direction"} (rounded as the
+        reading quotes them), or None with fewer than two steps.
+    """
+    if len(profile) < 2:
+        return None
+    v = [r["top_channel_value"][block] for r in profile]
+    ratio = [r["top1_over_median"][block] for r in profile]
+    rho, way = _direction(v)
+    rho_ratio, way_ratio = _direction(ratio)
+    return {"block": block, "channel": profile[0]["top_channel"][block], "num_steps": len(v), "first": round(v[0], 2),
+            "peak": round(max(v), 2), "last": round(v[-1], 2), "rank_correlation": round(rho, 2), "direction": way,
+            "ratio_first": round(ratio[0], 1), "ratio_last": round(ratio[-1], 1),
+            "ratio_rank_correlation": round(rho_ratio, 2), "ratio_direction": way_ratio}
+
+
 def step_profile(profile: list[dict], block: int) -> str:
     """The direction of the top channel's magnitude and of the top-1/median ratio over the
     denoising steps (toward t -> 0, the clean image), at one block, against published analyses.
@@ -52,20 +77,17 @@ def step_profile(profile: list[dict], block: int) -> str:
         profile: ``ChannelStats.step_profile()`` rows.
         block: the block to read (e.g. the strongest one).
     Returns:
-        the sentences ("" with fewer than two steps).
+        the sentences ("" with fewer than two steps), quoting ``step_trend``.
     """
-    if len(profile) < 2:
+    t = step_trend(profile, block)
+    if t is None:
         return ""
-    v = [r["top_channel_value"][block] for r in profile]
-    ratio = [r["top1_over_median"][block] for r in profile]
-    ch = profile[0]["top_channel"][block]
-    rho, way = _direction(v)
-    rho_ratio, way_ratio = _direction(ratio)
-    return (f"Over the {len(v)} denoising steps (the last is t -> 0, the clean image), channel {ch}'s |mean| at "
-            f"block {block} {way}: {v[0]:.2f} at the first step, {max(v):.2f} at its peak, {v[-1]:.2f} at the last "
-            f"(rank correlation with the step {rho:+.2f}). The top-1/median ratio {way_ratio}: {ratio[0]:.1f}x to "
-            f"{ratio[-1]:.1f}x ({rho_ratio:+.2f}). Published analyses of SD3, SD3.5 and FLUX report the massive "
-            "channel's magnitude rising as t -> 0"
+    way, way_ratio, rho = t["direction"], t["ratio_direction"], t["rank_correlation"]
+    return (f"Over the {t['num_steps']} denoising steps (the last is t -> 0, the clean image), channel {t['channel']}'s "
+            f"|mean| at block {block} {way}: {t['first']:.2f} at the first step, {t['peak']:.2f} at its peak, "
+            f"{t['last']:.2f} at the last (rank correlation with the step {rho:+.2f}). The top-1/median ratio "
+            f"{way_ratio}: {t['ratio_first']:.1f}x to {t['ratio_last']:.1f}x ({t['ratio_rank_correlation']:+.2f}). "
+            "Published analyses of SD3, SD3.5 and FLUX report the massive channel's magnitude rising as t -> 0"
             + (": this model agrees." if rho > STEADY else ": this model does not." if rho < -STEADY else "."))
 
 

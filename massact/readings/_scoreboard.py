@@ -102,7 +102,7 @@ def _transport(ov: dict) -> dict:
     def headline(r):
         other = _n(r["k"], "random channel") + (f" (drawn outside the top-{outside})" if outside else "")
         what = (f"moves the image {r['top']['mean']:.0%} of the way to the source (pixel shift)"
-                if r["kind"] == "pixel_shift" else f"carries the source's {r['kind']} in {r['top']['mean']:.0%} of pairs")
+                if r["kind"] == "pixel_shift" else f"carries the source's {r['kind']} in {r['top']['mean']:.0%} of the pairs that differ in it")
         return (f"moving the top-{r['k']} {'channel' if r['k'] == 1 else 'channels'} {what}, "
                 f"{_iv(r['diff'], '+.2f')} more than moving {other}")
     return _row("transport", rows, lambda r: r["diff"]["mean"], headline, lambda r: r["diff"]["n"], "caption pairs")

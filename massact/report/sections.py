@@ -108,7 +108,8 @@ def massive_section(ctx: ReportContext) -> Section:
     decomposition, decomposition_inputs = channel_decomposition(ctx, score[best["block"]], best["block"])
     figs.append(decomposition_figure(decomposition["rows"], best["block"]))
     inputs["decomposition"] = decomposition_inputs
-    return Section(results={"rows": rows, "step_profile": profile, "top1_ablation": top1 | {"reading": top1_text},
+    return Section(results={"rows": rows, "step_profile": profile,
+                            "step_trend": readings.step_trend(profile, best["block"]), "top1_ablation": top1 | {"reading": top1_text},
                             "saturation": {"dtype": saturation.dtype, "blocks": list(saturation.blocks)},
                             "decomposition": decomposition},
                    figures=figs,
@@ -377,7 +378,7 @@ def critical_section(ctx: ReportContext) -> Section:
         controls_text += " " + readings.critical_controls(combined, k=ec["k_run"])
     text = "\n".join(t for t in (readings.critical(res, breakdown, ind), controls_text, _energy_text(ec).strip()) if t)
     rows = list(combined.table(ndigits=C.ROW_DECIMALS))
-    massive_set = float(np.median([r["massive_set_10x"] for r in calibration_stats(ctx).ratio_table()]))
+    massive_set = calibration_stats(ctx).massive_set_size()
     control_rows = [r for r in rows if r["k"] == k_c or r["arm"] in ("none", "energy")]
     results = {"rows": rows, "baseline": rounded(res.baseline, C.ROW_DECIMALS), "n_images": len(prompts),
                "verdict": readings.critical_verdict(res), "over_k": readings.critical_over_k(res),
@@ -447,10 +448,10 @@ def spatial_section(ctx: ReportContext) -> Section:
         results["all_foreground_iou"] = round(res.all_foreground_iou, 4)
         results["grid_ceiling_iou"] = round(res.grid_ceiling, 4)
         ov = S.over_k(cap, score, truth, ks=ks, random_draws=draws, random_outside=outside)
-        sets = [r["massive_set_10x"] for r in calibration_stats(ctx).ratio_table()]
+        massive = calibration_stats(ctx).massive_set_size()
         results["over_k"] = ov
-        results["massive_set_10x_median"] = float(np.median(sets))
-        figures = [miou_curves(res), miou_heatmap(res), over_k_figure(ov, float(np.median(sets)))]
+        results["massive_set_10x_median"] = massive
+        figures = [miou_curves(res), miou_heatmap(res), over_k_figure(ov, massive)]
     else:
         best = cap.blocks[len(cap.blocks) // 2]
     m = min(6, len(prompts))
@@ -521,7 +522,7 @@ def transport_section(ctx: ReportContext) -> Section:
     rows = sw.rows()
     ov = T.over_k(sw, ks)
     carried = T.carry(sw, max(ks), model.width)
-    massive = float(np.median([r["massive_set_10x"] for r in stats.ratio_table()]))
+    massive = stats.massive_set_size()
     # the curve first (where the claim holds), then what the channels carry, then one k in detail
     text = "\n".join(t for t in (readings.transport_over_k(ov), readings.transport_carry(carried) if carried else "",
                                   readings.transport(rows, k=k)) if t)
