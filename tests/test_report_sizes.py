@@ -292,3 +292,19 @@ def test_subject_transfer_measure_carries_intervals_over_the_references():
     assert m["stable"] is None and m["stable_ci"] is None  # the one attribute differs everywhere
     same = measure_transfer(metrics, ref, ref.clone(), ref.clone())
     assert same["carried"]["size"] is None and same["carried_ci"]["size"] is None and same["stable_ci"] == [1.0, 1.0]
+
+
+def test_the_curves_add_the_massive_set_size_beyond_quick(tiny, monkeypatch):
+    from massact.report.sections import curve_ks
+
+    class Stats:  # a calibration whose median block has 2.6 massive channels (rounded: 3)
+        def massive_set_size(self):
+            return 2.6
+
+    monkeypatch.setattr(sections, "calibration_stats", lambda ctx: Stats())
+    standard = ReportContext(tiny, tiny.metrics(), ["a"], ["a"], [0])
+    quick = ReportContext(tiny, tiny.metrics(), ["a"], ["a"], [0], quick=True)
+    assert curve_ks(standard, (1, 2, 4, 8, 16)) == (1, 2, 3, 4, 8, 16)
+    assert curve_ks(quick, (2, 8)) == (2, 8)  # quick runs keep their own ks
+    assert curve_ks(standard, (1, 2, 4, 8, 16), limit=tiny.width // 4) == tuple(
+        sorted({k for k in (1, 2, 4, 8, 16) if k <= tiny.width // 4} | {3}))

@@ -181,7 +181,8 @@ class Sizes:
     Attributes:
         evaluation_prompts: world prompts judged when none are given (x the seeds = images).
         critical_images: images per (arm, k, blocks, steps) of the disruption probe.
-        critical_ks, critical_draws: the dose-response ks and the random arm's draws.
+        critical_ks, critical_draws: the dose-response ks and the random arm's draws (every curve
+          over k also runs the massive set's size beyond quick: ``curve_ks``).
         critical_num_steps: sampler steps of every probe image (clean and edited alike).
         control_k: the k of the controls (mean ablation, energy-matched random channels).
         early_late_arms, early_late_draws: the arms of the early/late comparison, its random draws.
@@ -282,6 +283,27 @@ def clean_random_outside(ks, width: int) -> int:
     return largest if 2 * largest <= width else 0
 
 
+def curve_ks(ctx: ReportContext, ks, limit: int | None = None) -> tuple[int, ...]:
+    """The ks of a claim's curve: the size's ks up to ``limit`` and, beyond quick, the massive
+    set's size (``ChannelStats.massive_set_size``, rounded) where it is not one of them, so that
+    every curve has a point where k is the number of channels that are massive.
+
+    Args:
+        ctx: the report context (its model and calibration statistics).
+        ks: the size's ks (e.g. ``Sizes.critical_ks``).
+        limit: the largest k (None: half the width, which leaves room for a clean random arm).
+    Returns:
+        the ks, ascending.
+    """
+    limit = ctx.model.width // 2 if limit is None else limit
+    out = {int(k) for k in ks if k <= limit}
+    if not ctx.quick:
+        m = int(np.floor(calibration_stats(ctx).massive_set_size() + 0.5))
+        if 1 <= m <= limit:
+            out.add(m)
+    return tuple(sorted(out))
+
+
 def _probe_calibration(ctx: ReportContext, num_steps: int):
     """The calibration at the probe's sampler steps (cached): mean ablation sets each channel
     to its calibration mean at that step, so the calibration must have the probe's steps."""
@@ -350,16 +372,17 @@ def critical_section(ctx: ReportContext) -> Section:
     if clean is None and ctx.cache.get("probe_clean", (None,) * 4)[:3] == (tuple(prompts), tuple(seeds), num_steps):
         clean = ctx.cache["probe_clean"][3]  # the massive section's clean images of the same images
     # the clean controls (random and energy-matched): drawn outside the top set of the curve's largest k
+    ks = curve_ks(ctx, sz.critical_ks, limit=model.width)
     # (where the width allows)
-    outside = clean_random_outside(sz.critical_ks, model.width)
+    outside = clean_random_outside(ks, model.width)
     common = dict(num_steps=num_steps, metrics=ctx.metrics, progress=ctx.progress, random_outside=outside)
-    res = C.probe(model, cal, prompts, seeds, ks=sz.critical_ks, draws=sz.critical_draws, baseline_images=clean,
+    res = C.probe(model, cal, prompts, seeds, ks=ks, draws=sz.critical_draws, baseline_images=clean,
                   **common)
     # the controls, on the same images (their zeroed rows are the dose-response's): mean ablation at
     # k_c, and energy-matched random channels at the largest k where such a set exists
     fits = [k for k in res.meta["ks"] if k <= model.width // 2] or [min(res.meta["ks"])]
     k_c = sz.control_k if sz.control_k in fits else max(fits)  # a narrow model: the largest k that fits
-    ec = energy_control(cal, [k for k in sz.critical_ks if k <= model.width // 2], outside=outside)
+    ec = energy_control(cal, [k for k in ks if k <= model.width // 2], outside=outside)
     combined = res.merged(C.probe(model, cal, prompts, seeds, ks=(k_c,), arms=ARMS, draws=sz.critical_draws,
                                   ablation=("mean",), baseline_images=res.clean_images, **common))
     if ec["k_run"] is not None:
@@ -390,7 +413,7 @@ def critical_section(ctx: ReportContext) -> Section:
                "prompt_independence": {k: v for k, v in ind.items() if k != "per_block"} | {
                    "per_block": [{k: v for k, v in b.items() if k != "step_vs_pooled"} for b in ind["per_block"]]},
                "meta": res.meta, "reading": text}
-    ims, labels = res.grid(k=max(sz.critical_ks), n=sz.grid_seeds)
+    ims, labels = res.grid(k=max(ks), n=sz.grid_seeds)
     figs = [dose_response_figure(res, massive_set),
             control_intervals_figure([r for r in control_rows if r["arm"] != "energy" or r["k"] == k_c]),
             early_late_figure(breakdown)]
@@ -434,7 +457,7 @@ def spatial_section(ctx: ReportContext) -> Section:
     score = calibration_stats(ctx).score("absmean")
     cap = S.capture(model, prompts, seeds, steps=steps)
     truth = S.truth_masks(cap.images, ctx.metrics)
-    ks = [k for k in S.OVER_K if k <= model.width // 2]
+    ks = list(curve_ks(ctx, S.OVER_K))
     outside = clean_random_outside(ks + [S.DEFAULT_K], model.width)
     res = S.evaluate(cap, score, truth, k=S.DEFAULT_K, random_draws=draws, random_outside=outside)
     results = {"rows": spatial_rows(res), "k": res.k, "random_outside": outside, "K": res.K, "blocks": list(res.blocks), "steps": list(res.steps),
@@ -506,7 +529,7 @@ def transport_section(ctx: ReportContext) -> Section:
     sources, targets, seeds, inputs = ctx.pairs(sz.transport_pairs)
     # 10 Euler steps (the default is 20) keep the sweep inside the report's time budget
     num_steps = min(sz.transport_num_steps or model.default_steps, model.default_steps)
-    ks = [k for k in sz.transport_ks if k <= model.width // 2]
+    ks = list(curve_ks(ctx, sz.transport_ks))
     outside = clean_random_outside(ks, model.width)
     k = T.DEFAULT_K if T.DEFAULT_K in ks else min(ks)
     specs = transport_specs(model, ks, outside, k=k, quick=ctx.quick, num_steps=num_steps)
