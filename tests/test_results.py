@@ -68,3 +68,16 @@ def test_select_keeps_the_type_and_json_round_trips():
     back = Results.from_json(res.to_json())
     assert back.table() == res.table()
     np.testing.assert_array_equal(back.per_item("color", arm="top", k=4), res.per_item("color", arm="top", k=4))
+
+
+def test_rows_print_the_columns_that_matter_with_their_intervals():
+    from massact.claims.rows import Rows
+
+    rows = Rows([{"arm": "top", "k": 4, "pixel_mse": 0.01234, "pixel_mse_ci": [0.01, 0.015], "other": 1.0},
+                 {"arm": "bottom", "k": 4, "pixel_mse": None}])
+    lines = rows.text(["arm", "k", "pixel_mse"], spec=".4f").splitlines()
+    assert lines[0].split() == ["arm", "k", "pixel_mse"]
+    assert lines[1].split() == ["top", "4", "0.0123", "[0.0100,", "0.0150]"]
+    assert lines[2].split() == ["bottom", "4", "n/a"] and "other" not in lines[0]
+    with pytest.raises(ValueError, match="columns is empty"):
+        rows.text([])

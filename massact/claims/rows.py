@@ -57,6 +57,35 @@ class Rows(list):
         seen = {k: sorted({repr(r.get(k)) for r in self}) for k in where}
         raise LookupError(f"no row with {where}; the table holds {seen}")
 
+    def text(self, columns, spec: str = ".2f") -> str:
+        """A small fixed-width table of the columns that matter, for a notebook to print.
+
+        A number with a ``<column>_ci`` beside it prints as "mean [low, high]"; other values as
+        they are ("n/a" for None).
+
+        Args:
+            columns: the columns to show, in order (a row without one shows "n/a").
+            spec: the number format.
+        Returns:
+            the header and one line per row.
+        """
+        columns = list(columns)
+        if not columns:
+            raise ValueError("columns is empty: name the columns to show, e.g. ['arm', 'k', 'pixel_mse']")
+
+        def cell(r, c):
+            v = r.get(c)
+            if v is None:
+                return "n/a"
+            if isinstance(v, float):
+                ci = r.get(f"{c}_ci")
+                return f"{v:{spec}}" + (f" [{ci[0]:{spec}}, {ci[1]:{spec}}]" if ci else "")
+            return str(v)
+
+        table = [columns] + [[cell(r, c) for c in columns] for r in self]
+        widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+        return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in table)
+
     def to_pandas(self):
         """A pandas DataFrame (pandas is optional: an ImportError says so when absent)."""
         try:

@@ -88,7 +88,10 @@ def massive_section(ctx: ReportContext) -> Section:
             f"(top-5 average {best['top5_over_median_absmean']:.1f}x); max|x|/median is {best['max_over_median']:.1f}.")
     if "energy_share_top1" in best:
         text += f" It holds {best['energy_share_top1']:.0%} of a token's squared norm there."
-    text += "\n" + readings.massive_set(rows)
+    text += "\n" + readings.massive_set(rows) + (
+        f" These counts are on the {len(prompts)} images above; the claims rank channels on the calibration prompts, "
+        f"whose median block has {calibration_stats(ctx).massive_set_size():g} massive channels: the size the curves "
+        "over k mark and add as a k.")
     saturation = g.stats.saturation()
     text += " " + saturation.text()
     profile = g.stats.step_profile()
