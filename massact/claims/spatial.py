@@ -434,7 +434,6 @@ def evaluate(cap: SpatialCapture, score: torch.Tensor, truth: np.ndarray | None,
 
 #: the ks of the curve over k: from one channel (only the most massive) to 16
 OVER_K = (1, 2, 4, 8, 16)
-#: the smallest top - control mIoU difference that counts as a real effect in the curve's
 #: the smallest mIoU difference that counts in every spatial verdict (``stats.verdict``): 0.05 of
 #: IoU, the same share as the critical claim's 5 points of caption accuracy
 MINIMUM = 0.05

@@ -394,7 +394,7 @@ def critical(result: ProbeResult, breakdown: list[dict] | None = None, independe
             all(a <= b * 1.05 for a, b in zip(vs, vs[1:]))
         parts.append("The top arm degrades steadily as k grows." if mono else
                      "The top arm's curve is not monotone in k (small sets; read it with the spread).")
-    return bullets(values[:1], values[1:], parts, *over_k_sentence(over_k(result, v["blocks"], v["steps"])).split("\n"),
+    return bullets(values[:1], values[1:], parts, *over_k_lines(over_k(result, v["blocks"], v["steps"])),
                    _breakdown_sentences(breakdown) if breakdown else "",
                    _independence_sentences(independence) if independence else "")
 
@@ -439,11 +439,11 @@ def over_k(result: ProbeResult, blocks: str | None = None, steps: str | None = N
             "fails": [r["k"] for r in per_k if r["status"] == _NOT_REPRODUCED]}
 
 
-def over_k_sentence(ov: dict) -> str:
+def over_k_lines(ov: dict) -> list[str]:
     """Two lines from ``over_k``: the verdict words by k, then top - control at every k (with the
-    pixel MSE difference beside a judge's metric)."""
+    pixel MSE difference beside a judge's metric); none for a single k."""
     if len(ov["per_k"]) < 2:
-        return ""
+        return []
     by = {w: [r["k"] for r in ov["per_k"] if r["status"] == w] for w in stats.VERDICTS}
     said = "; ".join(f"{w} at k = {', '.join(str(k) for k in ks)}" for w, ks in by.items() if ks)
     summary = (f"Over k, the critical claim is {said} (zeroing at blocks {ov['blocks']}, steps {ov['steps']}; "
@@ -455,7 +455,7 @@ def over_k_sentence(ov: dict) -> str:
         px = r.get(f"pixel_mse_top-{ctrl}")
         parts.append(f"k = {r['k']}: " + (f"top - {ctrl} {_iv(iv)}" if iv else r["status"])
                      + (f", pixel MSE {_iv(px, '.4f')}" if iv and px else ""))
-    return summary + "\n" + "; ".join(parts) + "."
+    return [summary, "; ".join(parts) + "."]
 
 
 def random_words(outside: int) -> str:

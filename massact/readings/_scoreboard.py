@@ -12,6 +12,7 @@ the k with the largest difference).
 from __future__ import annotations
 
 from .. import stats
+from ._critical import _iv
 
 #: the claims in the scoreboard's order, with the question each answers
 QUESTIONS = {
@@ -23,17 +24,19 @@ QUESTIONS = {
 _REPRODUCED, _WEAK, _NOT_REPRODUCED = stats.VERDICTS
 
 
-def _iv(s: dict, spec: str) -> str:
-    return f"{format(s['mean'], spec)} [{format(s['ci'][0], spec)}, {format(s['ci'][1], spec)}]"
-
-
 def _ks(ks) -> str:
     ks = list(ks)
     return "k = " + ", ".join(str(k) for k in ks) if ks else "no k"
 
 
 def _n(k: int, noun: str = "channel") -> str:
+    """"1 channel", "4 channels" (the noun in the plural beyond one)."""
     return f"{k} {noun}" + ("" if k == 1 else "s")
+
+
+def _top(k: int) -> str:
+    """"the top-1 channel", "the top-4 channels"."""
+    return f"the top-{k} " + ("channel" if k == 1 else "channels")
 
 
 def _row(claim: str, per_k: list[dict], pick, headline, n_of, unit: str) -> dict:
@@ -64,7 +67,8 @@ def _critical(ov: dict) -> dict:
     def headline(r):
         other = f"{_n(r['k'], 'random channel')}" + (f" (drawn outside the top-{outside})" if outside else "") \
             if r["control"] == "random" else f"the bottom-{r['k']}"
-        return f"zeroing the top-{r['k']} {'channel' if r['k'] == 1 else 'channels'} {verb} {name} by {_iv(r['diff'], spec)} more than zeroing {other}"
+        return (f"zeroing {_top(r['k'])} {verb} {name} by {_iv(r['diff'], spec)} more than zeroing "
+                f"{other}")
     return _row("critical", [r for r in rows if r["diff"] is not None], lambda r: r["diff"]["mean"], headline,
                 lambda r: r["diff"]["n"], "images")
 
@@ -80,7 +84,7 @@ def _spatial(ov: dict) -> dict:
     def headline(r):
         other = f"{_n(r['k'], 'random channel')}" + (f" (outside the top-{outside})" if outside else "") \
             if r["control"] == "random" else f"the bottom-{r['k']}"
-        return (f"clustering tokens on the top-{r['k']} {'channel' if r['k'] == 1 else 'channels'} reaches mIoU {r['miou']['top']['mean']:.2f} with the true "
+        return (f"clustering tokens on {_top(r['k'])} reaches mIoU {r['miou']['top']['mean']:.2f} with the true "
                 f"masks, {_iv(r['top-' + r['control']], '+.2f')} above {other}")
     return _row("spatial", rows, lambda r: r[f"top-{r['control']}"]["mean"] if r["status"] else float("-inf"),
                 headline, lambda r: r["miou"]["top"]["n"], "images")
@@ -103,7 +107,7 @@ def _transport(ov: dict) -> dict:
         other = _n(r["k"], "random channel") + (f" (drawn outside the top-{outside})" if outside else "")
         what = (f"moves the image {r['top']['mean']:.0%} of the way to the source (pixel shift)"
                 if r["kind"] == "pixel_shift" else f"carries the source's {r['kind']} in {r['top']['mean']:.0%} of the pairs that differ in it")
-        return (f"moving the top-{r['k']} {'channel' if r['k'] == 1 else 'channels'} {what}, "
+        return (f"moving {_top(r['k'])} {what}, "
                 f"{_iv(r['diff'], '+.2f')} more than moving {other}")
     return _row("transport", rows, lambda r: r["diff"]["mean"], headline, lambda r: r["diff"]["n"], "caption pairs")
 

@@ -22,7 +22,7 @@ from .. import readings
 from ..calibration import calibrate
 from ..claims import inversion as I
 from ..claims import transport as T
-from ..claims.use_cases import interpolation
+from ..claims.use_cases import interpolation, mean_adoption
 from ..clustering import upsample_mask
 from ..generation import generate
 from ..models import require_sampler
@@ -70,12 +70,6 @@ def _pct(v) -> str:
 def _captions(text: str) -> list[str]:
     """The captions of a caption field: one, or several separated by "|" (one pair each)."""
     return [c.strip() for c in text.split("|")]
-
-
-def mean_adoption(m: dict) -> float | None:
-    """The mean source adoption over the attributes some pair differs in (a ``transport.measure`` output)."""
-    v = [a for a in m.get("source_adoption", {}).values() if a is not None]
-    return float(sum(v) / len(v)) if v else None
 
 
 class TransportExplorer(Explorer):
